@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 
 
-def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def one_hot(
+    labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """N x H x W integer labels -> N x C x H x W, channel c is 1 where labels == c."""
     labels = labels.long()
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
@@ -47,7 +49,9 @@ def instance_mean(features: torch.Tensor, instances: torch.Tensor) -> torch.Tens
     return out
 
 
-def instance_broadcast(instances: torch.Tensor, ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+def instance_broadcast(
+    instances: torch.Tensor, ids: torch.Tensor, table: torch.Tensor
+) -> torch.Tensor:
     """Pixel of instance ids[j] gets table[j] (M x K); pixels of unlisted ids get zeros."""
     n, h, w = instances.shape
     k = table.shape[1]

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: Apache-2.0
+// The pybind11 module p2phd._native. Arrays cross as plain (pointer, dtype, shape, device)
+// tuples, never as torch or numpy objects or as a bound class, so the module links no
+// framework, registers no type that could meet another extension's pybind11 internals, and
+// works with any PyTorch version.
+// Every entry point checks ranks, shapes, dtypes and devices before touching memory, then
+// runs the CPU loop or launches the CUDA kernels on the caller's stream.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/common.h"
+#include "kernels/generator_input.h"
+#include "kernels/instance_broadcast.h"
+#include "kernels/instance_edges.h"
+#include "kernels/instance_mean.h"
+#include "kernels/one_hot.h"
+#include "kernels/to_uint8_image.h"
+
+namespace py = pybind11;
+
+namespace p2phd {
+
+DType dtype_from_name(const std::string& name) {
+  static const std::pair<const char*, DType> kNames[] = {
+      {"uint8", DType::u8},      {"int16", DType::i16},   {"uint16", DType::u16},
+      {"int32", DType::i32},     {"int64", DType::i64},   {"float16", DType::f16},
+      {"bfloat16", DType::bf16}, {"float32", DType::f32}, {"float64", DType::f64}};
+  for (const auto& [text, dtype] : kNames) {
+    if (name == text) {
+      return dtype;
+    }
+  }
+  throw std::invalid_argument("p2phd: unsupported dtype " + name);
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::u8: return "uint8";
+    case DType::i16: return "int16";
+    case DType::u16: return "uint16";
+    case DType::i32: return "int32";
+    case DType::i64: return "int64";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr int kCpu = -1;
+
+// A contiguous array owned by the caller. device is kCpu or a CUDA device index.
+struct Array {
+  uintptr_t pointer;
+  DType dtype;
+  std::vector<int64_t> shape;
+  int device;
+
+  int64_t numel() const {
+    int64_t count = 1;
+    for (const int64_t size : shape) {
+      count *= size;
+    }
+    return count;
+  }
+  template <typename T = void>
+  T* data() const {
+    return reinterpret_cast<T*>(pointer);
+  }
+};
+
+// (pointer, dtype name, shape, device) as the Python side passes it.
+using ArrayTuple = std::tuple<uintptr_t, std::string, std::vector<int64_t>, int>;
+
+// std::to_string rather than iostreams: no locale machinery on any path of this module.
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
+void require(bool condition, const std::string& message) {
+  if (!condition) {
+    throw std::invalid_argument("p2phd: " + message);
+  }
+}
+
+Array to_array(const ArrayTuple& tuple) {
+  const auto& [pointer, dtype, shape, device] = tuple;
+  for (const int64_t size : shape) {
+    if (size < 0) {
+      require(false, "negative size in shape " + shape_text(shape));
+    }
+  }
+  require(device >= kCpu, "device must be -1 (CPU) or a CUDA index");
+  return Array{pointer, dtype_from_name(dtype), shape, device};
+}
+
+std::optional<Array> to_optional_array(const std::optional<ArrayTuple>& tuple) {
+  return tuple ? std::optional<Array>(to_array(*tuple)) : std::nullopt;
+}
+
+void require_shape(const Array& array, const char* name, const std::vector<int64_t>& expected) {
+  require(array.shape == expected, std::string(name) + " must have shape " + shape_text(expected) +
+                                       ", got " + shape_text(array.shape));
+}
+
+void require_pointer(const Array& array, const char* name) {
+  require(array.numel() == 0 || array.pointer != 0, std::string(name) + " has a null pointer");
+}
+
+void require_same_device(const Array& array, const Array& reference, const char* name) {
+  require(array.device == reference.device,
+          std::string(name) + " is on another device than the first input");
+}
+
+ImageShape image_shape(const Array& maps, const char* name) {
+  require(maps.shape.size() == 3,
+          std::string(name) + " must be N x H x W, got shape " + shape_text(maps.shape));
+  require(maps.shape[1] > 0 && maps.shape[2] > 0,
+          std::string(name) + " must have H, W > 0, got shape " + shape_text(maps.shape));
+  require_pointer(maps, name);
+  return ImageShape{maps.shape[0], maps.shape[1], maps.shape[2]};
+}
+
+void require_status(const Array& status, const Array& reference) {
+  require(status.dtype == DType::i64 && status.shape == std::vector<int64_t>{2},
+          "status must be an int64 array of shape [2]");
+  require_same_device(status, reference, "status");
+  require(status.pointer != 0, "status has a null pointer");
+}
+
+void require_workspace(const Array& workspace, const Array& reference, int64_t bytes) {
+  require(
+      workspace.dtype == DType::u8 && workspace.shape.size() == 1 && workspace.shape[0] >= bytes,
+      "workspace must be a uint8 array of at least " + std::to_string(bytes) + " bytes");
+  require_same_device(workspace, reference, "workspace");
+  require_pointer(workspace, "workspace");
+}
+
+#if P2PHD_WITH_CUDA
+#define P2PHD_RUN(cpu_call, cuda_call) \
+  do {                                 \
+    if (device == kCpu) {              \
+      cpu_call;                        \
+    } else {                           \
+      cuda_call;                       \
+    }                                  \
+  } while (0)
+#else
+#define P2PHD_RUN(cpu_call, cuda_call)                                \
+  do {                                                                \
+    if (device != kCpu) {                                             \
+      throw std::runtime_error(                                       \
+          "p2phd: this build has no CUDA kernels (rebuild with nvcc " \
+          "on PATH or -DP2PHD_CUDA=ON)");                             \
+    }                                                                 \
+    cpu_call;                                                         \
+  } while (0)
+#endif
+
+void one_hot(const Array& labels, const Array& out, int64_t num_classes, const Array& status,
+             uintptr_t stream) {
+  const ImageShape shape = image_shape(labels, "labels");
+  require(num_classes > 0, "num_classes must be positive, got " + std::to_string(num_classes));
+  require_shape(out, "out", {shape.n, num_classes, shape.h, shape.w});
+  require_same_device(out, labels, "out");
+  require_pointer(out, "out");
+  require_status(status, labels);
+  if (shape.total() == 0) {
+    return;
+  }
+  const int device = labels.device;
+  P2PHD_RUN(one_hot_cpu(labels.data(), labels.dtype, shape, num_classes, out.data(), out.dtype,
+                        status.data<int64_t>()),
+            one_hot_cuda(labels.data(), labels.dtype, shape, num_classes, out.data(), out.dtype,
+                         status.data<int64_t>(), device, stream));
+}
+
+void instance_edges(const Array& instances, const Array& out, uintptr_t stream) {
+  const ImageShape shape = image_shape(instances, "instances");
+  require_shape(out, "out", {shape.n, 1, shape.h, shape.w});
+  require_same_device(out, instances, "out");
+  require_pointer(out, "out");
+  if (shape.total() == 0) {
+    return;
+  }
+  const int device = instances.device;
+  P2PHD_RUN(instance_edges_cpu(instances.data(), instances.dtype, shape, out.data(), out.dtype),
+            instance_edges_cuda(instances.data(), instances.dtype, shape, out.data(), out.dtype,
+                                device, stream));
+}
+
+void generator_input(const Array& labels, const std::optional<Array>& instances,
+                     const std::optional<Array>& features, int64_t label_nc, const Array& out,
+                     const Array& status, uintptr_t stream) {
+  const ImageShape shape = image_shape(labels, "labels");
+  require(label_nc > 0, "label_nc must be positive, got " + std::to_string(label_nc));
+  int64_t channels = label_nc;
+  if (instances) {
+    require_shape(*instances, "instances", labels.shape);
+    require_same_device(*instances, labels, "instances");
+    require_pointer(*instances, "instances");
+    channels += 1;
+  }
+  int64_t feature_channels = 0;
+  if (features) {
+    require(features->shape.size() == 4,
+            "features must be N x K x H x W, got shape " + shape_text(features->shape));
+    feature_channels = features->shape[1];
+    require_shape(*features, "features", {shape.n, feature_channels, shape.h, shape.w});
+    require(features->dtype == out.dtype, "features must have the output's dtype");
+    require_same_device(*features, labels, "features");
+    require_pointer(*features, "features");
+    channels += feature_channels;
+  }
+  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
+  require_same_device(out, labels, "out");
+  require_pointer(out, "out");
+  require_status(status, labels);
+  if (shape.total() == 0) {
+    return;
+  }
+  const void* instance_data = instances ? instances->data() : nullptr;
+  const DType instance_dtype = instances ? instances->dtype : DType::i32;
+  const void* feature_data = features ? features->data() : nullptr;
+  const int device = labels.device;
+  P2PHD_RUN(generator_input_cpu(labels.data(), labels.dtype, instance_data, instance_dtype,
+                                feature_data, feature_channels, shape, label_nc, out.data(),
+                                out.dtype, status.data<int64_t>()),
+            generator_input_cuda(labels.data(), labels.dtype, instance_data, instance_dtype,
+                                 feature_data, feature_channels, shape, label_nc, out.data(),
+                                 out.dtype, status.data<int64_t>(), device, stream));
+}
+
+int64_t mean_workspace_bytes(int64_t n, int64_t h, int64_t w, int64_t channels) {
+  require(n >= 0 && h >= 0 && w >= 0 && channels >= 0, "sizes must be non-negative");
+  return instance_mean_workspace_bytes(ImageShape{n, h, w}, channels);
+}
+
+void instance_mean(const Array& features, const Array& instances, const Array& out,
+                   const Array& workspace, const Array& status, uintptr_t stream) {
+  const ImageShape shape = image_shape(instances, "instances");
+  require(features.shape.size() == 4,
+          "features must be N x K x H x W, got shape " + shape_text(features.shape));
+  const int64_t channels = features.shape[1];
+  require_shape(features, "features", {shape.n, channels, shape.h, shape.w});
+  require_same_device(features, instances, "features");
+  require_pointer(features, "features");
+  require_shape(out, "out", features.shape);
+  require(out.dtype == features.dtype, "out must have the features' dtype");
+  require_same_device(out, instances, "out");
+  require_pointer(out, "out");
+  require_workspace(workspace, instances, instance_mean_workspace_bytes(shape, channels));
+  require_status(status, instances);
+  if (shape.total() == 0 || channels == 0) {
+    return;
+  }
+  const int device = instances.device;
+  P2PHD_RUN(
+      instance_mean_cpu(features.data(), features.dtype, instances.data(), instances.dtype, shape,
+                        channels, out.data(), workspace.data(), status.data<int64_t>()),
+      instance_mean_cuda(features.data(), features.dtype, instances.data(), instances.dtype, shape,
+                         channels, out.data(), workspace.data(), status.data<int64_t>(), device,
+                         stream));
+}
+
+int64_t broadcast_workspace_bytes(int64_t ids) {
+  require(ids >= 0, "the number of ids must be non-negative");
+  return instance_broadcast_workspace_bytes(ids);
+}
+
+void instance_broadcast(const Array& instances, const Array& ids, const Array& table,
+                        const Array& out, const Array& workspace, const Array& status,
+                        uintptr_t stream) {
+  const ImageShape shape = image_shape(instances, "instances");
+  require(ids.shape.size() == 1, "ids must be one-dimensional, got shape " + shape_text(ids.shape));
+  const int64_t num_ids = ids.shape[0];
+  require(num_ids <= kMaxInstanceId, "too many ids");
+  require(table.shape.size() == 2 && table.shape[0] == num_ids,
+          "table must be M x K with M = len(ids) = " + std::to_string(num_ids) + ", got shape " +
+              shape_text(table.shape));
+  const int64_t channels = table.shape[1];
+  require_same_device(ids, instances, "ids");
+  require_same_device(table, instances, "table");
+  require_pointer(ids, "ids");
+  require_pointer(table, "table");
+  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
+  require(out.dtype == table.dtype, "out must have the table's dtype");
+  require_same_device(out, instances, "out");
+  require_pointer(out, "out");
+  require_workspace(workspace, instances, instance_broadcast_workspace_bytes(num_ids));
+  require_status(status, instances);
+  if (shape.total() == 0 || channels == 0) {
+    return;
+  }
+  const int device = instances.device;
+  P2PHD_RUN(instance_broadcast_cpu(instances.data(), instances.dtype, shape, ids.data(), ids.dtype,
+                                   num_ids, table.data(), table.dtype, channels, out.data(),
+                                   workspace.data(), status.data<int64_t>()),
+            instance_broadcast_cuda(instances.data(), instances.dtype, shape, ids.data(), ids.dtype,
+                                    num_ids, table.data(), table.dtype, channels, out.data(),
+                                    workspace.data(), status.data<int64_t>(), device, stream));
+}
+
+void to_uint8_image(const Array& y, const Array& out, uintptr_t stream) {
+  require(y.shape.size() == 4, "y must be N x C x H x W, got shape " + shape_text(y.shape));
+  const ImageShape shape{y.shape[0], y.shape[2], y.shape[3]};
+  const int64_t channels = y.shape[1];
+  require(shape.h > 0 && shape.w > 0 && channels > 0,
+          "y must have C, H, W > 0, got shape " + shape_text(y.shape));
+  require_pointer(y, "y");
+  require_shape(out, "out", {shape.n, shape.h, shape.w, channels});
+  require(out.dtype == DType::u8, "out must be uint8");
+  require_same_device(out, y, "out");
+  require_pointer(out, "out");
+  if (shape.total() == 0) {
+    return;
+  }
+  const int device = y.device;
+  P2PHD_RUN(
+      to_uint8_image_cpu(y.data(), y.dtype, shape, channels, out.data<uint8_t>()),
+      to_uint8_image_cuda(y.data(), y.dtype, shape, channels, out.data<uint8_t>(), device, stream));
+}
+
+py::dict build_info() {
+  py::dict info;
+  info["cuda"] = static_cast<bool>(P2PHD_WITH_CUDA);
+  info["cuda_architectures"] = std::string(P2PHD_CUDA_ARCHITECTURES);
+  return info;
+}
+
+}  // namespace
+
+}  // namespace p2phd
+
+PYBIND11_MODULE(_native, m) {
+  using namespace p2phd;
+  m.doc() = "p2phd native kernels (CPU always, CUDA when built with nvcc)";
+
+  m.def("build_info", &build_info, "Whether CUDA kernels were compiled in, and for which GPUs");
+  m.def(
+      "one_hot",
+      [](const ArrayTuple& labels, const ArrayTuple& out, int64_t num_classes,
+         const ArrayTuple& status, uintptr_t stream) {
+        one_hot(to_array(labels), to_array(out), num_classes, to_array(status), stream);
+      },
+      py::arg("labels"), py::arg("out"), py::arg("num_classes"), py::arg("status"),
+      py::arg("stream"));
+  m.def(
+      "instance_edges",
+      [](const ArrayTuple& instances, const ArrayTuple& out, uintptr_t stream) {
+        instance_edges(to_array(instances), to_array(out), stream);
+      },
+      py::arg("instances"), py::arg("out"), py::arg("stream"));
+  m.def(
+      "generator_input",
+      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& instances,
+         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& out,
+         const ArrayTuple& status, uintptr_t stream) {
+        generator_input(to_array(labels), to_optional_array(instances), to_optional_array(features),
+                        label_nc, to_array(out), to_array(status), stream);
+      },
+      py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
+      py::arg("out"), py::arg("status"), py::arg("stream"));
+  m.def("instance_mean_workspace_bytes", &mean_workspace_bytes, py::arg("n"), py::arg("h"),
+        py::arg("w"), py::arg("channels"));
+  m.def(
+      "instance_mean",
+      [](const ArrayTuple& features, const ArrayTuple& instances, const ArrayTuple& out,
+         const ArrayTuple& workspace, const ArrayTuple& status, uintptr_t stream) {
+        instance_mean(to_array(features), to_array(instances), to_array(out), to_array(workspace),
+                      to_array(status), stream);
+      },
+      py::arg("features"), py::arg("instances"), py::arg("out"), py::arg("workspace"),
+      py::arg("status"), py::arg("stream"));
+  m.def("instance_broadcast_workspace_bytes", &broadcast_workspace_bytes, py::arg("ids"));
+  m.def(
+      "instance_broadcast",
+      [](const ArrayTuple& instances, const ArrayTuple& ids, const ArrayTuple& table,
+         const ArrayTuple& out, const ArrayTuple& workspace, const ArrayTuple& status,
+         uintptr_t stream) {
+        instance_broadcast(to_array(instances), to_array(ids), to_array(table), to_array(out),
+                           to_array(workspace), to_array(status), stream);
+      },
+      py::arg("instances"), py::arg("ids"), py::arg("table"), py::arg("out"), py::arg("workspace"),
+      py::arg("status"), py::arg("stream"));
+  m.def(
+      "to_uint8_image",
+      [](const ArrayTuple& y, const ArrayTuple& out, uintptr_t stream) {
+        to_uint8_image(to_array(y), to_array(out), stream);
+      },
+      py::arg("y"), py::arg("out"), py::arg("stream"));
+}

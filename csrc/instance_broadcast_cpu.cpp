@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
+
+#include "kernels/dispatch.h"
+#include "kernels/instance_broadcast.h"
+
+namespace p2phd {
+
+void instance_broadcast_cpu(const void* instances, DType instance_dtype, ImageShape shape,
+                            const void* ids, DType id_dtype, int64_t num_ids, const void* table,
+                            DType table_dtype, int64_t channels, void* out, void* workspace,
+                            int64_t* status) {
+  const InstanceBroadcastWorkspace ws = instance_broadcast_workspace(workspace, num_ids);
+  std::fill(ws.keys, ws.keys + ws.capacity, kEmptySlot);
+  dispatch_instance_type(id_dtype, [&](auto id_tag) {
+    const auto* id_data = static_cast<const decltype(id_tag)*>(ids);
+    for (int64_t j = 0; j < num_ids; ++j) {
+      instance_broadcast_insert_id<HostAtomics>(id_data, j, ws, status);
+    }
+  });
+  dispatch_float_type(table_dtype, [&](auto table_tag) {
+    using T = decltype(table_tag);
+    dispatch_instance_type(instance_dtype, [&](auto instance_tag) {
+      const auto* instance_data = static_cast<const decltype(instance_tag)*>(instances);
+      for (int64_t i = 0; i < shape.total(); ++i) {
+        instance_broadcast_pixel(instance_data, ws, shape, static_cast<const T*>(table), channels,
+                                 i, static_cast<T*>(out), status);
+      }
+    });
+  });
+}
+
+}  // namespace p2phd

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "kernels/cuda_utils.cuh"
+#include "kernels/dispatch.h"
+#include "kernels/instance_edges.h"
+
+namespace p2phd {
+
+namespace {
+
+template <typename Id, typename T>
+__global__ void instance_edges_kernel(const Id* instances, ImageShape shape, T* out) {
+  const int64_t i = global_thread_index();
+  if (i >= shape.total()) {
+    return;
+  }
+  const int64_t plane = shape.pixels();
+  const int64_t b = i / plane;
+  const int64_t p = i - b * plane;
+  const int64_t y = p / shape.w;
+  const int64_t x = p - y * shape.w;
+  const bool edge = instance_edge_at(instances + b * plane, shape.h, shape.w, y, x);
+  out[i] = from_float<T>(edge ? 1.0f : 0.0f);
+}
+
+}  // namespace
+
+void instance_edges_cuda(const void* instances, DType instance_dtype, ImageShape shape, void* out,
+                         DType out_dtype, int device, uintptr_t stream) {
+  DeviceGuard guard(device);
+  dispatch_instance_type(instance_dtype, [&](auto id_tag) {
+    using Id = decltype(id_tag);
+    dispatch_float_type(out_dtype, [&](auto out_tag) {
+      using T = decltype(out_tag);
+      instance_edges_kernel<<<blocks_for(shape.total()), kThreadsPerBlock, 0, as_stream(stream)>>>(
+          static_cast<const Id*>(instances), shape, static_cast<T*>(out));
+    });
+  });
+  check_cuda(cudaGetLastError(), "instance_edges launch");
+}
+
+}  // namespace p2phd

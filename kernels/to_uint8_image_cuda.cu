@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "kernels/cuda_utils.cuh"
+#include "kernels/dispatch.h"
+#include "kernels/to_uint8_image.h"
+
+namespace p2phd {
+
+namespace {
+
+template <typename T>
+__global__ void to_uint8_image_kernel(const T* y, ImageShape shape, int64_t channels,
+                                      uint8_t* out) {
+  const int64_t i = global_thread_index();
+  if (i >= shape.total()) {
+    return;
+  }
+  const int64_t plane = shape.pixels();
+  const int64_t b = i / plane;
+  const int64_t p = i - b * plane;
+  to_uint8_pixel(y + b * channels * plane + p, plane, channels, out + i * channels);
+}
+
+}  // namespace
+
+void to_uint8_image_cuda(const void* y, DType dtype, ImageShape shape, int64_t channels,
+                         uint8_t* out, int device, uintptr_t stream) {
+  DeviceGuard guard(device);
+  dispatch_float_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    to_uint8_image_kernel<<<blocks_for(shape.total()), kThreadsPerBlock, 0, as_stream(stream)>>>(
+        static_cast<const T*>(y), shape, channels, out);
+  });
+  check_cuda(cudaGetLastError(), "to_uint8_image launch");
+}
+
+}  // namespace p2phd

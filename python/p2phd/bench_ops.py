@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Timing of the native ops against the pure-torch reference, numpy, and the public
+pix2pixHD way of doing the same thing (`p2phd-bench ops`)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from p2phd import ops, reference
+
+LABEL_NC = 35
+FEATURE_CHANNELS = 3
+
+
+@dataclass(frozen=True)
+class Timing:
+    op: str
+    implementation: str
+    median_ms: float
+    p90_ms: float
+
+
+def blocky_scene(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A label map (uint8) and instance map (int32) of axis-aligned blocks, Cityscapes-like in
+    its numbers: 35 classes, a few hundred instances, large flat regions."""
+    rng = np.random.default_rng(seed)
+    cells_y, cells_x = 16, 32
+    cell_labels = rng.integers(0, LABEL_NC, (cells_y, cells_x))
+    cell_ids = rng.integers(0, 40, (cells_y, cells_x))
+    rows = np.arange(height) * cells_y // height
+    cols = np.arange(width) * cells_x // width
+    labels = cell_labels[rows[:, None], cols[None, :]].astype(np.uint8)
+    things = labels.astype(np.int32) >= 24  # Cityscapes "thing" classes carry instance numbers
+    instances = np.where(
+        things, labels.astype(np.int32) * 1000 + cell_ids[rows[:, None], cols[None, :]], labels
+    ).astype(np.int32)
+    return labels, instances
+
+
+def time_call(fn: Callable[[], object], device: str, runs: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def public_preprocess(labels: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
+    """The public code's input: scatter one-hot in FP32, a uint8 edge map, concatenated."""
+    n, h, w = labels.shape
+    one_hot = torch.zeros(n, LABEL_NC, h, w, device=labels.device)
+    one_hot.scatter_(1, labels.long().unsqueeze(1), 1.0)
+    t = instances.unsqueeze(1)
+    edge = torch.zeros_like(t, dtype=torch.bool)
+    edge[:, :, :, 1:] |= t[:, :, :, 1:] != t[:, :, :, :-1]
+    edge[:, :, :, :-1] |= t[:, :, :, 1:] != t[:, :, :, :-1]
+    edge[:, :, 1:, :] |= t[:, :, 1:, :] != t[:, :, :-1, :]
+    edge[:, :, :-1, :] |= t[:, :, 1:, :] != t[:, :, :-1, :]
+    return torch.cat((one_hot, edge.float()), dim=1)
+
+
+def public_instance_mean(features: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
+    """The public encoder's pooling: a Python loop over instance ids with boolean masks."""
+    out = features.clone()
+    for b in range(instances.shape[0]):
+        for instance_id in instances[b].unique().tolist():
+            mask = instances[b] == instance_id
+            for k in range(features.shape[1]):
+                out[b, k][mask] = features[b, k][mask].mean()
+    return out
+
+
+def public_instance_broadcast(
+    instances: torch.Tensor, ids: torch.Tensor, table: torch.Tensor
+) -> torch.Tensor:
+    """The public inference features: a Python loop over the listed instances with masks."""
+    n, h, w = instances.shape
+    out = torch.zeros(n, table.shape[1], h, w, device=instances.device)
+    for j, instance_id in enumerate(ids.tolist()):
+        mask = (instances == instance_id).unsqueeze(1).expand_as(out)
+        out[mask] = table[j].view(1, -1, 1, 1).expand_as(out)[mask]
+    return out
+
+
+def numpy_generator_input(labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
+    one_hot = (labels[:, None] == np.arange(LABEL_NC)[None, :, None, None]).astype(np.float32)
+    edge = np.zeros(instances.shape, bool)
+    horizontal = instances[:, :, 1:] != instances[:, :, :-1]
+    vertical = instances[:, 1:, :] != instances[:, :-1, :]
+    edge[:, :, 1:] |= horizontal
+    edge[:, :, :-1] |= horizontal
+    edge[:, 1:, :] |= vertical
+    edge[:, :-1, :] |= vertical
+    return np.concatenate([one_hot, edge[:, None].astype(np.float32)], axis=1)
+
+
+def numpy_instance_mean(features: np.ndarray, instances: np.ndarray) -> np.ndarray:
+    out = np.empty_like(features)
+    for b in range(features.shape[0]):
+        ids, inverse = np.unique(instances[b].ravel(), return_inverse=True)
+        counts = np.bincount(inverse, minlength=ids.size)
+        for k in range(features.shape[1]):
+            sums = np.bincount(inverse, weights=features[b, k].ravel(), minlength=ids.size)
+            out[b, k] = (sums / counts)[inverse].reshape(features.shape[2:])
+    return out
+
+
+def numpy_instance_broadcast(
+    instances: np.ndarray, ids: np.ndarray, table: np.ndarray
+) -> np.ndarray:
+    order = np.argsort(ids)
+    position = np.searchsorted(ids[order], instances).clip(max=ids.size - 1)
+    found = ids[order][position] == instances
+    rows = np.where(found[..., None], table[order[position]], 0)
+    return np.moveaxis(rows, -1, 1)
+
+
+def numpy_to_uint8(y: np.ndarray) -> np.ndarray:
+    t = np.nan_to_num((y + 1) / 2, nan=0.0).clip(0, 1)
+    return np.rint(t * 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Timing]:
+    labels_np, instances_np = blocky_scene(height, width)
+    labels_np = np.repeat(labels_np[None], batch, 0)
+    instances_np = np.repeat(instances_np[None], batch, 0)
+    labels = torch.from_numpy(labels_np).to(device)
+    instances = torch.from_numpy(instances_np).to(device)
+    generator = torch.Generator().manual_seed(0)
+    features = torch.rand(batch, FEATURE_CHANNELS, height, width, generator=generator).to(device)
+    ids = instances.unique()
+    table = torch.rand(ids.numel(), FEATURE_CHANNELS, generator=generator).to(device)
+    y = (torch.rand(batch, 3, height, width, generator=generator) * 2 - 1).to(device)
+    half = torch.float16
+    cases: list[tuple[str, str, Callable[[], object]]] = [
+        (
+            "generator_input fp16",
+            "p2phd",
+            lambda: ops.generator_input(labels, instances, LABEL_NC, dtype=half),
+        ),
+        (
+            "generator_input fp16",
+            "torch reference",
+            lambda: reference.generator_input(labels, instances, LABEL_NC, dtype=half),
+        ),
+        (
+            "generator_input fp16",
+            "public (scatter fp32)",
+            lambda: public_preprocess(labels, instances),
+        ),
+        ("generator_input fp32", "p2phd", lambda: ops.generator_input(labels, instances, LABEL_NC)),
+        ("one_hot fp16", "p2phd", lambda: ops.one_hot(labels, LABEL_NC, half)),
+        ("one_hot fp16", "torch reference", lambda: reference.one_hot(labels, LABEL_NC, half)),
+        ("instance_edges fp16", "p2phd", lambda: ops.instance_edges(instances, half)),
+        (
+            "instance_edges fp16",
+            "torch reference",
+            lambda: reference.instance_edges(instances, half),
+        ),
+        ("instance_mean", "p2phd", lambda: ops.instance_mean(features, instances)),
+        ("instance_mean", "torch reference", lambda: reference.instance_mean(features, instances)),
+        (
+            "instance_mean",
+            "public (python loop)",
+            lambda: public_instance_mean(features, instances),
+        ),
+        ("instance_broadcast", "p2phd", lambda: ops.instance_broadcast(instances, ids, table)),
+        (
+            "instance_broadcast",
+            "torch reference",
+            lambda: reference.instance_broadcast(instances, ids, table),
+        ),
+        (
+            "instance_broadcast",
+            "public (python loop)",
+            lambda: public_instance_broadcast(instances, ids, table),
+        ),
+        ("to_uint8_image", "p2phd", lambda: ops.to_uint8_image(y)),
+        ("to_uint8_image", "torch reference", lambda: reference.to_uint8_image(y)),
+    ]
+    if device == "cuda":
+        # check=False skips reading the error flag back, the one host-device sync of an op.
+        cases += [
+            (
+                "generator_input fp16",
+                "p2phd, check=False",
+                lambda: ops.generator_input(labels, instances, LABEL_NC, dtype=half, check=False),
+            ),
+            (
+                "instance_mean",
+                "p2phd, check=False",
+                lambda: ops.instance_mean(features, instances, check=False),
+            ),
+            (
+                "instance_broadcast",
+                "p2phd, check=False",
+                lambda: ops.instance_broadcast(instances, ids, table, check=False),
+            ),
+        ]
+    if device == "cpu":
+        features_np, ids_np, table_np, y_np = (
+            features.numpy(),
+            ids.numpy(),
+            table.numpy(),
+            y.numpy(),
+        )
+        cases += [
+            (
+                "generator_input fp32",
+                "numpy",
+                lambda: numpy_generator_input(labels_np, instances_np),
+            ),
+            ("instance_mean", "numpy", lambda: numpy_instance_mean(features_np, instances_np)),
+            (
+                "instance_broadcast",
+                "numpy",
+                lambda: numpy_instance_broadcast(instances_np, ids_np, table_np),
+            ),
+            ("to_uint8_image", "numpy", lambda: numpy_to_uint8(y_np)),
+        ]
+    timings = []
+    for op, implementation, fn in cases:
+        slow = "python loop" in implementation
+        times = time_call(fn, device, max(3, runs // 4) if slow else runs)
+        timings.append(
+            Timing(op, implementation, statistics.median(times), float(np.percentile(times, 90)))
+        )
+    return sorted(timings, key=lambda t: t.op)

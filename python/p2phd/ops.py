@@ -1,0 +1,360 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The preprocessing and postprocessing ops of pix2pixHD, on numpy arrays or torch tensors.
+
+Every op takes a batch (N x H x W maps, N x K x H x W features) or a single image (H x W,
+K x H x W) and returns the same kind of array, batched the same way, on the same device.
+The work is done by the native module `p2phd._native` (C++ on the CPU, CUDA on the GPU, on
+the caller's current torch stream); `p2phd.reference` holds the slow pure-torch definitions
+the kernels are tested against.
+
+Conventions of every op:
+- Inputs that are contiguous and of a supported dtype are used in place; non-contiguous
+  inputs are copied first. All array inputs of one call must be of one kind (all numpy, or
+  all torch tensors on one device); anything else raises ValueError.
+- Label maps: uint8, int16, int32 or int64. Instance maps: uint16, int32 or int64.
+- Invalid values (labels outside [0, num_classes), instance ids outside [0, 2^31 - 1] where
+  ids are hashed) raise ValueError, on CUDA too. On CUDA, `check=True` (the default) waits
+  for the kernels to read the error flag; `check=False` skips that synchronisation and
+  leaves invalid pixels zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import torch
+
+from p2phd import _native
+
+ArrayLike: TypeAlias = np.ndarray | torch.Tensor
+DTypeLike: TypeAlias = torch.dtype | np.dtype | type | str
+
+_TORCH_DTYPE_NAMES = {
+    torch.uint8: "uint8",
+    torch.int16: "int16",
+    torch.uint16: "uint16",
+    torch.int32: "int32",
+    torch.int64: "int64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.float32: "float32",
+    torch.float64: "float64",
+}
+_FLOAT_NAMES = ("float32", "float16", "bfloat16")
+
+# Error codes written by the kernels (kernels/common.h, ErrorCode).
+_ERROR_MESSAGES = {
+    1: "label {value} is outside [0, num_classes)",
+    2: "instance id {value} is outside [0, 2**31 - 1]",
+    3: "id {value} appears more than once in ids",
+    4: "id {value} in ids is outside [0, 2**31 - 1]",
+}
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """Where the arrays of one call live: numpy, or torch on one device."""
+
+    is_torch: bool
+    device: torch.device | None
+
+    @property
+    def native_device(self) -> int:
+        if self.device is None or self.device.type == "cpu":
+            return -1
+        if self.device.type != "cuda":
+            raise ValueError(f"p2phd ops run on CPU and CUDA, not on {self.device}")
+        return self.device.index if self.device.index is not None else torch.cuda.current_device()
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.native_device >= 0
+
+    @property
+    def stream(self) -> int:
+        if not self.is_cuda:
+            return 0
+        return torch.cuda.current_stream(self.device).cuda_stream
+
+    def empty(self, shape: tuple[int, ...], dtype_name: str) -> ArrayLike:
+        if self.is_torch:
+            return torch.empty(shape, dtype=_torch_dtype(dtype_name), device=self.device)
+        return np.empty(shape, dtype=_numpy_dtype(dtype_name))
+
+    def zeros(self, shape: tuple[int, ...], dtype_name: str) -> ArrayLike:
+        if self.is_torch:
+            return torch.zeros(shape, dtype=_torch_dtype(dtype_name), device=self.device)
+        return np.zeros(shape, dtype=_numpy_dtype(dtype_name))
+
+
+def _kind_of(*arrays: ArrayLike | None) -> _Kind:
+    present = [a for a in arrays if a is not None]
+    kinds = set()
+    for array in present:
+        if isinstance(array, torch.Tensor):
+            kinds.add(("torch", array.device))
+        elif isinstance(array, np.ndarray):
+            kinds.add(("numpy", None))
+        else:
+            raise TypeError(f"expected a numpy array or a torch tensor, got {type(array).__name__}")
+    if len(kinds) != 1:
+        raise ValueError(
+            "all inputs must be numpy arrays, or torch tensors on one device; got "
+            + ", ".join(sorted(f"{k} {d}" if d is not None else k for k, d in kinds))
+        )
+    kind, device = kinds.pop()
+    return _Kind(is_torch=kind == "torch", device=device)
+
+
+def _dtype_name(dtype: DTypeLike) -> str:
+    if isinstance(dtype, torch.dtype):
+        if dtype not in _TORCH_DTYPE_NAMES:
+            raise ValueError(f"unsupported dtype {dtype}")
+        return _TORCH_DTYPE_NAMES[dtype]
+    if isinstance(dtype, str) and dtype in ("bfloat16", "torch.bfloat16"):
+        return "bfloat16"
+    return np.dtype(dtype).name
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    for dtype, dtype_name in _TORCH_DTYPE_NAMES.items():
+        if dtype_name == name:
+            return dtype
+    raise ValueError(f"unsupported dtype {name}")
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        raise ValueError("numpy has no bfloat16: use float32 or float16, or pass torch tensors")
+    return np.dtype(name)
+
+
+def _output_float(dtype: DTypeLike) -> str:
+    name = _dtype_name(dtype)
+    if name not in _FLOAT_NAMES:
+        raise ValueError(f"output dtype must be one of {', '.join(_FLOAT_NAMES)}, got {name}")
+    return name
+
+
+def _contiguous(array: ArrayLike) -> ArrayLike:
+    if isinstance(array, torch.Tensor):
+        return array.detach().contiguous()
+    return np.ascontiguousarray(array)
+
+
+_NativeArray: TypeAlias = tuple[int, str, list[int], int]
+
+
+def _native_array(array: ArrayLike, kind: _Kind) -> _NativeArray:
+    """(pointer, dtype name, shape, device) of a contiguous array, as _native takes it."""
+    if isinstance(array, torch.Tensor):
+        if array.dtype not in _TORCH_DTYPE_NAMES:
+            raise ValueError(f"unsupported dtype {array.dtype}")
+        return (
+            array.data_ptr(),
+            _TORCH_DTYPE_NAMES[array.dtype],
+            list(array.shape),
+            kind.native_device,
+        )
+    return (array.ctypes.data, array.dtype.name, list(array.shape), -1)
+
+
+def _batched(array: ArrayLike, name: str, single_ndim: int) -> tuple[ArrayLike, bool]:
+    """Adds the batch dimension to a single image; returns (array, was_single)."""
+    if array.ndim == single_ndim:
+        return _contiguous(array)[None], True
+    if array.ndim == single_ndim + 1:
+        return _contiguous(array), False
+    raise ValueError(
+        f"{name} must have {single_ndim} (one image) or {single_ndim + 1} (a batch) dimensions, "
+        f"got shape {tuple(array.shape)}"
+    )
+
+
+def _raise_on_error(status: ArrayLike, check: bool) -> None:
+    if not check:
+        return
+    values = status.tolist() if isinstance(status, torch.Tensor) else status.tolist()
+    code, value = int(values[0]), int(values[1])
+    if code:
+        raise ValueError(_ERROR_MESSAGES.get(code, "error code {value}").format(value=value))
+
+
+def _require_positive(value: int, name: str) -> None:
+    if int(value) != value or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+
+
+def _unbatch(out: ArrayLike, single: bool) -> ArrayLike:
+    return out[0] if single else out
+
+
+def one_hot(
+    labels: ArrayLike, num_classes: int, dtype: DTypeLike = "float32", *, check: bool = True
+) -> ArrayLike:
+    """[N x] H x W labels -> [N x] C x H x W, channel c is 1 where labels == c, else 0."""
+    _require_positive(num_classes, "num_classes")
+    kind = _kind_of(labels)
+    labels, single = _batched(labels, "labels", 2)
+    n, h, w = labels.shape
+    out = kind.empty((n, num_classes, h, w), _output_float(dtype))
+    status = kind.zeros((2,), "int64")
+    _native.one_hot(
+        _native_array(labels, kind),
+        _native_array(out, kind),
+        num_classes,
+        _native_array(status, kind),
+        kind.stream,
+    )
+    _raise_on_error(status, check)
+    return _unbatch(out, single)
+
+
+def instance_edges(instances: ArrayLike, dtype: DTypeLike = "float32") -> ArrayLike:
+    """[N x] H x W ids -> [N x] 1 x H x W, 1 where a 4-neighbour has another id, else 0."""
+    kind = _kind_of(instances)
+    instances, single = _batched(instances, "instances", 2)
+    n, h, w = instances.shape
+    out = kind.empty((n, 1, h, w), _output_float(dtype))
+    _native.instance_edges(_native_array(instances, kind), _native_array(out, kind), kind.stream)
+    return _unbatch(out, single)
+
+
+def generator_input(
+    labels: ArrayLike,
+    instances: ArrayLike | None,
+    label_nc: int,
+    *,
+    features: ArrayLike | None = None,
+    dtype: DTypeLike = "float32",
+    check: bool = True,
+) -> ArrayLike:
+    """The generator's input, written in one pass: one-hot (label_nc channels), then the
+    instance-boundary channel when `instances` is given, then the K channels of `features`
+    ([N x] K x H x W, cast to `dtype` first if needed)."""
+    _require_positive(label_nc, "label_nc")
+    kind = _kind_of(labels, instances, features)
+    labels, single = _batched(labels, "labels", 2)
+    n, h, w = labels.shape
+    out_dtype = _output_float(dtype)
+    channels = label_nc
+    native_instances = None
+    if instances is not None:
+        instances, _ = _batched(instances, "instances", 2)
+        native_instances = _native_array(instances, kind)
+        channels += 1
+    native_features = None
+    if features is not None:
+        features, _ = _batched(features, "features", 3)
+        if _dtype_name(features.dtype) != out_dtype:
+            features = (
+                features.to(_torch_dtype(out_dtype))
+                if kind.is_torch
+                else features.astype(_numpy_dtype(out_dtype))
+            )
+        native_features = _native_array(features, kind)
+        channels += features.shape[1]
+    out = kind.empty((n, channels, h, w), out_dtype)
+    status = kind.zeros((2,), "int64")
+    _native.generator_input(
+        _native_array(labels, kind),
+        native_instances,
+        native_features,
+        label_nc,
+        _native_array(out, kind),
+        _native_array(status, kind),
+        kind.stream,
+    )
+    _raise_on_error(status, check)
+    return _unbatch(out, single)
+
+
+def _instance_mean_native(features: ArrayLike, instances: ArrayLike, check: bool) -> ArrayLike:
+    kind = _kind_of(features, instances)
+    features, single = _batched(features, "features", 3)
+    instances, _ = _batched(instances, "instances", 2)
+    n, k, h, w = features.shape
+    out = kind.empty(tuple(features.shape), _dtype_name(features.dtype))
+    workspace = kind.empty((_native.instance_mean_workspace_bytes(n, h, w, k),), "uint8")
+    status = kind.zeros((2,), "int64")
+    _native.instance_mean(
+        _native_array(features, kind),
+        _native_array(instances, kind),
+        _native_array(out, kind),
+        _native_array(workspace, kind),
+        _native_array(status, kind),
+        kind.stream,
+    )
+    _raise_on_error(status, check)
+    return _unbatch(out, single)
+
+
+class _InstanceMean(torch.autograd.Function):
+    # Averaging over an instance is a symmetric linear map, so its gradient is itself.
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(instances)
+        return _instance_mean_native(features, instances, check=True)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (instances,) = ctx.saved_tensors
+        return _instance_mean_native(grad, instances, check=False), None
+
+
+def instance_mean(features: ArrayLike, instances: ArrayLike, *, check: bool = True) -> ArrayLike:
+    """Instance-wise average pooling: [N x] K x H x W features, [N x] H x W ids -> every pixel
+    gets the mean over its instance (in its own image) of each channel, accumulated in float64.
+
+    Differentiable for torch tensors that require grad."""
+    if isinstance(features, torch.Tensor) and features.requires_grad and torch.is_grad_enabled():
+        return _InstanceMean.apply(features, instances)
+    return _instance_mean_native(features, instances, check)
+
+
+def instance_broadcast(
+    instances: ArrayLike, ids: ArrayLike, table: ArrayLike, *, check: bool = True
+) -> ArrayLike:
+    """[N x] H x W ids, M ids, M x K table -> [N x] K x H x W: the pixels of instance ids[j] get
+    table[j], pixels of ids not listed get zeros. The output has the table's dtype."""
+    kind = _kind_of(instances, ids, table)
+    instances, single = _batched(instances, "instances", 2)
+    ids = _contiguous(ids)
+    table = _contiguous(table)
+    n, h, w = instances.shape
+    if table.ndim != 2:
+        raise ValueError(f"table must be M x K, got shape {tuple(table.shape)}")
+    if _dtype_name(table.dtype) not in _FLOAT_NAMES:
+        raise ValueError(f"table must be one of {', '.join(_FLOAT_NAMES)}, got {table.dtype}")
+    out = kind.empty((n, table.shape[1], h, w), _dtype_name(table.dtype))
+    workspace = kind.empty((_native.instance_broadcast_workspace_bytes(ids.shape[0]),), "uint8")
+    status = kind.zeros((2,), "int64")
+    _native.instance_broadcast(
+        _native_array(instances, kind),
+        _native_array(ids, kind),
+        _native_array(table, kind),
+        _native_array(out, kind),
+        _native_array(workspace, kind),
+        _native_array(status, kind),
+        kind.stream,
+    )
+    _raise_on_error(status, check)
+    return _unbatch(out, single)
+
+
+def to_uint8_image(y: ArrayLike) -> ArrayLike:
+    """[N x] 3 x H x W generator output in [-1, 1] -> [N x] H x W x 3 uint8 RGB, as
+    round(clamp((y + 1) / 2, 0, 1) * 255) with ties to even and NaN -> 0."""
+    kind = _kind_of(y)
+    y, single = _batched(y, "y", 3)
+    n, c, h, w = y.shape
+    out = kind.empty((n, h, w, c), "uint8")
+    _native.to_uint8_image(_native_array(y, kind), _native_array(out, kind), kind.stream)
+    return _unbatch(out, single)
+
+
+def build_info() -> dict[str, Any]:
+    """Whether the CUDA kernels were compiled in, and for which architectures."""
+    return dict(_native.build_info())

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: Apache-2.0
+import numpy as np
+import pytest
+import torch
+
+from p2phd import ops, reference
+from tests.conftest import DEVICES
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("out_dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("with_instances", [True, False])
+@pytest.mark.parametrize("feature_channels", [0, 3])
+def test_random_match_reference(device, out_dtype, with_instances, feature_channels):
+    generator = torch.Generator().manual_seed(6)
+    labels = torch.randint(0, 35, (2, 21, 34), generator=generator, dtype=torch.int32)
+    instances = torch.randint(0, 3, (2, 21, 34), generator=generator) * 26000
+    instances = instances if with_instances else None
+    features = torch.randn(2, feature_channels, 21, 34, generator=generator)
+    features = features if feature_channels else None
+    on_device = [t.to(device) if t is not None else None for t in (labels, instances, features)]
+    result = ops.generator_input(
+        on_device[0], on_device[1], 35, features=on_device[2], dtype=out_dtype
+    )
+    expected = reference.generator_input(labels, instances, 35, features=features, dtype=out_dtype)
+    assert result.dtype == out_dtype and result.device == labels.to(device).device
+    assert torch.equal(result.cpu(), expected)
+
+
+def test_single_numpy_image():
+    labels = np.random.default_rng(0).integers(0, 5, (6, 8)).astype(np.uint8)
+    instances = np.random.default_rng(1).integers(0, 2, (6, 8)).astype(np.uint16)
+    result = ops.generator_input(labels, instances, 5, dtype=np.float16)
+    assert result.shape == (6, 6, 8) and result.dtype == np.float16
+    expected = reference.generator_input(
+        torch.from_numpy(labels)[None],
+        torch.from_numpy(instances.astype(np.int32))[None],
+        5,
+        dtype=torch.float16,
+    )[0].numpy()
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_label_out_of_range_raises(device):
+    labels = torch.full((1, 5, 5), 35, dtype=torch.uint8, device=device)
+    with pytest.raises(ValueError, match="label 35 is outside"):
+        ops.generator_input(labels, None, 35)
+
+
+def test_mismatched_shapes_raise():
+    labels = np.zeros((2, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match="instances must have shape"):
+        ops.generator_input(labels, np.zeros((2, 8, 9), np.int32), 3)
+    with pytest.raises(ValueError, match="features must have shape"):
+        ops.generator_input(labels, None, 3, features=np.zeros((1, 3, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_cityscapes_match_reference(device, cityscapes):
+    for name, labels, instances in cityscapes[:5]:
+        labels = torch.from_numpy(labels)[None]
+        instances = torch.from_numpy(instances.astype(np.int32))[None]
+        result = ops.generator_input(
+            labels.to(device), instances.to(device), 35, dtype=torch.float16
+        ).cpu()
+        expected = reference.generator_input(labels, instances, 35, dtype=torch.float16)
+        assert torch.equal(result, expected), name

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+import numpy as np
+import pytest
+import torch
+
+from p2phd import ops, reference
+from tests.conftest import DEVICES
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_random_match_reference(device, dtype):
+    generator = torch.Generator().manual_seed(7)
+    y = (torch.randn(2, 3, 17, 29, generator=generator) * 1.3).to(dtype)
+    result = ops.to_uint8_image(y.to(device))
+    assert result.shape == (2, 17, 29, 3) and result.dtype == torch.uint8
+    assert torch.equal(result.cpu(), reference.to_uint8_image(y))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_level_ties_and_specials(device):
+    # Values whose scaled result lands exactly on k + 0.5 exercise round-half-to-even.
+    levels = torch.arange(0, 256, dtype=torch.float32)
+    ties = (torch.arange(0, 255, dtype=torch.float32) + 0.5) / 255 * 2 - 1
+    specials = torch.tensor([float("nan"), float("inf"), -float("inf"), 5.0, -5.0])
+    values = torch.cat([levels / 255 * 2 - 1, ties, specials])
+    y = values[: values.numel() // 3 * 3].view(1, 3, 1, -1)
+    result = ops.to_uint8_image(y.to(device)).cpu()
+    assert torch.equal(result, reference.to_uint8_image(y))
+
+
+def test_single_numpy_image():
+    y = np.random.default_rng(0).uniform(-1, 1, (3, 4, 5)).astype(np.float32)
+    result = ops.to_uint8_image(y)
+    assert isinstance(result, np.ndarray) and result.shape == (4, 5, 3)
+    np.testing.assert_array_equal(result, reference.to_uint8_image(torch.from_numpy(y)[None])[0])
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="expected float32, float16 or bfloat16"):
+        ops.to_uint8_image(np.zeros((3, 4, 4), np.float64))
+    with pytest.raises(ValueError, match="must have 3 .* or 4"):
+        ops.to_uint8_image(np.zeros((4, 4), np.float32))
