@@ -174,7 +174,8 @@ void require_workspace(const Array& workspace, const Array& reference, int64_t b
 void one_hot(const Array& labels, const Array& out, int64_t num_classes, const Array& status,
              uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
-  require(num_classes > 0, "num_classes must be positive, got " + std::to_string(num_classes));
+  require(num_classes > 0 && num_classes <= INT32_MAX,
+          "num_classes must be in [1, 2^31 - 1], got " + std::to_string(num_classes));
   require_shape(out, "out", {shape.n, num_classes, shape.h, shape.w});
   require_same_device(out, labels, "out");
   require_pointer(out, "out");
@@ -207,7 +208,8 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
                      const std::optional<Array>& features, int64_t label_nc, const Array& out,
                      const Array& status, uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
-  require(label_nc > 0, "label_nc must be positive, got " + std::to_string(label_nc));
+  require(label_nc > 0 && label_nc <= INT32_MAX,
+          "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
   int64_t channels = label_nc;
   if (instances) {
     require_shape(*instances, "instances", labels.shape);

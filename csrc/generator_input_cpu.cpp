@@ -24,12 +24,13 @@ void generator_input_loop(const void* labels, const void* instances, const void*
     const int64_t channels = label_nc + (instances ? 1 : 0) + feature_channels;
     const T one = from_float<T>(1.0f);
     const T zero = from_float<T>(0.0f);
-    std::vector<int64_t> row_classes(shape.w);
+    std::vector<int32_t> row_classes(shape.w);
     for (int64_t b = 0; b < shape.n; ++b) {
       for (int64_t y = 0; y < shape.h; ++y) {
         const int64_t row_start = b * plane + y * shape.w;
         for (int64_t x = 0; x < shape.w; ++x) {
-          row_classes[x] = one_hot_class(label_data[row_start + x], label_nc, status);
+          row_classes[x] =
+              static_cast<int32_t>(one_hot_class(label_data[row_start + x], label_nc, status));
         }
         T* pixel_out = out_data + b * channels * plane + y * shape.w;
         one_hot_row(row_classes.data(), shape.w, label_nc, pixel_out, plane);

@@ -15,12 +15,12 @@ void one_hot_cpu(const void* labels, DType label_dtype, ImageShape shape, int64_
       const auto* label_data = static_cast<const Label*>(labels);
       auto* out_data = static_cast<T*>(out);
       const int64_t plane = shape.pixels();
-      std::vector<int64_t> row_classes(shape.w);
+      std::vector<int32_t> row_classes(shape.w);
       for (int64_t b = 0; b < shape.n; ++b) {
         for (int64_t y = 0; y < shape.h; ++y) {
           const Label* row = label_data + b * plane + y * shape.w;
           for (int64_t x = 0; x < shape.w; ++x) {
-            row_classes[x] = one_hot_class(row[x], num_classes, status);
+            row_classes[x] = static_cast<int32_t>(one_hot_class(row[x], num_classes, status));
           }
           one_hot_row(row_classes.data(), shape.w, num_classes,
                       out_data + b * num_classes * plane + y * shape.w, plane);

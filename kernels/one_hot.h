@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "kernels/common.h"
 
@@ -34,16 +36,19 @@ P2PHD_HD void one_hot_pixel(int64_t label_class, int64_t num_classes, T* out, in
 
 // The CPU writes one channel row at a time: writing a pixel's channels one plane apart
 // would touch num_classes cache lines per pixel, which alias in the cache when the plane
-// size is a power of two.
+// size is a power of two. Rows are written as raw bits so that the loop vectorizes.
 template <typename T>
-inline void one_hot_row(const int64_t* row_classes, int64_t w, int64_t num_classes, T* out,
+inline void one_hot_row(const int32_t* row_classes, int64_t w, int64_t num_classes, T* out,
                         int64_t plane) {
-  const T one = from_float<T>(1.0f);
-  const T zero = from_float<T>(0.0f);
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>;
+  const T one_value = from_float<T>(1.0f);
+  Bits one;
+  std::memcpy(&one, &one_value, sizeof one);
   for (int64_t c = 0; c < num_classes; ++c) {
-    T* channel_row = out + c * plane;
+    Bits* channel_row = reinterpret_cast<Bits*>(out + c * plane);
+    const int32_t channel = static_cast<int32_t>(c);  // an int64 compare would not vectorize
     for (int64_t x = 0; x < w; ++x) {
-      channel_row[x] = row_classes[x] == c ? one : zero;
+      channel_row[x] = row_classes[x] == channel ? one : Bits{0};
     }
   }
 }

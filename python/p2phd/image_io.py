@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reading label/instance maps and writing images as PNG, with errors that name the file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# Single-channel PNG modes: 8-bit grey or palette (labels), 16/32-bit integer (instance ids).
+_LABEL_MODES = ("L", "P", "I;16", "I")
+_INSTANCE_MODES = ("L", "P", "I;16", "I;16B", "I")
+
+
+def _read_single_channel(path: str | os.PathLike, what: str, modes: tuple[str, ...]) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode not in modes:
+                raise ValueError(
+                    f"{path}: a {what} must be a single-channel image ({', '.join(modes)}), "
+                    f"got mode {mode} (an RGB picture given as a {what}?)"
+                )
+            array = np.array(image)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the {what}: {error}") from error
+    if array.ndim != 2:
+        raise ValueError(f"{path}: a {what} must be H x W, got shape {array.shape}")
+    return array
+
+
+def read_label_map(path: str | os.PathLike) -> np.ndarray:
+    """An H x W label map (uint8 for 8-bit PNGs) from a single-channel image file."""
+    return _read_single_channel(path, "label map", _LABEL_MODES)
+
+
+def read_instance_map(path: str | os.PathLike) -> np.ndarray:
+    """An H x W instance map (uint16 for Cityscapes' 16-bit *_instanceIds.png) from a file."""
+    array = _read_single_channel(path, "instance map", _INSTANCE_MODES)
+    return array.astype(np.int32) if array.dtype == np.uint8 else array
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Writes an H x W or H x W x 3 uint8 image; the file appears whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        Image.fromarray(np.ascontiguousarray(image)).save(temporary, format="PNG")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
