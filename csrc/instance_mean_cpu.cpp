@@ -27,11 +27,11 @@ void instance_mean_cpu(const void* features, DType feature_dtype, const void* in
         if (group < 0) {
           continue;
         }
-        const int64_t b = i / plane;
-        const int64_t p = i - b * plane;
+        const PixelIndex at = pixel_index(shape, i);
         ws.counts[group] += 1;
         for (int64_t k = 0; k < channels; ++k) {
-          ws.sums[group * channels + k] += to_float(feature_data[(b * channels + k) * plane + p]);
+          ws.sums[group * channels + k] +=
+              to_float(feature_data[(at.b * channels + k) * plane + at.p]);
         }
       }
       for (int64_t i = 0; i < shape.total(); ++i) {

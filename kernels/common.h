@@ -32,6 +32,21 @@ struct ImageShape {
   P2PHD_HD int64_t total() const { return n * h * w; }
 };
 
+// Where pixel `index` of a batch (b * H * W + p) lies: image b, offset p = y * W + x.
+struct PixelIndex {
+  int64_t b;
+  int64_t p;
+  int64_t y;
+  int64_t x;
+};
+
+P2PHD_HD PixelIndex pixel_index(ImageShape shape, int64_t index) {
+  const int64_t b = index / shape.pixels();
+  const int64_t p = index - b * shape.pixels();
+  const int64_t y = p / shape.w;
+  return PixelIndex{b, p, y, p - y * shape.w};
+}
+
 // 16-bit floats stored as raw bits: the same conversion code runs on host and device, so
 // CPU and CUDA results are bit-identical without depending on cuda_fp16.h on the CPU build.
 struct Half {

@@ -15,13 +15,9 @@ __global__ void generator_input_kernel(const Label* labels, const Id* instances,
   if (i >= shape.total()) {
     return;
   }
-  const int64_t plane = shape.pixels();
-  const int64_t b = i / plane;
-  const int64_t p = i - b * plane;
-  const int64_t y = p / shape.w;
-  const int64_t x = p - y * shape.w;
-  generator_input_pixel(labels, instances, features, feature_channels, shape, label_nc, b, y, x,
-                        out, status);
+  const PixelIndex at = pixel_index(shape, i);
+  generator_input_pixel(labels, instances, features, feature_channels, shape, label_nc, at.b, at.y,
+                        at.x, out, status);
 }
 
 // Pixels per thread in the vector kernel: a thread writes each channel of 4 neighbouring
@@ -45,10 +41,7 @@ __global__ void generator_input_vector_kernel(const Label* labels, const Id* ins
     return;
   }
   const int64_t plane = shape.pixels();
-  const int64_t b = first / plane;
-  const int64_t p = first - b * plane;
-  const int64_t y = p / shape.w;
-  const int64_t x = p - y * shape.w;
+  const PixelIndex at = pixel_index(shape, first);
   const int64_t channels = label_nc + (instances ? 1 : 0) + feature_channels;
   const T one = from_float<T>(1.0f);
   const T zero = from_float<T>(0.0f);
@@ -56,7 +49,7 @@ __global__ void generator_input_vector_kernel(const Label* labels, const Id* ins
   for (int j = 0; j < kVector; ++j) {
     classes[j] = one_hot_class(labels[first + j], label_nc, status);
   }
-  T* pixel_out = out + b * channels * plane + p;
+  T* pixel_out = out + at.b * channels * plane + at.p;
   Vector<T> vector;
   for (int64_t c = 0; c < label_nc; ++c) {
     for (int j = 0; j < kVector; ++j) {
@@ -67,14 +60,15 @@ __global__ void generator_input_vector_kernel(const Label* labels, const Id* ins
   int64_t c = label_nc;
   if (instances) {
     for (int j = 0; j < kVector; ++j) {
-      const bool edge = instance_edge_at(instances + b * plane, shape.h, shape.w, y, x + j);
+      const bool edge =
+          instance_edge_at(instances + at.b * plane, shape.h, shape.w, at.y, at.x + j);
       vector.values[j] = edge ? one : zero;
     }
     *reinterpret_cast<Vector<T>*>(pixel_out + c * plane) = vector;
     ++c;
   }
   for (int64_t k = 0; k < feature_channels; ++k, ++c) {
-    const T* feature_pixels = features + (b * feature_channels + k) * plane + p;
+    const T* feature_pixels = features + (at.b * feature_channels + k) * plane + at.p;
     *reinterpret_cast<Vector<T>*>(pixel_out + c * plane) =
         *reinterpret_cast<const Vector<T>*>(feature_pixels);
   }

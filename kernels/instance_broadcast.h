@@ -68,11 +68,10 @@ P2PHD_HD void instance_broadcast_pixel(const Id* instances, const InstanceBroadc
     const int64_t slot = instance_table_find(ws.keys, ws.capacity, static_cast<int32_t>(id));
     row = slot < 0 ? -1 : ws.rows[slot];
   }
-  const int64_t b = index / shape.pixels();
-  const int64_t p = index - b * shape.pixels();
+  const PixelIndex at = pixel_index(shape, index);
   const T zero = from_float<T>(0.0f);
   for (int64_t k = 0; k < channels; ++k) {
-    out[(b * channels + k) * shape.pixels() + p] = row < 0 ? zero : table[row * channels + k];
+    out[(at.b * channels + k) * shape.pixels() + at.p] = row < 0 ? zero : table[row * channels + k];
   }
 }
 

@@ -13,12 +13,9 @@ __global__ void instance_edges_kernel(const Id* instances, ImageShape shape, T* 
   if (i >= shape.total()) {
     return;
   }
-  const int64_t plane = shape.pixels();
-  const int64_t b = i / plane;
-  const int64_t p = i - b * plane;
-  const int64_t y = p / shape.w;
-  const int64_t x = p - y * shape.w;
-  const bool edge = instance_edge_at(instances + b * plane, shape.h, shape.w, y, x);
+  const PixelIndex at = pixel_index(shape, i);
+  const bool edge =
+      instance_edge_at(instances + at.b * shape.pixels(), shape.h, shape.w, at.y, at.x);
   out[i] = from_float<T>(edge ? 1.0f : 0.0f);
 }
 

@@ -93,11 +93,10 @@ template <typename Id, typename T>
 P2PHD_HD void instance_mean_write_pixel(const Id* instances, const InstanceMeanWorkspace& ws,
                                         ImageShape shape, int64_t channels, int64_t index, T* out) {
   const int64_t group = instance_mean_group(instances, ws, shape, index);
-  const int64_t b = index / shape.pixels();
-  const int64_t p = index - b * shape.pixels();
+  const PixelIndex at = pixel_index(shape, index);
   for (int64_t k = 0; k < channels; ++k) {
     const double mean = group < 0 ? 0.0 : ws.sums[group * channels + k] / ws.counts[group];
-    out[(b * channels + k) * shape.pixels() + p] = from_float<T>(static_cast<float>(mean));
+    out[(at.b * channels + k) * shape.pixels() + at.p] = from_float<T>(static_cast<float>(mean));
   }
 }
 

@@ -34,8 +34,7 @@ __global__ void accumulate_kernel(const Id* instances, const T* features, Instan
   const bool active = i < shape.total();
   const int64_t group = active ? instance_mean_group(instances, ws, shape, i) : -1;
   const int64_t plane = shape.pixels();
-  const int64_t b = i / plane;
-  const int64_t p = i - b * plane;
+  const PixelIndex at = pixel_index(shape, i);
   const int64_t first = __shfl_sync(kFullWarp, group, 0);
   const bool uniform = __all_sync(kFullWarp, group == first && group >= 0);
   if (uniform) {
@@ -44,7 +43,7 @@ __global__ void accumulate_kernel(const Id* instances, const T* features, Instan
       atomicAdd(&ws.counts[group], 32);
     }
     for (int64_t k = 0; k < channels; ++k) {
-      const double sum = warp_sum(to_float(features[(b * channels + k) * plane + p]));
+      const double sum = warp_sum(to_float(features[(at.b * channels + k) * plane + at.p]));
       if (leader) {
         atomicAdd(&ws.sums[group * channels + k], sum);
       }
@@ -57,7 +56,7 @@ __global__ void accumulate_kernel(const Id* instances, const T* features, Instan
   atomicAdd(&ws.counts[group], 1);
   for (int64_t k = 0; k < channels; ++k) {
     atomicAdd(&ws.sums[group * channels + k],
-              static_cast<double>(to_float(features[(b * channels + k) * plane + p])));
+              static_cast<double>(to_float(features[(at.b * channels + k) * plane + at.p])));
   }
 }
 

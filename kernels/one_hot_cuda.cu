@@ -14,11 +14,9 @@ __global__ void one_hot_kernel(const Label* labels, ImageShape shape, int64_t nu
   if (i >= shape.total()) {
     return;
   }
-  const int64_t plane = shape.pixels();
-  const int64_t b = i / plane;
-  const int64_t p = i - b * plane;
+  const PixelIndex at = pixel_index(shape, i);
   one_hot_pixel(one_hot_class(labels[i], num_classes, status), num_classes,
-                out + b * num_classes * plane + p, plane);
+                out + at.b * num_classes * shape.pixels() + at.p, shape.pixels());
 }
 
 }  // namespace

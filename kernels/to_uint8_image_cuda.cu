@@ -14,10 +14,9 @@ __global__ void to_uint8_image_kernel(const T* y, ImageShape shape, int64_t chan
   if (i >= shape.total()) {
     return;
   }
-  const int64_t plane = shape.pixels();
-  const int64_t b = i / plane;
-  const int64_t p = i - b * plane;
-  to_uint8_pixel(y + b * channels * plane + p, plane, channels, out + i * channels);
+  const PixelIndex at = pixel_index(shape, i);
+  to_uint8_pixel(y + at.b * channels * shape.pixels() + at.p, shape.pixels(), channels,
+                 out + i * channels);
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
+import os
+
 import pytest
 import torch
 
@@ -10,6 +12,15 @@ def test_build_info_reports_cuda_and_architectures():
     assert isinstance(info["cuda"], bool)
     assert isinstance(info["cuda_architectures"], str)
     assert bool(info["cuda_architectures"]) == info["cuda"]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("P2PHD_EXPECT_CUDA_BUILD"), reason="set where nvcc was on PATH at build"
+)
+def test_cuda_kernels_were_compiled_where_nvcc_was_found():
+    info = p2phd.build_info()
+    assert info["cuda"], "nvcc was on PATH but the build has no CUDA kernels"
+    assert "90" in info["cuda_architectures"].split(",") or os.environ.get("CUDAARCHS")
 
 
 @pytest.mark.cuda
