@@ -440,7 +440,7 @@ def _ground(cv: _Canvas, rng: np.random.Generator, lay: _Layout, grass) -> None:
     img += (white - img) * (0.85 * paint)[..., None]
     # Sidewalk: paving slabs with joints, curb stones along the road.
     joints = (np.minimum((X % 0.6), (Z % 0.6)) < 0.04) & (px < 0.1)
-    wshade = 1.0 + 0.05 * fine + 0.06 * blotch - 0.12 * joints
+    wshade = 1.0 + 0.05 * fine + 0.03 * blotch - 0.12 * joints
     curb = (np.abs(X - lay.road_r) < 0.25) | (np.abs(X - lay.road_l) < 0.25)
     wshade = np.where(curb, 1.12 + 0.03 * fine, wshade)
     m = label == SIDEWALK
@@ -520,7 +520,7 @@ def _building_face(cv, rng, face, sgn, z0, z1, light, prev_h) -> float:
         shade = shade * np.where(Y > hgt - 0.5, 0.8, 1.0)  # cornice
         corner = np.clip(np.minimum(Z - z0, z1 - Z), 0, 50)  # metres to the building's edge
         shade = shade * (1 - 0.25 * np.exp(-corner / 0.6))
-        col = cv.tex(rs, cs, base, shade, fine=0.05, blotch=0.06)
+        col = cv.tex(rs, cs, base, shade, fine=0.05, blotch=0.035)
         if frame:
             col = np.where(rim[..., None], np.array((235, 235, 230), _F32) * light, col)
         gl = glass * (0.8 + 0.5 * v)[..., None] * (1 + 0.05 * cv.fine[rs, cs])[..., None]
@@ -967,6 +967,8 @@ def synthetic_scene(seed: int, height: int = 256, width: int = 512) -> Synthetic
 
     _traffic(cv, rng, lay)
     _pedestrians(cv, rng, lay)
+    if rng.random() < 0.5:
+        _ego_hood(cv, rng)
 
     # Aerial perspective: far things fade towards the horizon haze.
     haze_c = cv.haze
@@ -981,6 +983,22 @@ def synthetic_scene(seed: int, height: int = 256, width: int = 512) -> Synthetic
     img = cv.img * (gain * 1.0)[None, None, :] * vig[..., None]
     image = np.clip(img + 0.5, 0, 255).astype(np.uint8)
     return SyntheticScene(cv.labels, _renumber(cv.inst), image)
+
+
+def _ego_hood(cv, rng) -> None:
+    """The bonnet of our own car at the bottom, as in most Cityscapes frames (label 1)."""
+    hh = rng.uniform(0.06, 0.12) * cv.h
+    xc = cv.w * rng.uniform(0.45, 0.55)
+    reach = cv.w / 2 * rng.uniform(0.75, 0.95)  # half-width where it meets the bottom edge
+    y_top = cv.h - hh + hh * ((cv.xs - xc) / reach) ** 2
+    r0 = max(0, int(cv.h - hh))
+    rs, cs = slice(r0, cv.h), slice(0, cv.w)
+    mask = cv.ys[r0:, None] > y_top[None, :]
+    t = np.clip((cv.ys[r0:, None] - y_top[None, :]) / max(hh, 1.0), 0, 1)
+    base = _jitter(rng, _pick(rng, [(40, 42, 46), (120, 122, 126), (200, 200, 204)]), 6)
+    shade = 1.15 - 0.5 * t  # sky reflection near the edge, darker below
+    col = cv.tex(rs, cs, base, shade, fine=0.015, blotch=0.01)
+    cv.paint(rs, cs, mask, 0.05, EGO_VEHICLE, EGO_VEHICLE, col)
 
 
 def _traffic(cv, rng, lay) -> None:
