@@ -135,14 +135,17 @@ def colorize(labels: np.ndarray) -> np.ndarray:
 _F32 = np.float32
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    """Zero-mean, unit-ish value noise with feature size ``cell`` pixels (bilinear,
-    smoothstep-eased)."""
-    cell = max(float(cell), 1.0)
-    gh, gw = int(h / cell) + 2, int(w / cell) + 2
+def _smooth_noise(
+    rng: np.random.Generator, h: int, w: int, cell: float, cell_x: float | None = None
+) -> np.ndarray:
+    """Zero-mean value noise with feature size ``cell`` pixels (``cell_x`` across, when
+    given), bilinear with smoothstep easing."""
+    cy = max(float(cell), 1.0)
+    cx = max(float(cell if cell_x is None else cell_x), 1.0)
+    gh, gw = int(h / cy) + 2, int(w / cx) + 2
     g = rng.standard_normal((gh, gw)).astype(_F32)
-    y = (np.arange(h, dtype=_F32) + 0.5) / cell
-    x = (np.arange(w, dtype=_F32) + 0.5) / cell
+    y = (np.arange(h, dtype=_F32) + 0.5) / cy
+    x = (np.arange(w, dtype=_F32) + 0.5) / cx
     y0, x0 = y.astype(np.int64), x.astype(np.int64)
     fy, fx = y - y0, x - x0
     fy = (fy * fy * (3 - 2 * fy))[:, None]
@@ -369,12 +372,12 @@ def _sky(cv: _Canvas, rng: np.random.Generator) -> None:
     t = np.clip(cv.ys / max(cv.yh, 1.0), 0, 1)[:, None, None] ** 1.3
     sky = top * (1 - t) + hor * t
     sky = np.broadcast_to(sky, (cv.h, cv.w, 3)).copy()
-    # Clouds: soft-thresholded low-frequency noise, stronger high up.
-    n = _smooth_noise(rng, cv.h, cv.w, max(2.0, cv.w / 10)) + 0.5 * _smooth_noise(
-        rng, cv.h, cv.w, max(2.0, cv.w / 30)
-    )
-    amount = rng.uniform(0.2, 0.9)
-    cloud = np.clip((n - (1.0 - amount)) * 1.5, 0, 1) * (1 - 0.5 * t[..., 0])
+    # Clouds: soft-thresholded noise, stretched sideways, thinning towards the horizon.
+    n = _smooth_noise(rng, cv.h, cv.w, cv.w / 22, cv.w / 7)
+    n += 0.5 * _smooth_noise(rng, cv.h, cv.w, cv.w / 50, cv.w / 18)
+    n += 0.25 * _smooth_noise(rng, cv.h, cv.w, cv.w / 110, cv.w / 40)
+    amount = rng.uniform(0.1, 0.9)
+    cloud = np.clip((n - (1.0 - amount)) * 1.2, 0, 1) * (1 - 0.6 * t[..., 0])
     white = np.array((238, 240, 243), _F32) if not overcast else np.array((200, 203, 208), _F32)
     sky += (white - sky) * cloud[..., None]
     cv.img[:] = sky
