@@ -359,10 +359,12 @@ class _Layout:
         # Lane lines: the centre line between directions and dashed lines between lanes.
         self.centre = -self.lane / 2
         self.dashes = [-self.lane / 2 - i * self.lane for i in range(1, self.lanes_left)]
+        # (far end z, height) of the buildings / hedges along each side, for cast shadows.
+        self.skyline_l: list[tuple[float, float]] = []
+        self.skyline_r: list[tuple[float, float]] = []
 
 
-def _sky(cv: _Canvas, rng: np.random.Generator) -> None:
-    overcast = rng.random() < 0.4
+def _sky(cv: _Canvas, rng: np.random.Generator, overcast: bool) -> None:
     if overcast:
         top = _jitter(rng, (170, 180, 192), 8)
         hor = _jitter(rng, (215, 218, 222), 6)
@@ -386,8 +388,9 @@ def _sky(cv: _Canvas, rng: np.random.Generator) -> None:
     cv.inst[:] = SKY
 
 
-def _ground(cv: _Canvas, rng: np.random.Generator, lay: _Layout, grass) -> None:
-    """Road, sidewalks (with curbs), grass verges and terrain beyond, in one pass."""
+def _ground(cv: _Canvas, rng: np.random.Generator, lay: _Layout, grass, sun: float) -> None:
+    """Road, sidewalks (with curbs), grass verges and terrain beyond, in one pass, with the
+    shadows that the buildings on the sun's side cast across the street."""
     r0 = max(0, int(np.floor(cv.yh + 0.5)))
     if r0 >= cv.h:
         return
@@ -451,6 +454,20 @@ def _ground(cv: _Canvas, rng: np.random.Generator, lay: _Layout, grass) -> None:
     m = label == TERRAIN
     gshade = 1.0 + 0.12 * fine + 0.15 * blotch
     img[m] = (grass_c * gshade[..., None])[m]
+    if abs(sun - 1.0) > 0.04:
+        # Sun from the left when the right-hand facades are lit (sun > 1), and vice versa.
+        skyline = lay.skyline_l if sun > 1 else lay.skyline_r
+        if skyline:
+            ends = np.array([e for e, _ in skyline], _F32)
+            hs = np.array([h for _, h in skyline] + [0.0], _F32)
+            hrow = hs[np.searchsorted(ends, Z[:, 0])][:, None]
+            reach = hrow * rng.uniform(0.2, 0.9)  # cot(sun elevation)
+            if sun > 1:
+                into = lay.face_l + reach - X  # metres inside the shadow
+            else:
+                into = X - (lay.face_r - reach)
+            k = np.clip(0.5 + into / np.maximum(px, 0.15), 0, 1)
+            img *= (1.0 - min(0.38, 1.6 * abs(sun - 1.0)) * k)[..., None]
     cv.paint(rs, cs, np.ones(X.shape, bool), Z, label, label, img)
 
 
@@ -475,6 +492,7 @@ def _facade_side(cv, rng, lay, sgn, sun) -> list:
     grass = []
     z = 0.3
     prev_h = 0.0
+    skyline = lay.skyline_r if sgn > 0 else lay.skyline_l
     while z < lay.z_end:
         seg = rng.uniform(8.0, 30.0)
         z1 = min(z + seg, lay.z_end)
@@ -485,13 +503,15 @@ def _facade_side(cv, rng, lay, sgn, sun) -> list:
         else:
             prev_h = 0.0
             back = face + sgn * rng.uniform(0.0, 3.0)
-            _hedge(cv, rng, back, z, z1, rng.uniform(2.5, 9.0), light)
+            hgt = rng.uniform(2.5, 9.0)
+            _hedge(cv, rng, back, z, z1, hgt, light)
             if kind == 1:
                 grass.append((sgn, z, z1, rng.uniform(0.8, 2.0)))
             elif kind == 2:
                 _wall(cv, rng, face, z, z1, light)
             else:
                 _fence(cv, rng, face, z, z1, light)
+        skyline.append((z1, hgt))
         z = z1
     return grass
 
@@ -938,14 +958,17 @@ def synthetic_scene(seed: int, height: int = 256, width: int = 512) -> Synthetic
     rng = np.random.default_rng(seed)
     cv = _Canvas(rng, height, width)
     lay = _Layout(rng)
-    sun = rng.uniform(0.8, 1.2)  # > 1: the right-hand facades are lit, the left in shade
+    # sun > 1: the right-hand facades are lit and the left ones in shade; < 1 the reverse.
+    overcast = rng.random() < 0.4
+    spread = rng.uniform(0.0, 0.06) if overcast else rng.uniform(0.08, 0.25)
+    sun = 1.0 + spread * (1 if rng.random() < 0.5 else -1)
 
-    _sky(cv, rng)
+    _sky(cv, rng, overcast)
     grass = []
     for sgn in (-1, 1):
         grass += _facade_side(cv, rng, lay, sgn, sun)
     _backdrop(cv, rng, lay)
-    _ground(cv, rng, lay, grass)  # depth-tested like everything else
+    _ground(cv, rng, lay, grass, sun)  # depth-tested like everything else
 
     # Street furniture along the curbs.
     for sgn in (-1, 1):
