@@ -11,7 +11,16 @@ Conventions are those of Cityscapes ``gtFine``:
 - ``labels`` holds *labelIds* (0..33; 35 classes, ids 0..34, as pix2pixHD's ``label_nc=35``).
 - ``instances`` holds the label id for stuff pixels and ``label * 1000 + k`` for the pixels
   of the k-th visible instance of a thing class (person, rider, car, truck, bus, bicycle),
-  k = 0, 1, 2, ... in drawing order, so ``class = i if i < 1000 else i // 1000``.
+  k = 0, 1, 2, ... in drawing order, so ``class = i if i < 1000 else i // 1000``. Unlike
+  real gtFine there are no crowd/group regions: every thing pixel has an instance.
+- About half the frames show the ego vehicle's bonnet (label 1) at the bottom, as most
+  Cityscapes frames do.
+
+Example::
+
+    from p2phd.data.synthetic import synthetic_scene, colorize
+    labels, instances, image = synthetic_scene(seed=0, height=256, width=512)
+    preview = colorize(labels)  # H x W x 3 uint8 in Cityscapes colours
 
 The scene is laid out in metres on a ground plane and projected with a pinhole camera
 (horizon line, vanishing point, objects shrink with distance); a depth buffer decides
@@ -29,6 +38,7 @@ import numpy as np
 __all__ = [
     "CITYSCAPES_PALETTE",
     "NUM_LABELS",
+    "THING_LABELS",
     "SyntheticScene",
     "colorize",
     "synthetic_scene",
@@ -527,6 +537,10 @@ def _building_face(cv, rng, face, sgn, z0, z1, light, prev_h) -> float:
     frame = rng.random() < 0.4
     shop = rng.random() < 0.5
     off = rng.uniform(0, spacing)
+    # Ground floor in another material (stone, render, tiles) and bands between floors.
+    plinth_h = floor_h if rng.random() < 0.5 else rng.uniform(0.4, 1.0)
+    plinth = _jitter(rng, _pick(rng, [(120, 115, 108), (90, 88, 86), (170, 160, 145)]), 8)
+    bands = rng.random() < 0.5
     p = cv.side(face, z0, z1, 0.0, hgt)
     if p is not None:
         rs, cs, Z, Y, inside = p
@@ -543,7 +557,11 @@ def _building_face(cv, rng, face, sgn, z0, z1, light, prev_h) -> float:
         shade = shade * np.where(Y > hgt - 0.5, 0.8, 1.0)  # cornice
         corner = np.clip(np.minimum(Z - z0, z1 - Z), 0, 50)  # metres to the building's edge
         shade = shade * (1 - 0.25 * np.exp(-corner / 0.6))
+        if bands:
+            shade = shade * np.where((v < 0.07) & (fl >= 1), 1.12, 1.0)
         col = cv.tex(rs, cs, base, shade, fine=0.05, blotch=0.035)
+        low = Y < plinth_h
+        col = np.where(low[..., None], plinth * (shade * 0.95)[..., None], col)
         if frame:
             col = np.where(rim[..., None], np.array((235, 235, 230), _F32) * light, col)
         gl = glass * (0.8 + 0.5 * v)[..., None] * (1 + 0.05 * cv.fine[rs, cs])[..., None]
@@ -951,7 +969,12 @@ def _renumber(inst: np.ndarray) -> np.ndarray:
 
 
 def synthetic_scene(seed: int, height: int = 256, width: int = 512) -> SyntheticScene:
-    """Draw one street scene; the same ``(seed, height, width)`` gives the same arrays."""
+    """Draw one street scene; the same ``(seed, height, width)`` gives the same arrays.
+
+    ``seed`` is anything ``numpy.random.default_rng`` accepts (a non-negative int); height
+    and width must be at least 16 (32 and up gives recognisable scenes). The layout is in
+    metres, so a larger size renders the same kind of street in more detail, not more of it.
+    The global numpy random state is left alone."""
     height, width = int(height), int(width)
     if height < 16 or width < 16:
         raise ValueError(f"height and width must be >= 16, got {height}x{width}")
@@ -1051,7 +1074,7 @@ def _traffic(cv, rng, lay) -> None:
         while z < lay.z_end * 0.85 and rng.random() < 0.8:
             kind, label = _pick(rng, [("car", CAR)] * 8 + [("truck", TRUCK), ("bus", BUS)])
             inst = cv.new_instance(label)
-            xc = xl + rng.uniform(-0.35, 0.35)
+            xc = xl + rng.uniform(-0.25, 0.25)
             _vehicle(cv, rng, label, inst, xc, z, kind, facing_away=li == 0)
             z += _vehicle_len(kind) + rng.uniform(3.0, 30.0)
     if rng.random() < 0.45:
