@@ -176,8 +176,9 @@ class _Canvas:
     Screen: x = xv + f X / z, y = yh + f (hc - Y) / z, pixel centres at integer + 0.5.
     """
 
-    def __init__(self, rng: np.random.Generator, height: int, width: int):
-        self.rng = rng
+    def __init__(
+        self, rng: np.random.Generator, tex_rng: np.random.Generator, height: int, width: int
+    ):
         self.h, self.w = height, width
         self.f = width * rng.uniform(0.62, 0.85)
         self.yh = height * rng.uniform(0.40, 0.47)
@@ -190,8 +191,8 @@ class _Canvas:
         self.inst = np.zeros((height, width), dtype=np.int32)
         self.img = np.zeros((height, width, 3), dtype=_F32)
         # Texture fields shared by everything (sliced per primitive).
-        self.fine = rng.standard_normal((height, width), dtype=_F32)
-        self.blotch = _smooth_noise(rng, height, width, max(2.0, width / 48))
+        self.fine = tex_rng.standard_normal((height, width), dtype=_F32)
+        self.blotch = _smooth_noise(tex_rng, height, width, max(2.0, width / 48))
         self.haze = np.array((200, 205, 210), _F32)
         self._next_k: dict[int, int] = {}
 
@@ -289,6 +290,12 @@ class _Canvas:
         return np.asarray(base, _F32) * (np.asarray(shade, _F32) * n)[..., None]
 
 
+def _child(rng: np.random.Generator) -> np.random.Generator:
+    """A generator of its own for one object: the parent advances by one draw whatever the
+    object draws, or skips because it is off screen, so the layout is the same at any size."""
+    return np.random.default_rng(int(rng.integers(2**63)))
+
+
 def _pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
 
@@ -374,7 +381,7 @@ class _Layout:
         self.skyline_r: list[tuple[float, float]] = []
 
 
-def _sky(cv: _Canvas, rng: np.random.Generator, overcast: bool) -> None:
+def _sky(cv: _Canvas, rng: np.random.Generator, tex_rng, overcast: bool) -> None:
     if overcast:
         top = _jitter(rng, (170, 180, 192), 8)
         hor = _jitter(rng, (215, 218, 222), 6)
@@ -385,9 +392,9 @@ def _sky(cv: _Canvas, rng: np.random.Generator, overcast: bool) -> None:
     sky = top * (1 - t) + hor * t
     sky = np.broadcast_to(sky, (cv.h, cv.w, 3)).copy()
     # Clouds: soft-thresholded noise, stretched sideways, thinning towards the horizon.
-    n = _smooth_noise(rng, cv.h, cv.w, cv.w / 22, cv.w / 7)
-    n += 0.5 * _smooth_noise(rng, cv.h, cv.w, cv.w / 50, cv.w / 18)
-    n += 0.25 * _smooth_noise(rng, cv.h, cv.w, cv.w / 110, cv.w / 40)
+    n = _smooth_noise(tex_rng, cv.h, cv.w, cv.w / 22, cv.w / 7)
+    n += 0.5 * _smooth_noise(tex_rng, cv.h, cv.w, cv.w / 50, cv.w / 18)
+    n += 0.25 * _smooth_noise(tex_rng, cv.h, cv.w, cv.w / 110, cv.w / 40)
     amount = rng.uniform(0.1, 0.9)
     cloud = np.clip((n - (1.0 - amount)) * 1.2, 0, 1) * (1 - 0.6 * t[..., 0])
     white = np.array((238, 240, 243), _F32) if not overcast else np.array((200, 203, 208), _F32)
@@ -508,19 +515,19 @@ def _facade_side(cv, rng, lay, sgn, sun) -> list:
         z1 = min(z + seg, lay.z_end)
         kind = rng.choice(4, p=[0.66, 0.16, 0.09, 0.09])
         if kind == 0:
-            hgt = _building_face(cv, rng, face, sgn, z, z1, light, prev_h)
+            hgt = _building_face(cv, _child(rng), face, sgn, z, z1, light, prev_h)
             prev_h = hgt
         else:
             prev_h = 0.0
             back = face + sgn * rng.uniform(0.0, 3.0)
             hgt = rng.uniform(2.5, 9.0)
-            _hedge(cv, rng, back, z, z1, hgt, light)
+            _hedge(cv, _child(rng), back, z, z1, hgt, light)
             if kind == 1:
                 grass.append((sgn, z, z1, rng.uniform(0.8, 2.0)))
             elif kind == 2:
-                _wall(cv, rng, face, z, z1, light)
+                _wall(cv, _child(rng), face, z, z1, light)
             else:
-                _fence(cv, rng, face, z, z1, light)
+                _fence(cv, _child(rng), face, z, z1, light)
         skyline.append((z1, hgt))
         z = z1
     return grass
@@ -948,7 +955,17 @@ def _cyclist(cv, rng, xc, z) -> None:
         bar = (np.abs(X - xc) <= 0.3) & (Y >= 1.02) & (Y <= 1.02 + max(0.04, px))
         cv.paint(rs, cs, post | saddle, z + 0.3, BICYCLE, bike, frame)
         cv.paint(rs, cs, bar, z + 0.9, BICYCLE, bike, dark)
-    _person(cv, rng, RIDER, rider, xc, z + 0.45, hgt=rng.uniform(1.3, 1.45), y0=0.5, sitting=True)
+    _person(
+        cv,
+        _child(rng),
+        RIDER,
+        rider,
+        xc,
+        z + 0.45,
+        hgt=rng.uniform(1.3, 1.45),
+        y0=0.5,
+        sitting=True,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -978,20 +995,22 @@ def synthetic_scene(seed: int, height: int = 256, width: int = 512) -> Synthetic
     height, width = int(height), int(width)
     if height < 16 or width < 16:
         raise ValueError(f"height and width must be >= 16, got {height}x{width}")
-    rng = np.random.default_rng(seed)
-    cv = _Canvas(rng, height, width)
+    # Two streams: what is where (independent of the size) and pixel noise (per size).
+    layout_seq, texture_seq = np.random.SeedSequence(seed).spawn(2)
+    rng, tex_rng = np.random.default_rng(layout_seq), np.random.default_rng(texture_seq)
+    cv = _Canvas(rng, tex_rng, height, width)
     lay = _Layout(rng)
     # sun > 1: the right-hand facades are lit and the left ones in shade; < 1 the reverse.
     overcast = rng.random() < 0.4
     spread = rng.uniform(0.0, 0.06) if overcast else rng.uniform(0.08, 0.25)
     sun = 1.0 + spread * (1 if rng.random() < 0.5 else -1)
 
-    _sky(cv, rng, overcast)
+    _sky(cv, rng, tex_rng, overcast)
     grass = []
     for sgn in (-1, 1):
         grass += _facade_side(cv, rng, lay, sgn, sun)
-    _backdrop(cv, rng, lay)
-    _ground(cv, rng, lay, grass, sun)  # depth-tested like everything else
+    _backdrop(cv, _child(rng), lay)
+    _ground(cv, _child(rng), lay, grass, sun)  # depth-tested like everything else
 
     # Street furniture along the curbs.
     for sgn in (-1, 1):
@@ -1000,24 +1019,26 @@ def synthetic_scene(seed: int, height: int = 256, width: int = 512) -> Synthetic
         light = sun if sgn > 0 else 2 - sun
         z = rng.uniform(6.0, 20.0)
         while z < lay.z_end * 0.8:
-            _streetlight(cv, rng, curb, z, sgn)
+            _streetlight(cv, _child(rng), curb, z, sgn)
             z += rng.uniform(18.0, 32.0)
         if rng.random() < 0.75:
             z = rng.uniform(6.0, 14.0)
             while z < lay.z_end * 0.7:
-                _tree(cv, rng, curb + sgn * rng.uniform(0.4, max(0.5, walk - 2.2)), z, light)
+                _tree(
+                    cv, _child(rng), curb + sgn * rng.uniform(0.4, max(0.5, walk - 2.2)), z, light
+                )
                 z += rng.uniform(7.0, 15.0)
         for _ in range(int(rng.integers(0, 3))):
-            _sign(cv, rng, curb + sgn * 0.1, rng.uniform(5.0, 45.0))
+            _sign(cv, _child(rng), curb + sgn * 0.1, rng.uniform(5.0, 45.0))
     if lay.crosswalk is not None:
         zc = lay.crosswalk - 1.5
-        _traffic_light(cv, rng, lay.road_r + 0.6, zc)
-        _traffic_light(cv, rng, lay.road_l - 0.6, zc + 5.5)
+        _traffic_light(cv, _child(rng), lay.road_r + 0.6, zc)
+        _traffic_light(cv, _child(rng), lay.road_l - 0.6, zc + 5.5)
 
     _traffic(cv, rng, lay)
     _pedestrians(cv, rng, lay)
     if rng.random() < 0.5:
-        _ego_hood(cv, rng)
+        _ego_hood(cv, _child(rng))
 
     # Aerial perspective: far things fade towards the horizon haze.
     haze_c = cv.haze
@@ -1064,7 +1085,7 @@ def _traffic(cv, rng, lay) -> None:
                 kind, label = ("car", CAR) if rng.random() < 0.93 else ("truck", TRUCK)
                 inst = cv.new_instance(label)
                 length = _vehicle_len(kind)
-                _vehicle(cv, rng, label, inst, xc, z, kind, facing_away=sgn > 0)
+                _vehicle(cv, _child(rng), label, inst, xc, z, kind, facing_away=sgn > 0)
                 z += length + rng.uniform(0.0, 0.6)
             z += rng.uniform(4.0, 25.0)
     # Moving traffic: our lane and the other lanes.
@@ -1075,11 +1096,11 @@ def _traffic(cv, rng, lay) -> None:
             kind, label = _pick(rng, [("car", CAR)] * 8 + [("truck", TRUCK), ("bus", BUS)])
             inst = cv.new_instance(label)
             xc = xl + rng.uniform(-0.25, 0.25)
-            _vehicle(cv, rng, label, inst, xc, z, kind, facing_away=li == 0)
+            _vehicle(cv, _child(rng), label, inst, xc, z, kind, facing_away=li == 0)
             z += _vehicle_len(kind) + rng.uniform(3.0, 30.0)
     if rng.random() < 0.45:
         xc = lay.road_r - (2.6 if lay.park_r else 0.8)
-        _cyclist(cv, rng, xc, rng.uniform(8.0, 30.0))
+        _cyclist(cv, _child(rng), xc, rng.uniform(8.0, 30.0))
 
 
 def _vehicle_len(kind: str) -> float:
@@ -1100,4 +1121,11 @@ def _pedestrians(cv, rng, lay) -> None:
         for i in range(size):
             inst = cv.new_instance(PERSON)
             # Shoulder to shoulder, a little staggered in depth: silhouettes touch.
-            _person(cv, rng, PERSON, inst, x + i * rng.uniform(0.38, 0.55), z + rng.uniform(0, 0.6))
+            _person(
+                cv,
+                _child(rng),
+                PERSON,
+                inst,
+                x + i * rng.uniform(0.38, 0.55),
+                z + rng.uniform(0, 0.6),
+            )
