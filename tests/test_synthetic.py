@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from p2phd.data import synthetic
 from p2phd.data.synthetic import (
     CITYSCAPES_PALETTE,
