@@ -67,3 +67,21 @@ def test_cityscapes_match_reference(device, cityscapes):
         ).cpu()
         expected = reference.generator_input(labels, instances, 35, dtype=torch.float16)
         assert torch.equal(result, expected), name
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_out_is_written_in_place_and_checked(device):
+    labels = torch.randint(0, 4, (6, 8), dtype=torch.uint8, device=device)
+    out = torch.full((5, 6, 8), 7.0, device=device)
+    result = ops.generator_input(labels, labels.int(), 4, out=out)
+    assert result is out
+    expected = reference.generator_input(labels.cpu()[None], labels.cpu()[None], 4)[0]
+    assert torch.equal(out.cpu(), expected)
+    with pytest.raises(ValueError, match=r"out must be float16 of shape \(5, 6, 8\)"):
+        ops.generator_input(labels, labels.int(), 4, dtype=torch.float16, out=out)
+    with pytest.raises(ValueError, match="out must be contiguous"):
+        ops.generator_input(
+            labels, labels.int(), 4, out=torch.zeros(5, 8, 6, device=device).transpose(1, 2)
+        )
+    with pytest.raises(ValueError, match="same kind"):
+        ops.generator_input(labels, labels.int(), 4, out=np.zeros((5, 6, 8), np.float32))

@@ -41,3 +41,10 @@ def test_bad_input_raises():
         ops.to_uint8_image(np.zeros((3, 4, 4), np.float64))
     with pytest.raises(ValueError, match="must have 3 .* or 4"):
         ops.to_uint8_image(np.zeros((4, 4), np.float32))
+
+
+def test_out_is_reused():
+    y = torch.zeros(2, 3, 4, 5)
+    out = torch.full((2, 4, 5, 3), 9, dtype=torch.uint8)
+    assert ops.to_uint8_image(y, out=out) is out
+    assert torch.equal(out, reference.to_uint8_image(y))

@@ -8,6 +8,8 @@ the caller's current torch stream); `p2phd.reference` holds the slow pure-torch 
 the kernels are tested against.
 
 Conventions of every op:
+- `out=` takes a preallocated result (contiguous, of the result's shape, dtype and device) to
+  write into instead of allocating one; the op returns it.
 - Inputs that are contiguous and of a supported dtype are used in place; non-contiguous
   inputs are copied first. All array inputs of one call must be of one kind (all numpy, or
   all torch tensors on one device); anything else raises ValueError.
@@ -187,19 +189,47 @@ def _require_positive(value: int, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value}")
 
 
-def _unbatch(out: ArrayLike, single: bool) -> ArrayLike:
-    return out[0] if single else out
+def _output(
+    kind: _Kind,
+    shape: tuple[int, ...],
+    dtype_name: str,
+    out: ArrayLike | None,
+    single: bool,
+) -> tuple[ArrayLike, ArrayLike]:
+    """(the batched array the kernel writes, the object the op returns): a new array, or the
+    caller's `out` (shaped like the result) checked and viewed as a batch. Reusing `out` saves
+    the allocation, which on the CPU often costs more than the op (first-touch page faults of
+    a 300 MB one-hot)."""
+    if out is None:
+        batched = kind.empty(shape, dtype_name)
+        return batched, (batched[0] if single else batched)
+    if _kind_of(out) != kind:
+        raise ValueError("out must be of the same kind and on the same device as the inputs")
+    expected = shape[1:] if single else shape
+    if tuple(out.shape) != expected or _dtype_name(out.dtype) != dtype_name:
+        raise ValueError(
+            f"out must be {dtype_name} of shape {expected}, got {out.dtype} {tuple(out.shape)}"
+        )
+    contiguous = out.is_contiguous() if isinstance(out, torch.Tensor) else out.flags.c_contiguous
+    if not contiguous:
+        raise ValueError("out must be contiguous")
+    return (out[None] if single else out), out
 
 
 def one_hot(
-    labels: ArrayLike, num_classes: int, dtype: DTypeLike = "float32", *, check: bool = True
+    labels: ArrayLike,
+    num_classes: int,
+    dtype: DTypeLike = "float32",
+    *,
+    out: ArrayLike | None = None,
+    check: bool = True,
 ) -> ArrayLike:
     """[N x] H x W labels -> [N x] C x H x W, channel c is 1 where labels == c, else 0."""
     _require_positive(num_classes, "num_classes")
     kind = _kind_of(labels)
     labels, single = _batched(labels, "labels", 2)
     n, h, w = labels.shape
-    out = kind.empty((n, num_classes, h, w), _output_float(dtype))
+    out, result = _output(kind, (n, num_classes, h, w), _output_float(dtype), out, single)
     status = kind.zeros((2,), "int64")
     _native.one_hot(
         _native_array(labels, kind),
@@ -209,17 +239,19 @@ def one_hot(
         kind.stream,
     )
     _raise_on_error(status, check)
-    return _unbatch(out, single)
+    return result
 
 
-def instance_edges(instances: ArrayLike, dtype: DTypeLike = "float32") -> ArrayLike:
+def instance_edges(
+    instances: ArrayLike, dtype: DTypeLike = "float32", *, out: ArrayLike | None = None
+) -> ArrayLike:
     """[N x] H x W ids -> [N x] 1 x H x W, 1 where a 4-neighbour has another id, else 0."""
     kind = _kind_of(instances)
     instances, single = _batched(instances, "instances", 2)
     n, h, w = instances.shape
-    out = kind.empty((n, 1, h, w), _output_float(dtype))
+    out, result = _output(kind, (n, 1, h, w), _output_float(dtype), out, single)
     _native.instance_edges(_native_array(instances, kind), _native_array(out, kind), kind.stream)
-    return _unbatch(out, single)
+    return result
 
 
 def generator_input(
@@ -229,6 +261,7 @@ def generator_input(
     *,
     features: ArrayLike | None = None,
     dtype: DTypeLike = "float32",
+    out: ArrayLike | None = None,
     check: bool = True,
 ) -> ArrayLike:
     """The generator's input, written in one pass: one-hot (label_nc channels), then the
@@ -256,7 +289,7 @@ def generator_input(
             )
         native_features = _native_array(features, kind)
         channels += features.shape[1]
-    out = kind.empty((n, channels, h, w), out_dtype)
+    out, result = _output(kind, (n, channels, h, w), out_dtype, out, single)
     status = kind.zeros((2,), "int64")
     _native.generator_input(
         _native_array(labels, kind),
@@ -268,15 +301,17 @@ def generator_input(
         kind.stream,
     )
     _raise_on_error(status, check)
-    return _unbatch(out, single)
+    return result
 
 
-def _instance_mean_native(features: ArrayLike, instances: ArrayLike, check: bool) -> ArrayLike:
+def _instance_mean_native(
+    features: ArrayLike, instances: ArrayLike, out: ArrayLike | None, check: bool
+) -> ArrayLike:
     kind = _kind_of(features, instances)
     features, single = _batched(features, "features", 3)
     instances, _ = _batched(instances, "instances", 2)
     n, k, h, w = features.shape
-    out = kind.empty(tuple(features.shape), _dtype_name(features.dtype))
+    out, result = _output(kind, tuple(features.shape), _dtype_name(features.dtype), out, single)
     workspace = kind.empty((_native.instance_mean_workspace_bytes(n, h, w, k),), "uint8")
     status = kind.zeros((2,), "int64")
     _native.instance_mean(
@@ -288,7 +323,7 @@ def _instance_mean_native(features: ArrayLike, instances: ArrayLike, check: bool
         kind.stream,
     )
     _raise_on_error(status, check)
-    return _unbatch(out, single)
+    return result
 
 
 class _InstanceMean(torch.autograd.Function):
@@ -296,26 +331,39 @@ class _InstanceMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(instances)
-        return _instance_mean_native(features, instances, check=True)
+        return _instance_mean_native(features, instances, out=None, check=True)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (instances,) = ctx.saved_tensors
-        return _instance_mean_native(grad, instances, check=False), None
+        return _instance_mean_native(grad, instances, out=None, check=False), None
 
 
-def instance_mean(features: ArrayLike, instances: ArrayLike, *, check: bool = True) -> ArrayLike:
+def instance_mean(
+    features: ArrayLike,
+    instances: ArrayLike,
+    *,
+    out: ArrayLike | None = None,
+    check: bool = True,
+) -> ArrayLike:
     """Instance-wise average pooling: [N x] K x H x W features, [N x] H x W ids -> every pixel
     gets the mean over its instance (in its own image) of each channel, accumulated in float64.
 
-    Differentiable for torch tensors that require grad."""
+    Differentiable for torch tensors that require grad (then without `out`)."""
     if isinstance(features, torch.Tensor) and features.requires_grad and torch.is_grad_enabled():
+        if out is not None:
+            raise ValueError("out cannot be used when features require grad")
         return _InstanceMean.apply(features, instances)
-    return _instance_mean_native(features, instances, check)
+    return _instance_mean_native(features, instances, out, check)
 
 
 def instance_broadcast(
-    instances: ArrayLike, ids: ArrayLike, table: ArrayLike, *, check: bool = True
+    instances: ArrayLike,
+    ids: ArrayLike,
+    table: ArrayLike,
+    *,
+    out: ArrayLike | None = None,
+    check: bool = True,
 ) -> ArrayLike:
     """[N x] H x W ids, M ids, M x K table -> [N x] K x H x W: the pixels of instance ids[j] get
     table[j], pixels of ids not listed get zeros. The output has the table's dtype."""
@@ -328,7 +376,7 @@ def instance_broadcast(
         raise ValueError(f"table must be M x K, got shape {tuple(table.shape)}")
     if _dtype_name(table.dtype) not in _FLOAT_NAMES:
         raise ValueError(f"table must be one of {', '.join(_FLOAT_NAMES)}, got {table.dtype}")
-    out = kind.empty((n, table.shape[1], h, w), _dtype_name(table.dtype))
+    out, result = _output(kind, (n, table.shape[1], h, w), _dtype_name(table.dtype), out, single)
     workspace = kind.empty((_native.instance_broadcast_workspace_bytes(ids.shape[0]),), "uint8")
     status = kind.zeros((2,), "int64")
     _native.instance_broadcast(
@@ -341,18 +389,18 @@ def instance_broadcast(
         kind.stream,
     )
     _raise_on_error(status, check)
-    return _unbatch(out, single)
+    return result
 
 
-def to_uint8_image(y: ArrayLike) -> ArrayLike:
+def to_uint8_image(y: ArrayLike, *, out: ArrayLike | None = None) -> ArrayLike:
     """[N x] 3 x H x W generator output in [-1, 1] -> [N x] H x W x 3 uint8 RGB, as
     round(clamp((y + 1) / 2, 0, 1) * 255) with ties to even and NaN -> 0."""
     kind = _kind_of(y)
     y, single = _batched(y, "y", 3)
     n, c, h, w = y.shape
-    out = kind.empty((n, h, w, c), "uint8")
+    out, result = _output(kind, (n, h, w, c), "uint8", out, single)
     _native.to_uint8_image(_native_array(y, kind), _native_array(out, kind), kind.stream)
-    return _unbatch(out, single)
+    return result
 
 
 def build_info() -> dict[str, Any]:
