@@ -10,9 +10,10 @@ import sys
 import types
 from pathlib import Path
 
-import p2phd
 import pytest
 import torch
+
+import p2phd
 from p2phd import reference
 from p2phd.models import (
     Encoder,

@@ -1,0 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`Runtime` and its backends (torch, onnxruntime, TensorRT)."""
+
+from p2phd.runtime.runtime import MAX_SIDE, Runtime
+
+__all__ = ["MAX_SIDE", "Runtime"]

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reflection padding of maps to the network's stride, and cropping the result back."""
+
+from __future__ import annotations
+
+import torch
+
+
+def padded_size(size: int, stride: int) -> int:
+    """The smallest multiple of `stride` that is >= size."""
+    return -(-size // stride) * stride
+
+
+def reflect_indices(size: int, padded: int, device: torch.device) -> torch.Tensor:
+    """Source index of every position of a length-`padded` axis grown from `size` by
+    reflection at the far end (..., size-2, size-1, size-2, ...), folded as often as needed;
+    a length-1 axis repeats its only element."""
+    positions = torch.arange(padded, device=device)
+    if size == 1:
+        return torch.zeros_like(positions)
+    period = 2 * (size - 1)
+    folded = positions % period
+    return torch.where(folded < size, folded, period - folded)
+
+
+def pad_to_stride(maps: torch.Tensor, stride: int) -> torch.Tensor:
+    """Pads the last two axes (H, W) of `maps` by reflection to multiples of `stride`; any
+    dtype, so label and instance maps pad like features. Returns `maps` when nothing to do."""
+    height, width = maps.shape[-2:]
+    padded_height, padded_width = padded_size(height, stride), padded_size(width, stride)
+    if (padded_height, padded_width) == (height, width):
+        return maps
+    rows = reflect_indices(height, padded_height, maps.device)
+    cols = reflect_indices(width, padded_width, maps.device)
+    return maps.index_select(-2, rows).index_select(-1, cols)

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: Apache-2.0
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from p2phd import checkpoint, ops
+from p2phd.data.synthetic import synthetic_scene
+from p2phd.models import GeneratorConfig, build_generator
+from p2phd.runtime import MAX_SIDE, Runtime
+from p2phd.runtime.padding import pad_to_stride, reflect_indices
+
+TINY = GeneratorConfig(
+    netG="local", ngf=8, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1
+)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> checkpoint.LoadedModel:
+    torch.manual_seed(0)
+    return checkpoint.LoadedModel(config=TINY, generator=build_generator(TINY))
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundle") / "tiny"
+    checkpoint.save_bundle(tiny_model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return synthetic_scene(3, 64, 128)
+
+
+def expected_float(model, labels, instances) -> torch.Tensor:
+    """What render must return: ops preprocessing, the generator, nothing else."""
+    x = ops.generator_input(torch.from_numpy(labels)[None], torch.from_numpy(instances)[None], 35)
+    with torch.no_grad():
+        return model.generator(x)[0]
+
+
+def test_render_equals_ops_plus_generator(bundle, tiny_model, scene):
+    runtime = Runtime(bundle)
+    assert runtime.backend == "torch" and runtime.precision == "fp32"
+    assert "local generator" in runtime.describe()
+    result = runtime.render(scene.labels, scene.instances, output="float")
+    expected = expected_float(tiny_model, scene.labels, scene.instances)
+    torch.testing.assert_close(torch.from_numpy(result), expected, rtol=0, atol=1e-5)
+    image = runtime.render(scene.labels, scene.instances)
+    assert image.shape == (64, 128, 3) and image.dtype == np.uint8
+    assert np.array_equal(image, ops.to_uint8_image(expected.numpy()))
+
+
+def test_batches_torch_in_torch_out_and_any_size(bundle, scene):
+    runtime = Runtime(bundle)
+    labels = torch.from_numpy(scene.labels[:37, :53]).repeat(2, 1, 1)
+    instances = torch.from_numpy(scene.instances[:37, :53]).repeat(2, 1, 1)
+    images = runtime.render(labels, instances)
+    assert isinstance(images, torch.Tensor) and images.shape == (2, 37, 53, 3)
+    single = runtime.render(labels[0].numpy(), instances[0].numpy())
+    assert np.array_equal(images[0].numpy(), single)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precisions_stay_close_to_fp32(bundle, scene, precision):
+    reference = Runtime(bundle).render(scene.labels, scene.instances)
+    image = Runtime(bundle, precision=precision).render(scene.labels, scene.instances)
+    assert psnr(image, reference) >= 40
+
+
+@pytest.mark.cuda
+def test_cuda_fp16_matches_cpu_fp32(bundle, scene):
+    reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances)
+    runtime = Runtime(bundle, device="cuda")
+    assert runtime.precision == "fp16"
+    labels = torch.from_numpy(scene.labels).cuda()
+    image = runtime.render(labels, torch.from_numpy(scene.instances).cuda())
+    assert image.is_cuda and psnr(image.cpu().numpy(), reference) >= 40
+
+
+def test_public_checkpoint_directory_renders(tiny_model, tmp_path, scene):
+    checkpoint.export_public(tiny_model, tmp_path / "public")
+    runtime = Runtime(tmp_path / "public")
+    assert runtime.render(scene.labels, scene.instances).shape == (64, 128, 3)
+
+
+def test_onnxruntime_agrees_with_torch(bundle, tiny_model, tmp_path, scene):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    path = tmp_path / "tiny.onnx"
+    x = torch.zeros(1, TINY.input_nc, 64, 128)
+    torch.onnx.export(
+        tiny_model.generator,
+        (x,),
+        str(path),
+        input_names=["input"],
+        output_names=["output"],
+        opset_version=17,
+        dynamo=False,
+    )
+    runtime = Runtime(path, **TINY.to_dict())
+    assert runtime.backend == "onnxruntime"
+    result = runtime.render(scene.labels, scene.instances, output="float")
+    reference = Runtime(bundle).render(scene.labels, scene.instances, output="float")
+    assert np.abs(result - reference).max() <= 1e-4
+
+
+def test_cityscapes_maps_render_downscaled(bundle, cityscapes):
+    runtime = Runtime(bundle)
+    for name, labels, instances in cityscapes[:3]:
+        image = runtime.render(labels[::8, ::8], instances[::8, ::8])
+        assert image.shape == (128, 256, 3), name
+
+
+def test_two_threads_share_one_runtime(bundle, scene):
+    runtime = Runtime(bundle)
+    expected = runtime.render(scene.labels, scene.instances)
+    results = []
+
+    def render():
+        for _ in range(3):
+            results.append(runtime.render(scene.labels, scene.instances))
+
+    threads = [threading.Thread(target=render) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 6 and all(np.array_equal(r, expected) for r in results)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda lab, i: (np.full_like(lab, 35), i), r"labels must lie in \[0, 35\)"),
+        (lambda lab, i: (lab.astype(np.int16) - 100, i), r"labels must lie in \[0, 35\)"),
+        (lambda lab, i: (lab, i[:, :-1]), "labels are .* but instances are"),
+        (lambda lab, i: (lab, None), "needs an instance map"),
+        (lambda lab, i: (lab.astype(np.float32), i), "must be an integer map"),
+        (lambda lab, i: (np.stack([lab, lab, lab], -1), i), "looks like an RGB image"),
+        (lambda lab, i: (lab[:, :0], i[:, :0]), "must lie in"),
+    ],
+)
+def test_bad_input_is_named(bundle, scene, change, message):
+    labels, instances = change(scene.labels, scene.instances)
+    with pytest.raises(ValueError, match=message):
+        Runtime(bundle).render(labels, instances)
+
+
+def test_bad_sources_and_options_are_refused(bundle, tmp_path, scene):
+    with pytest.raises(FileNotFoundError):
+        Runtime(tmp_path / "missing")
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"this is not a protobuf")
+    with pytest.raises(ValueError, match="not a model onnxruntime can load"):
+        Runtime(fake, **TINY.to_dict())
+    with pytest.raises(ValueError, match="no sidecar"):
+        Runtime(fake)
+    with pytest.raises(ValueError, match="backend must be"):
+        Runtime(bundle, backend="tensorflow")
+    with pytest.raises(ValueError, match="p2phd-export"):
+        Runtime(bundle, backend="onnxruntime")
+    with pytest.raises(ValueError, match="takes no instance features"):
+        Runtime(bundle).render(scene.labels, scene.instances, style={7: 0})
+    assert MAX_SIDE == 8192
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+def test_engine_is_refused_without_a_gpu(tmp_path):
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"\0" * 16)
+    with pytest.raises(RuntimeError, match="only on an NVIDIA GPU"):
+        Runtime(engine, **TINY.to_dict())
+
+
+def test_reflection_padding():
+    assert reflect_indices(3, 7, torch.device("cpu")).tolist() == [0, 1, 2, 1, 0, 1, 2]
+    assert reflect_indices(1, 3, torch.device("cpu")).tolist() == [0, 0, 0]
+    maps = torch.arange(6).view(1, 2, 3)
+    assert pad_to_stride(maps, 4).tolist() == [
+        [[0, 1, 2, 1], [3, 4, 5, 4], [0, 1, 2, 1], [3, 4, 5, 4]]
+    ]
+    assert pad_to_stride(maps, 1) is maps
+
+
+FEATURE = GeneratorConfig(
+    ngf=4, n_downsample_global=1, n_blocks_global=1, instance_feat=True, feat_num=3
+)
+
+
+@pytest.fixture(scope="module")
+def feature_bundle(tmp_path_factory):
+    torch.manual_seed(1)
+    clusters = {
+        26: np.arange(30, dtype=np.float32).reshape(10, 3) / 30,
+        24: np.ones((10, 3), np.float32),
+    }
+    model = checkpoint.LoadedModel(
+        config=FEATURE, generator=build_generator(FEATURE), clusters=clusters
+    )
+    path = tmp_path_factory.mktemp("features") / "feature_model"
+    checkpoint.save_bundle(model, path)
+    return path
+
+
+def test_feature_model_styles_and_seeds(feature_bundle, scene):
+    runtime = Runtime(feature_bundle)
+    cars = [i for i in np.unique(scene.instances).tolist() if i // 1000 == 26]
+    assert cars, "the synthetic scene has cars"
+    first = runtime.render(scene.labels, scene.instances, seed=5)
+    assert np.array_equal(first, runtime.render(scene.labels, scene.instances, seed=5))
+    styled = [
+        runtime.render(scene.labels, scene.instances, style={cars[0]: k}, seed=5) for k in (0, 9)
+    ]
+    assert not np.array_equal(styled[0], styled[1])  # the car's mode changes the image
+    explicit = np.zeros((3, 64, 128), np.float32)
+    assert runtime.render(scene.labels, scene.instances, features=explicit).shape == (64, 128, 3)
+    with pytest.raises(ValueError, match=r"cluster 10 is outside \[0, 10\)"):
+        runtime.render(scene.labels, scene.instances, style={cars[0]: 10})
+    with pytest.raises(ValueError, match="not in the instance map"):
+        runtime.render(scene.labels, scene.instances, style={26999: 0})
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        runtime.render(scene.labels, scene.instances, features=explicit + np.nan)
+    with pytest.raises(ValueError, match="has no encoder"):
+        runtime.render(scene.labels, scene.instances, features_from=scene.image)
