@@ -321,8 +321,11 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as exc:
+        # torch raises this both for a disallowed global and for bytes that are no pickle.
+        reason = str(exc).split("WeightsUnpickler error:")[-1].strip().split("\n")[0]
         raise CheckpointError(
-            f"{path} holds more than tensors and was refused (weights_only load): {exc}"
+            f"{path} was refused by the weights-only loader: it is corrupted or holds more "
+            f"than tensors ({reason})"
         ) from exc
     except Exception as exc:  # truncated zip, bad magic, EOF ... all mean "not readable"
         raise CheckpointError(
@@ -330,6 +333,10 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     return _clean_state_dict(state, str(path))
+
+
+class _Refused(pickle.UnpicklingError):
+    """A cluster pickle asked for something outside what a dict of arrays needs."""
 
 
 class _ClusterUnpickler(pickle.Unpickler):
@@ -342,7 +349,7 @@ class _ClusterUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         allowed = _SAFE_GLOBALS.get((module, name))
         if allowed is None:
-            raise pickle.UnpicklingError(
+            raise _Refused(
                 f"refusing to load '{module}.{name}': a cluster file may only hold a dict of "
                 "numpy arrays"
             )
@@ -351,30 +358,30 @@ class _ClusterUnpickler(pickle.Unpickler):
 
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
-        raise pickle.UnpicklingError("array reconstruction of a type other than numpy.ndarray")
+        raise _Refused("array reconstruction of a type other than numpy.ndarray")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
 def _safe_scalar(dtype: Any, data: Any = None) -> Any:
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise pickle.UnpicklingError("numpy scalar of an object dtype")
+        raise _Refused("numpy scalar of an object dtype")
     if isinstance(data, str):  # Python 2 pickles carry raw bytes as latin-1 text
         data = data.encode("latin1")
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
-        raise pickle.UnpicklingError("malformed numpy scalar")
+        raise _Refused("malformed numpy scalar")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
 def _safe_encode(text: Any, encoding: str = "utf-8") -> bytes:
     # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1').
     if not isinstance(text, str) or encoding.lower().replace("-", "") != "latin1":
-        raise pickle.UnpicklingError("only latin-1 text to bytes conversion is allowed")
+        raise _Refused("only latin-1 text to bytes conversion is allowed")
     return text.encode("latin1")
 
 
 def _safe_bytes(*args: Any) -> bytes:
     if args and not (len(args) == 2 and isinstance(args[0], str)):
-        raise pickle.UnpicklingError("only bytes() or bytes(str, encoding) is allowed")
+        raise _Refused("only bytes() or bytes(str, encoding) is allowed")
     return bytes(*args)
 
 
@@ -408,7 +415,7 @@ def _read_npy_object(stream: IO[bytes], where: str) -> Any:
     try:
         # latin1: files written under Python 2 (the public code's era) carry raw array bytes.
         array = _ClusterUnpickler(stream, encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise CheckpointError(f"{where}: {exc}") from exc
     except Exception as exc:
         raise CheckpointError(
