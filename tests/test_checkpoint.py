@@ -186,6 +186,13 @@ def test_feature_model_cluster_width_must_match(tmp_path: Path) -> None:
         checkpoint.load_public(tmp_path)
 
 
+def test_cluster_labels_must_be_labels(tmp_path: Path) -> None:
+    config = GeneratorConfig(instance_feat=True, **TINY)
+    _write_public(tmp_path, config, clusters={26: np.zeros((2, 3)), 40: np.zeros((2, 3))})
+    with pytest.raises(CheckpointError, match=r"label\(s\) \[40\], beyond label_nc=35"):
+        checkpoint.load_public(tmp_path)
+
+
 def test_encoder_width_must_match(tmp_path: Path) -> None:
     config = GeneratorConfig(instance_feat=True, **TINY)
     _write_public(tmp_path, config, encoder=EncoderConfig(feat_num=5, nef=4, n_downsample=1))
@@ -238,6 +245,7 @@ def test_batch_norm_checkpoint_is_refused(tmp_path: Path) -> None:
         ({"fc.weight": torch.zeros(3, 3)}, "no 7x7 input convolution"),
         ({"model.1.weight": torch.zeros(8, 36, 7, 7)}, "no final 7x7 convolution"),
         ([torch.zeros(3)], "not a state dict"),
+        ({"model.1.weight": torch.zeros(8, 36, 7, 7, dtype=torch.int8)}, "non-floating-point"),
     ],
 )
 def test_wrong_architecture_is_refused(tmp_path: Path, state: object, message: str) -> None:
@@ -519,3 +527,34 @@ def test_failing_public_export_leaves_nothing(
     with pytest.raises(OSError):
         checkpoint.export_public(model, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def _python2_style_pickle(obj: object) -> bytes:
+    """Protocol 2 with raw byte strings (BINSTRING) and numpy.core names, as Python 2 wrote."""
+    import struct
+
+    class Py2Pickler(pickle._Pickler):  # type: ignore[name-defined]
+        dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
+
+        def save_bytes(self, data: bytes) -> None:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+            self.memoize(data)
+
+        dispatch[bytes] = save_bytes
+
+    out = io.BytesIO()
+    Py2Pickler(out, protocol=2).dump(obj)
+    return out.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+
+
+def test_python2_cluster_file(tmp_path: Path) -> None:
+    # The public features_clustered_010.npy files date from Python 2 + numpy 1.x.
+    clusters = {26: np.linspace(-1, 1, 30).reshape(10, 3), 24: np.ones((1, 3))}
+    array = np.empty((), dtype=object)
+    array[()] = clusters
+    payload = _python2_style_pickle(array)
+    assert b"numpy.core.multiarray" in payload and b"_codecs" not in payload
+    path = tmp_path / "features_clustered_010.npy"
+    path.write_bytes(_npy_with_pickle(payload))
+    _assert_same_clusters(np.load(path, allow_pickle=True, encoding="latin1").item(), clusters)
+    _assert_same_clusters(checkpoint.load_clusters(path, feat_num=3), clusters)

@@ -97,6 +97,9 @@ def _clean_state_dict(state: Any, what: str) -> dict[str, torch.Tensor]:
     ):
         raise CheckpointError(f"{what} is not a state dict (a mapping of names to tensors)")
     items = dict(state.items())
+    not_float = [k for k, v in items.items() if not v.is_floating_point()]
+    if not_float:
+        raise CheckpointError(f"{what} has non-floating-point tensors, e.g. '{not_float[0]}'")
     if items and all(k.startswith("module.") for k in items):
         items = {k[len("module.") :]: v for k, v in items.items()}
     # PyTorch < 0.4 saved running_mean/var for InstanceNorm layers; they were never used
@@ -539,6 +542,12 @@ def load_public(
         cluster_path = default
     if cluster_path is not None:
         loaded.clusters = load_clusters(cluster_path, feat_num=config.feat_num)
+        beyond = sorted(k for k in loaded.clusters if k >= config.label_nc)
+        if beyond:
+            raise CheckpointError(
+                f"{cluster_path} has clusters for label(s) {beyond}, beyond label_nc="
+                f"{config.label_nc}"
+            )
     return loaded
 
 
