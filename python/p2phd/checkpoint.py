@@ -552,20 +552,35 @@ def load_public(
 
 
 @contextlib.contextmanager
-def _atomic_write(path: Path) -> Iterator[IO[bytes]]:
-    """A file object whose contents appear at `path` only if the block finishes."""
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` that is renamed onto it only if the block finishes.
+
+    Same directory, so the rename is atomic; fsync first, so a crash right after the rename
+    cannot leave a complete-looking name over incomplete data.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _atomic_write(path: Path) -> Iterator[IO[bytes]]:
+    """A file object whose contents appear at `path` only if the block finishes."""
+    with _atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def save_clusters(path: str | os.PathLike[str], clusters: Mapping[int, np.ndarray]) -> Path:
@@ -659,23 +674,22 @@ def save_bundle(model: LoadedModel, path: str | os.PathLike[str]) -> Path:
     `config.json` and `weights.safetensors`. Files are written beside their target and renamed
     into place, so a failed save leaves the previous contents (or nothing) behind.
     """
-    from safetensors.torch import save as safetensors_save
+    from safetensors.torch import save_file
 
     path = Path(path)
     tensors = _bundle_tensors(model)
     description = _bundle_description(model, _content_digest(tensors))
-    text = json.dumps(description, sort_keys=True)
-    payload = safetensors_save(tensors, metadata={_METADATA_KEY: text})
+    metadata = {_METADATA_KEY: json.dumps(description, sort_keys=True)}
     if path.suffix == ".safetensors":
-        with _atomic_write(path) as f:
-            f.write(payload)
+        with _atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
         return path
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a directory")
     # Weights first, config last: both carry the content digest, and load_bundle refuses a
     # pair whose digests differ, so an interrupted overwrite is detected, not half-loaded.
-    with _atomic_write(path / _BUNDLE_WEIGHTS) as f:
-        f.write(payload)
+    with _atomic_path(path / _BUNDLE_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     with _atomic_write(path / _BUNDLE_CONFIG) as f:
         f.write(json.dumps(description, indent=2, sort_keys=True).encode() + b"\n")
     return path
@@ -698,16 +712,17 @@ def _parse_description(text: str, where: str) -> dict[str, Any]:
 
 def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
     """Load what save_bundle wrote (a `.safetensors` file or a bundle directory)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load as safetensors_load
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     weights = path / _BUNDLE_WEIGHTS if path.is_dir() else path
-    raw = weights.read_bytes()
+    if not weights.is_file():
+        raise FileNotFoundError(f"no bundle at {path}")
     try:
-        tensors = safetensors_load(raw)
-        metadata = _safetensors_metadata(raw)
-    except (SafetensorError, ValueError) as exc:
+        with safe_open(str(weights), framework="pt") as f:  # memory-mapped: one copy in RAM
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{weights} is not a readable safetensors file (truncated or corrupted?): {exc}"
         ) from exc
@@ -754,19 +769,6 @@ def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
     elif cluster_tensors:
         raise CheckpointError(f"{weights}: cluster tensors not listed in the description")
     return loaded
-
-
-def _safetensors_metadata(raw: bytes) -> dict[str, str]:
-    # The header is 8 bytes of little-endian length + JSON; read it rather than depend on a
-    # safetensors API for metadata of in-memory data.
-    if len(raw) < 8:
-        raise ValueError("file shorter than the safetensors header")
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + n])
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict):
-        raise ValueError("malformed safetensors metadata")
-    return metadata
 
 
 def _is_bundle(path: Path) -> bool:
