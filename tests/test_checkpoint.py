@@ -396,7 +396,7 @@ def test_public_bundle_public_is_bit_exact(tmp_path: Path, name: str) -> None:
     _assert_same_state(bundle.encoder, nets["E"])
     _assert_same_clusters(bundle.clusters, clusters)
 
-    written = checkpoint.export_public(bundle, tmp_path / "again")
+    written = checkpoint.bundle_to_public(tmp_path / name, tmp_path / "again")
     assert sorted(p.name for p in written.values()) == [
         "features_clustered_010.npy",
         "latest_net_E.pth",

@@ -42,6 +42,7 @@ from .models.generator import build_generator
 __all__ = [
     "BUNDLE_FORMAT",
     "CheckpointError",
+    "bundle_to_public",
     "LoadedModel",
     "export_public",
     "infer_encoder_config",
@@ -802,3 +803,12 @@ def public_to_bundle(
     model = load_public(source, **public_options)
     save_bundle(model, destination)
     return model
+
+
+def bundle_to_public(
+    source: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    **export_options: Any,
+) -> dict[str, Path]:
+    """Write a bundle back out as public pix2pixHD files (see export_public)."""
+    return export_public(load_bundle(source), directory, **export_options)
