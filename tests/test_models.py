@@ -226,9 +226,11 @@ def test_encoder_instance_means(ops_available: None) -> None:
         features = encoder(image, instances)
         raw = encoder.model(image)
         same = encoder(image, instances[:, None])  # public N x 1 x H x W instance maps
+        from_float = encoder(image, instances.double())
     assert features.shape == (2, 3, 64, 128)
     torch.testing.assert_close(features, reference.instance_mean(raw, instances))
     torch.testing.assert_close(same, features)
+    torch.testing.assert_close(from_float, features)
     for b in range(2):
         for i in instances[b].unique():
             mask = instances[b] == i

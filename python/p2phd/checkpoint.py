@@ -42,6 +42,7 @@ from .models.generator import build_generator
 __all__ = [
     "BUNDLE_FORMAT",
     "CheckpointError",
+    "bundle_to_public",
     "LoadedModel",
     "export_public",
     "infer_encoder_config",
@@ -97,6 +98,9 @@ def _clean_state_dict(state: Any, what: str) -> dict[str, torch.Tensor]:
     ):
         raise CheckpointError(f"{what} is not a state dict (a mapping of names to tensors)")
     items = dict(state.items())
+    not_float = [k for k, v in items.items() if not v.is_floating_point()]
+    if not_float:
+        raise CheckpointError(f"{what} has non-floating-point tensors, e.g. '{not_float[0]}'")
     if items and all(k.startswith("module.") for k in items):
         items = {k[len("module.") :]: v for k, v in items.items()}
     # PyTorch < 0.4 saved running_mean/var for InstanceNorm layers; they were never used
@@ -321,8 +325,11 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as exc:
+        # torch raises this both for a disallowed global and for bytes that are no pickle.
+        reason = str(exc).split("WeightsUnpickler error:")[-1].strip().split("\n")[0]
         raise CheckpointError(
-            f"{path} holds more than tensors and was refused (weights_only load): {exc}"
+            f"{path} was refused by the weights-only loader: it is corrupted or holds more "
+            f"than tensors ({reason})"
         ) from exc
     except Exception as exc:  # truncated zip, bad magic, EOF ... all mean "not readable"
         raise CheckpointError(
@@ -330,6 +337,10 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     return _clean_state_dict(state, str(path))
+
+
+class _Refused(pickle.UnpicklingError):
+    """A cluster pickle asked for something outside what a dict of arrays needs."""
 
 
 class _ClusterUnpickler(pickle.Unpickler):
@@ -342,7 +353,7 @@ class _ClusterUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         allowed = _SAFE_GLOBALS.get((module, name))
         if allowed is None:
-            raise pickle.UnpicklingError(
+            raise _Refused(
                 f"refusing to load '{module}.{name}': a cluster file may only hold a dict of "
                 "numpy arrays"
             )
@@ -351,30 +362,30 @@ class _ClusterUnpickler(pickle.Unpickler):
 
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
-        raise pickle.UnpicklingError("array reconstruction of a type other than numpy.ndarray")
+        raise _Refused("array reconstruction of a type other than numpy.ndarray")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
 def _safe_scalar(dtype: Any, data: Any = None) -> Any:
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise pickle.UnpicklingError("numpy scalar of an object dtype")
+        raise _Refused("numpy scalar of an object dtype")
     if isinstance(data, str):  # Python 2 pickles carry raw bytes as latin-1 text
         data = data.encode("latin1")
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
-        raise pickle.UnpicklingError("malformed numpy scalar")
+        raise _Refused("malformed numpy scalar")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
 def _safe_encode(text: Any, encoding: str = "utf-8") -> bytes:
     # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1').
     if not isinstance(text, str) or encoding.lower().replace("-", "") != "latin1":
-        raise pickle.UnpicklingError("only latin-1 text to bytes conversion is allowed")
+        raise _Refused("only latin-1 text to bytes conversion is allowed")
     return text.encode("latin1")
 
 
 def _safe_bytes(*args: Any) -> bytes:
     if args and not (len(args) == 2 and isinstance(args[0], str)):
-        raise pickle.UnpicklingError("only bytes() or bytes(str, encoding) is allowed")
+        raise _Refused("only bytes() or bytes(str, encoding) is allowed")
     return bytes(*args)
 
 
@@ -408,7 +419,7 @@ def _read_npy_object(stream: IO[bytes], where: str) -> Any:
     try:
         # latin1: files written under Python 2 (the public code's era) carry raw array bytes.
         array = _ClusterUnpickler(stream, encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise CheckpointError(f"{where}: {exc}") from exc
     except Exception as exc:
         raise CheckpointError(
@@ -532,24 +543,45 @@ def load_public(
         cluster_path = default
     if cluster_path is not None:
         loaded.clusters = load_clusters(cluster_path, feat_num=config.feat_num)
+        beyond = sorted(k for k in loaded.clusters if k >= config.label_nc)
+        if beyond:
+            raise CheckpointError(
+                f"{cluster_path} has clusters for label(s) {beyond}, beyond label_nc="
+                f"{config.label_nc}"
+            )
     return loaded
 
 
 @contextlib.contextmanager
-def _atomic_write(path: Path) -> Iterator[IO[bytes]]:
-    """A file object whose contents appear at `path` only if the block finishes."""
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` that is renamed onto it only if the block finishes.
+
+    Same directory, so the rename is atomic; fsync first, so a crash right after the rename
+    cannot leave a complete-looking name over incomplete data.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _atomic_write(path: Path) -> Iterator[IO[bytes]]:
+    """A file object whose contents appear at `path` only if the block finishes."""
+    with _atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def save_clusters(path: str | os.PathLike[str], clusters: Mapping[int, np.ndarray]) -> Path:
@@ -643,23 +675,22 @@ def save_bundle(model: LoadedModel, path: str | os.PathLike[str]) -> Path:
     `config.json` and `weights.safetensors`. Files are written beside their target and renamed
     into place, so a failed save leaves the previous contents (or nothing) behind.
     """
-    from safetensors.torch import save as safetensors_save
+    from safetensors.torch import save_file
 
     path = Path(path)
     tensors = _bundle_tensors(model)
     description = _bundle_description(model, _content_digest(tensors))
-    text = json.dumps(description, sort_keys=True)
-    payload = safetensors_save(tensors, metadata={_METADATA_KEY: text})
+    metadata = {_METADATA_KEY: json.dumps(description, sort_keys=True)}
     if path.suffix == ".safetensors":
-        with _atomic_write(path) as f:
-            f.write(payload)
+        with _atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
         return path
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a directory")
     # Weights first, config last: both carry the content digest, and load_bundle refuses a
     # pair whose digests differ, so an interrupted overwrite is detected, not half-loaded.
-    with _atomic_write(path / _BUNDLE_WEIGHTS) as f:
-        f.write(payload)
+    with _atomic_path(path / _BUNDLE_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     with _atomic_write(path / _BUNDLE_CONFIG) as f:
         f.write(json.dumps(description, indent=2, sort_keys=True).encode() + b"\n")
     return path
@@ -682,16 +713,17 @@ def _parse_description(text: str, where: str) -> dict[str, Any]:
 
 def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
     """Load what save_bundle wrote (a `.safetensors` file or a bundle directory)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load as safetensors_load
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     weights = path / _BUNDLE_WEIGHTS if path.is_dir() else path
-    raw = weights.read_bytes()
+    if not weights.is_file():
+        raise FileNotFoundError(f"no bundle at {path}")
     try:
-        tensors = safetensors_load(raw)
-        metadata = _safetensors_metadata(raw)
-    except (SafetensorError, ValueError) as exc:
+        with safe_open(str(weights), framework="pt") as f:  # memory-mapped: one copy in RAM
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{weights} is not a readable safetensors file (truncated or corrupted?): {exc}"
         ) from exc
@@ -740,19 +772,6 @@ def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
     return loaded
 
 
-def _safetensors_metadata(raw: bytes) -> dict[str, str]:
-    # The header is 8 bytes of little-endian length + JSON; read it rather than depend on a
-    # safetensors API for metadata of in-memory data.
-    if len(raw) < 8:
-        raise ValueError("file shorter than the safetensors header")
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + n])
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict):
-        raise ValueError("malformed safetensors metadata")
-    return metadata
-
-
 def _is_bundle(path: Path) -> bool:
     if path.is_dir():
         return (path / _BUNDLE_WEIGHTS).is_file()
@@ -784,3 +803,12 @@ def public_to_bundle(
     model = load_public(source, **public_options)
     save_bundle(model, destination)
     return model
+
+
+def bundle_to_public(
+    source: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    **export_options: Any,
+) -> dict[str, Path]:
+    """Write a bundle back out as public pix2pixHD files (see export_public)."""
+    return export_public(load_bundle(source), directory, **export_options)

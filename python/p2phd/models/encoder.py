@@ -90,6 +90,9 @@ class Encoder(nn.Module):
             if instances.shape[1] != 1:
                 raise ValueError(f"instances must be N x 1 x H x W, got {tuple(instances.shape)}")
             instances = instances[:, 0]
+        if instances.is_floating_point():
+            # Instance maps often arrive as float tensors from image loaders; ids are integers.
+            instances = instances.long()
         features = self.model(image)
         if instances.shape != (features.shape[0], *features.shape[2:]):
             raise ValueError(
