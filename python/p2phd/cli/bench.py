@@ -8,10 +8,11 @@ import dataclasses
 import json
 import platform
 import sys
+import tempfile
 
 import torch
 
-from p2phd import __version__, bench_ops, build_info
+from p2phd import __version__, bench_ops, bench_render, build_info
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -45,14 +46,89 @@ def build_parser() -> argparse.ArgumentParser:
     ops_parser.add_argument("--batch", type=int, default=1)
     ops_parser.add_argument("--runs", type=int, default=20, help="timed runs after warm-up")
     ops_parser.add_argument("--json", help="also write the results to this JSON file")
+
+    render_parser = commands.add_parser(
+        "render",
+        help="time whole renders and their stages against the public pipeline (FP32 eager), "
+        "FP16 eager and torch.compile of the same random weights",
+    )
+    render_parser.add_argument(
+        "--arch", choices=sorted(bench_render.ARCHITECTURES), default="label2city_1024p"
+    )
+    render_parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
+    render_parser.add_argument(
+        "--sizes",
+        type=lambda text: [parse_size(part) for part in text.split(",")],
+        default=[(256, 512), (512, 1024), (1024, 2048)],
+        help="comma-separated HxW list (default 256x512,512x1024,1024x2048)",
+    )
+    render_parser.add_argument(
+        "--batches",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 4],
+        help="comma-separated batch sizes (default 1,4)",
+    )
+    render_parser.add_argument("--runs", type=int, default=20, help="timed runs after warm-up")
+    render_parser.add_argument("--warmup", type=int, default=3)
+    render_parser.add_argument(
+        "--compile",
+        default="max-autotune-no-cudagraphs",
+        help="torch.compile mode of the baseline, or 'none' to skip it (compiling the "
+        "label2city_1024p generator takes minutes)",
+    )
+    render_parser.add_argument("--json", help="also write the results to this JSON file")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
-        print("p2phd-bench: --device cuda needs a GPU and a CUDA build of p2phd", file=sys.stderr)
-        return 2
+def write_json(path: str, device: str, command: str, args: argparse.Namespace, rows: list) -> None:
+    record = {
+        "p2phd": __version__,
+        "torch": torch.__version__,
+        "device": device,
+        "machine": machine_description(device),
+        "command": command,
+        "arguments": {k: v for k, v in vars(args).items() if k not in ("json", "command")},
+        "timings": [dataclasses.asdict(row) for row in rows],
+    }
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=2)
+
+
+def main_render(args: argparse.Namespace) -> int:
+    device = torch.device(args.device)
+    compile_mode = None if args.compile == "none" else args.compile
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    with tempfile.TemporaryDirectory() as model_dir:
+        rows = bench_render.run(
+            args.arch,
+            args.sizes,
+            args.batches,
+            device,
+            args.runs,
+            args.warmup,
+            compile_mode,
+            f"{model_dir}/model",
+        )
+    machine = machine_description(args.device)
+    print(f"p2phd {__version__} render, {args.arch}, {args.device}: {machine}")
+    print(
+        f"{'case':<44} {'size':>10} {'N':>2} {'median ms':>10} {'p90 ms':>9} "
+        f"{'img/s':>8} {'work MB':>8} {'PSNR':>6}"
+    )
+    for row in rows:
+        memory = f"{row.working_memory_mb:8.0f}" if row.working_memory_mb is not None else " " * 8
+        quality = f"{row.psnr_db:6.1f}" if row.psnr_db is not None else " " * 6
+        print(
+            f"{row.case:<44} {row.width:>5}x{row.height:<4} {row.batch:>2} "
+            f"{row.median_ms:>10.3f} {row.p90_ms:>9.3f} {row.images_per_s:>8.1f} {memory} {quality}"
+        )
+    if args.json:
+        write_json(args.json, args.device, "render", args, rows)
+    return 0
+
+
+def main_ops(args: argparse.Namespace) -> int:
     height, width = args.size
     timings = bench_ops.run(height, width, args.batch, args.device, args.runs)
     machine = machine_description(args.device)
@@ -64,19 +140,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{timing.median_ms:>10.3f} {timing.p90_ms:>10.3f}"
         )
     if args.json:
-        record = {
-            "p2phd": __version__,
-            "torch": torch.__version__,
-            "device": args.device,
-            "machine": machine,
-            "size": [height, width],
-            "batch": args.batch,
-            "runs": args.runs,
-            "timings": [dataclasses.asdict(t) for t in timings],
-        }
-        with open(args.json, "w") as handle:
-            json.dump(record, handle, indent=2)
+        write_json(args.json, args.device, "ops", args, timings)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
+        print("p2phd-bench: --device cuda needs a GPU and a CUDA build of p2phd", file=sys.stderr)
+        return 2
+    return main_ops(args) if args.command == "ops" else main_render(args)
 
 
 if __name__ == "__main__":

@@ -275,7 +275,12 @@ class Runtime:
                 generated = self._backend.generate(
                     self._generator_input(label_maps, instance_maps, feature_map)
                 )[:, :, :height, :width]
-                result = generated.float() if output == "float" else ops.to_uint8_image(generated)
+                # A copy either way: the backend may reuse the memory of `generated`.
+                result = (
+                    generated.to(torch.float32, copy=True)
+                    if output == "float"
+                    else ops.to_uint8_image(generated)
+                )
         except ValueError as error:
             if "label" in str(error) and "outside" in str(error):
                 raise ValueError(f"labels must lie in [0, {config.label_nc}): {error}") from None

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Timing of a whole render and of its stages against the public pipeline, FP16 eager and
+torch.compile of the same weights (`p2phd-bench render`)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from p2phd import checkpoint, ops
+from p2phd.bench_ops import public_preprocess
+from p2phd.data.synthetic import synthetic_scene
+from p2phd.models import GeneratorConfig, build_generator
+from p2phd.runtime import Runtime
+
+ARCHITECTURES = {
+    # The public Cityscapes 2048x1024 model: 182.9 M parameters.
+    "label2city_1024p": GeneratorConfig(netG="local", ngf=32),
+    # The public 1024x512 model: the global generator alone.
+    "label2city_512p": GeneratorConfig(netG="global", ngf=64),
+    # Small enough for a CPU run of the whole table.
+    "tiny": GeneratorConfig(netG="local", ngf=8, n_downsample_global=2, n_blocks_global=2),
+}
+
+
+@dataclass(frozen=True)
+class RenderTiming:
+    case: str
+    height: int
+    width: int
+    batch: int
+    median_ms: float
+    p90_ms: float
+    images_per_s: float
+    working_memory_mb: float | None  # CUDA: peak allocation over what was resident before
+    psnr_db: float | None
+
+
+def _time(fn: Callable[[], object], device: torch.device, runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            began = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - began) * 1e3)
+    return times
+
+
+def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
+    mse = (image.double() - reference.double()).pow(2).mean().item()
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def _scene_maps(
+    height: int, width: int, batch: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    scenes = [synthetic_scene(seed, height, width) for seed in range(batch)]
+    labels = torch.from_numpy(np.stack([s.labels for s in scenes])).to(device)
+    instances = torch.from_numpy(np.stack([s.instances for s in scenes])).to(device)
+    return labels, instances
+
+
+def run(
+    architecture: str,
+    sizes: list[tuple[int, int]],
+    batches: list[int],
+    device: torch.device,
+    runs: int,
+    warmup: int,
+    compile_mode: str | None,
+    model_dir: str,
+) -> list[RenderTiming]:
+    """Times every case for every size and batch. The model is saved once as a bundle in
+    `model_dir` and loaded by Runtime, exactly as a user would."""
+    config = ARCHITECTURES[architecture]
+    torch.manual_seed(0)
+    generator = build_generator(config).eval().requires_grad_(False)
+    checkpoint.save_bundle(checkpoint.LoadedModel(config=config, generator=generator), model_dir)
+    fp32 = generator.to(device)
+    half_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    half = build_generator(config).eval().requires_grad_(False).to(device, half_dtype)
+    half.load_state_dict(fp32.state_dict())
+    compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
+    runtime = Runtime(model_dir, device=device)
+    timings = []
+    for height, width in sizes:
+        for batch in batches:
+            labels, instances = _scene_maps(height, width, batch, device)
+            with torch.inference_mode():
+                cases = _cases(runtime, fp32, half, compiled, compile_mode, labels, instances)
+                reference = cases[0][2]()
+            for name, fn, produce in cases:
+                with torch.inference_mode():
+                    resident = 0
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                        torch.cuda.reset_peak_memory_stats()
+                        resident = torch.cuda.memory_allocated()
+                    times = _time(fn, device, runs, warmup)
+                    peak = (
+                        (torch.cuda.max_memory_allocated() - resident) / 2**20
+                        if device.type == "cuda"
+                        else None
+                    )
+                    quality = _psnr(produce(), reference) if produce is not None else None
+                median = statistics.median(times)
+                timings.append(
+                    RenderTiming(
+                        name,
+                        height,
+                        width,
+                        batch,
+                        median,
+                        float(np.percentile(times, 90)),
+                        batch * 1e3 / median,
+                        peak,
+                        quality,
+                    )
+                )
+    return timings
+
+
+Case = tuple[str, Callable[[], object], Callable[[], torch.Tensor] | None]
+
+
+def _cases(
+    runtime: Runtime,
+    fp32: nn.Module,
+    half: nn.Module,
+    compiled: nn.Module | None,
+    compile_mode: str | None,
+    labels: torch.Tensor,
+    instances: torch.Tensor,
+) -> list[Case]:
+    """(name, what to time, what produces its image for the PSNR or None) for one input."""
+    half_dtype = next(half.parameters()).dtype
+    half_name = "FP16" if half_dtype == torch.float16 else "BF16"
+    label_nc = runtime.config.label_nc
+    x_half = ops.generator_input(labels, instances, label_nc, dtype=half_dtype)
+    # The stages of a render, as Runtime runs them (one shape, buffers reused).
+    generator_input = runtime._generator_input(labels, instances, None)
+    generated = runtime._backend.generate(generator_input)
+
+    def public_pipeline() -> torch.Tensor:
+        # The public code's precision: true FP32 convolutions, no TF32.
+        with torch.backends.cudnn.flags(enabled=True, benchmark=True, allow_tf32=False):
+            return ops.to_uint8_image(fp32(public_preprocess(labels, instances)))
+
+    def eager_half() -> torch.Tensor:
+        return ops.to_uint8_image(half(x_half))
+
+    def render() -> torch.Tensor:
+        return runtime.render(labels, instances)
+
+    cases: list[Case] = [
+        ("public pipeline, FP32 eager", public_pipeline, public_pipeline),
+        (f"eager {half_name}", eager_half, eager_half),
+    ]
+    if compiled is not None:
+        cases.append((f"torch.compile {half_name} {compile_mode}", lambda: compiled(x_half), None))
+    return cases + [
+        ("p2phd preprocess", lambda: runtime._generator_input(labels, instances, None), None),
+        ("p2phd generator", lambda: runtime._backend.generate(generator_input), None),
+        ("p2phd postprocess", lambda: ops.to_uint8_image(generated), None),
+        (f"p2phd render ({runtime.precision})", render, render),
+    ]
