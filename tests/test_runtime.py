@@ -47,7 +47,7 @@ def expected_float(model, labels, instances) -> torch.Tensor:
 
 
 def test_render_equals_ops_plus_generator(bundle, tiny_model, scene):
-    runtime = Runtime(bundle)
+    runtime = Runtime(bundle, device="cpu")
     assert runtime.backend == "torch" and runtime.precision == "fp32"
     assert "local generator" in runtime.describe()
     result = runtime.render(scene.labels, scene.instances, output="float")
@@ -59,7 +59,7 @@ def test_render_equals_ops_plus_generator(bundle, tiny_model, scene):
 
 
 def test_batches_torch_in_torch_out_and_any_size(bundle, scene):
-    runtime = Runtime(bundle)
+    runtime = Runtime(bundle, device="cpu")
     labels = torch.from_numpy(scene.labels[:37, :53]).repeat(2, 1, 1)
     instances = torch.from_numpy(scene.instances[:37, :53]).repeat(2, 1, 1)
     images = runtime.render(labels, instances)
@@ -70,8 +70,8 @@ def test_batches_torch_in_torch_out_and_any_size(bundle, scene):
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_half_precisions_stay_close_to_fp32(bundle, scene, precision):
-    reference = Runtime(bundle).render(scene.labels, scene.instances)
-    image = Runtime(bundle, precision=precision).render(scene.labels, scene.instances)
+    reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances)
+    image = Runtime(bundle, device="cpu", precision=precision).render(scene.labels, scene.instances)
     assert psnr(image, reference) >= 40
 
 
@@ -87,7 +87,7 @@ def test_cuda_fp16_matches_cpu_fp32(bundle, scene):
 
 def test_public_checkpoint_directory_renders(tiny_model, tmp_path, scene):
     checkpoint.export_public(tiny_model, tmp_path / "public")
-    runtime = Runtime(tmp_path / "public")
+    runtime = Runtime(tmp_path / "public", device="cpu")
     assert runtime.render(scene.labels, scene.instances).shape == (64, 128, 3)
 
 
@@ -108,19 +108,19 @@ def test_onnxruntime_agrees_with_torch(bundle, tiny_model, tmp_path, scene):
     runtime = Runtime(path, **TINY.to_dict())
     assert runtime.backend == "onnxruntime"
     result = runtime.render(scene.labels, scene.instances, output="float")
-    reference = Runtime(bundle).render(scene.labels, scene.instances, output="float")
+    reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances, output="float")
     assert np.abs(result - reference).max() <= 1e-4
 
 
 def test_cityscapes_maps_render_downscaled(bundle, cityscapes):
-    runtime = Runtime(bundle)
+    runtime = Runtime(bundle, device="cpu")
     for name, labels, instances in cityscapes[:3]:
         image = runtime.render(labels[::8, ::8], instances[::8, ::8])
         assert image.shape == (128, 256, 3), name
 
 
 def test_two_threads_share_one_runtime(bundle, scene):
-    runtime = Runtime(bundle)
+    runtime = Runtime(bundle, device="cpu")
     expected = runtime.render(scene.labels, scene.instances)
     results = []
 
@@ -151,7 +151,7 @@ def test_two_threads_share_one_runtime(bundle, scene):
 def test_bad_input_is_named(bundle, scene, change, message):
     labels, instances = change(scene.labels, scene.instances)
     with pytest.raises(ValueError, match=message):
-        Runtime(bundle).render(labels, instances)
+        Runtime(bundle, device="cpu").render(labels, instances)
 
 
 def test_bad_sources_and_options_are_refused(bundle, tmp_path, scene):
@@ -168,7 +168,7 @@ def test_bad_sources_and_options_are_refused(bundle, tmp_path, scene):
     with pytest.raises(ValueError, match="p2phd-export"):
         Runtime(bundle, backend="onnxruntime")
     with pytest.raises(ValueError, match="takes no instance features"):
-        Runtime(bundle).render(scene.labels, scene.instances, style={7: 0})
+        Runtime(bundle, device="cpu").render(scene.labels, scene.instances, style={7: 0})
     assert MAX_SIDE == 8192
 
 
@@ -211,7 +211,7 @@ def feature_bundle(tmp_path_factory):
 
 
 def test_feature_model_styles_and_seeds(feature_bundle, scene):
-    runtime = Runtime(feature_bundle)
+    runtime = Runtime(feature_bundle, device="cpu")
     cars = [i for i in np.unique(scene.instances).tolist() if i // 1000 == 26]
     assert cars, "the synthetic scene has cars"
     first = runtime.render(scene.labels, scene.instances, seed=5)
