@@ -12,7 +12,9 @@ import tempfile
 
 import torch
 
-from p2phd import __version__, bench_ops, bench_render, build_info
+from p2phd import __version__, bench_ops, bench_quality, bench_render, build_info
+from p2phd.models import build_generator
+from p2phd.runtime import Runtime
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -77,7 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
         "label2city_1024p generator takes minutes)",
     )
     render_parser.add_argument("--json", help="also write the results to this JSON file")
+
+    quality_parser = commands.add_parser(
+        "quality",
+        help="PSNR and SSIM against the synthetic photos of held-out scenes, for a model, the "
+        "same generator untrained, and the same generator trained with L1 alone",
+    )
+    quality_parser.add_argument("model", help="checkpoint or bundle trained on synthetic scenes")
+    quality_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    quality_parser.add_argument("--size", type=parse_size, default=(256, 512), help="HxW")
+    quality_parser.add_argument(
+        "--seeds", type=parse_range, default=range(100000, 100050), help="held-out A-B"
+    )
+    quality_parser.add_argument(
+        "--l1-seeds", type=parse_range, default=range(0, 3000), help="L1 baseline train A-B"
+    )
+    quality_parser.add_argument("--l1-iterations", type=int, default=0, help="0: no L1 row")
+    quality_parser.add_argument("--l1-batch", type=int, default=8)
+    quality_parser.add_argument("--json", help="also write the results to this JSON file")
     return parser
+
+
+def parse_range(text: str) -> range:
+    first, _, last = text.partition("-")
+    try:
+        return range(int(first), int(last) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed range A-B, got {text!r}") from None
 
 
 def write_json(path: str, device: str, command: str, args: argparse.Namespace, rows: list) -> None:
@@ -87,7 +115,11 @@ def write_json(path: str, device: str, command: str, args: argparse.Namespace, r
         "device": device,
         "machine": machine_description(device),
         "command": command,
-        "arguments": {k: v for k, v in vars(args).items() if k not in ("json", "command")},
+        "arguments": {
+            k: str(v) if isinstance(v, range) else v
+            for k, v in vars(args).items()
+            if k not in ("json", "command")
+        },
         "timings": [dataclasses.asdict(row) for row in rows],
     }
     with open(path, "w") as handle:
@@ -144,12 +176,41 @@ def main_ops(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_quality(args: argparse.Namespace) -> int:
+    height, width = args.size
+    device = torch.device(args.device)
+    trained = Runtime(args.model, device=device, precision="fp32")
+    config = trained.config
+    results = [bench_quality.evaluate(trained, "trained (p2phd-train)", args.seeds, height, width)]
+    torch.manual_seed(0)
+    baselines = [("untrained", build_generator(config))]
+    if args.l1_iterations:
+        l1 = bench_quality.train_l1_baseline(
+            config, args.l1_seeds, height, width, args.l1_iterations, args.l1_batch, device
+        )
+        baselines.append((f"L1 only, {args.l1_iterations} iterations", l1))
+    with tempfile.TemporaryDirectory() as directory:
+        for index, (name, generator) in enumerate(baselines):
+            path = f"{directory}/{index}"
+            bench_quality.save_generator(config, generator, path)
+            runtime = Runtime(path, device=device, precision="fp32")
+            results.append(bench_quality.evaluate(runtime, name, args.seeds, height, width))
+    print(f"p2phd {__version__} quality of {args.model}, {len(args.seeds)} held-out scenes")
+    print(f"{'model':<32} {'PSNR dB':>8} {'SSIM':>7}")
+    for row in results:
+        print(f"{row.model:<32} {row.psnr_db:>8.2f} {row.ssim:>7.4f}")
+    if args.json:
+        write_json(args.json, args.device, "quality", args, results)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
         print("p2phd-bench: --device cuda needs a GPU and a CUDA build of p2phd", file=sys.stderr)
         return 2
-    return main_ops(args) if args.command == "ops" else main_render(args)
+    commands = {"ops": main_ops, "render": main_render, "quality": main_quality}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@
                                                     dataset root with test_label/ and
                                                     test_inst/ (the public layout), or a
                                                     folder of label maps
+  p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
+                                                    the small model shipped with p2phd
 
 MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX file or a
 TensorRT engine. Exit status: 0 all rendered, 1 some inputs failed (listed), 2 bad usage.
@@ -20,8 +22,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from p2phd.cli.bench import parse_size
+from p2phd.data.synthetic import synthetic_scene
 from p2phd.image_io import read_instance_map, read_label_map, write_png
 from p2phd.runtime import Runtime
+
+# The demo model: a bundle trained on synthetic scenes by tools/train_demo.sh.
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "demo"
 
 LABEL_SUFFIX = "_labelIds"  # Cityscapes: <city>_<seq>_<frame>_gtFine_labelIds.png
 
@@ -77,9 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p2phd-render", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("model", help="checkpoint, bundle, ONNX file or TensorRT engine")
-    parser.add_argument("input", help="a label map PNG, or a folder of them / a dataset root")
-    parser.add_argument("--out", required=True, help="output PNG (one input) or folder")
+    parser.add_argument("model", nargs="?", help="checkpoint, bundle, ONNX file or TensorRT engine")
+    parser.add_argument(
+        "input", nargs="?", help="a label map PNG, or a folder of them / a dataset root"
+    )
+    parser.add_argument("--out", help="output PNG (one input) or folder")
+    parser.add_argument(
+        "--demo", metavar="OUT.png", help="render a synthetic scene with the bundled demo model"
+    )
+    parser.add_argument(
+        "--size", type=parse_size, default=(256, 512), help="--demo scene size HxW (256x512)"
+    )
     parser.add_argument("--instances", help="instance map PNG of a single label map")
     parser.add_argument("--phase", default="test", help="dataset phase folder prefix (test)")
     parser.add_argument("--backend", default="auto", help="auto, torch, onnxruntime, tensorrt")
@@ -87,16 +102,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="auto", help="auto, fp32, fp16, bf16")
     parser.add_argument("--label-nc", type=int, help="classes of a public checkpoint (35)")
     parser.add_argument("--no-instance", action="store_true", help="public checkpoint without")
-    parser.add_argument("--seed", type=int, help="seed for instance feature clusters")
+    parser.add_argument(
+        "--seed", type=int, help="seed of the instance feature clusters (and of the --demo scene)"
+    )
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
     )
     return parser
 
 
+def render_demo(out: Path, seed: int, size: tuple[int, int], device: str) -> int:
+    """A synthetic scene through the bundled demo model: label colours | render | photo."""
+    if not (DEMO_MODEL / "weights.safetensors").is_file():
+        print(f"p2phd-render: the demo model is missing from {DEMO_MODEL}", file=sys.stderr)
+        return 1
+    start = time.perf_counter()
+    runtime = Runtime(DEMO_MODEL, device=device)
+    scene = synthetic_scene(seed, *size)
+    image = runtime.render(scene.labels, scene.instances, seed=seed)
+    write_png(out, image)
+    elapsed = time.perf_counter() - start
+    print(
+        f"{out}: synthetic scene {seed} ({size[0]}x{size[1]}) rendered by the demo model "
+        f"on {runtime.device} in {elapsed:.2f} s"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.demo:
+        return render_demo(Path(args.demo), args.seed or 0, args.size, args.device)
+    if args.model is None or args.input is None or args.out is None:
+        parser.error("give MODEL INPUT --out OUT, or --demo OUT.png")
     try:
         style = parse_style(args.style)
     except argparse.ArgumentTypeError as error:
