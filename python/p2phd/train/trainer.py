@@ -141,13 +141,19 @@ class Trainer:
         self._resume_state: dict[str, Any] | None = None
         if opts.continue_train:
             self._load_checkpoint()
+            if self.epoch_iter >= self.epoch_length():  # saved at the very end of an epoch
+                self.epoch, self.epoch_iter = self.epoch + 1, 0
         elif opts.load_pretrain:
             self._load_pretrain(Path(opts.load_pretrain))
+        saved_fixed = self.fixed_global
         if self.fixed_global and self.epoch > opts.niter_fix_global:
             self.fixed_global = False
         self._build_optimizers()
         if self._resume_state is not None:
-            self._restore_training_state(self._resume_state)
+            # Past --niter_fix_global G gets a fresh optimizer, as at the public switch.
+            self._restore_training_state(
+                self._resume_state, same_g=saved_fixed == self.fixed_global
+            )
         self._wrap_distributed()
 
     # ---------------------------------------------------------------- setup
@@ -336,10 +342,11 @@ class Trainer:
             )
         self.log(f"resuming from epoch {self.epoch}, epoch_iter {self.epoch_iter}")
 
-    def _restore_training_state(self, state: dict[str, Any]) -> None:
+    def _restore_training_state(self, state: dict[str, Any], *, same_g: bool = True) -> None:
         self.total_steps = state["total_steps"]
         self.iteration = state["iteration"]
-        self.optimizer_G.load_state_dict(state["optimizer_G"])
+        if same_g:
+            self.optimizer_G.load_state_dict(state["optimizer_G"])
         self.optimizer_D.load_state_dict(state["optimizer_D"])
         self.scaler.load_state_dict(state["scaler"])
         rng = state["rng"]
@@ -560,19 +567,6 @@ class Trainer:
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "opt.txt").write_text(format_options(opts))
         last_epoch = opts.niter + opts.niter_decay
-        per_rank = len(
-            epoch_order(
-                len(self.dataset),
-                1,
-                seed=0,
-                shuffle=False,
-                rank=self.rank,
-                world_size=self.world_size,
-            )
-        )
-        if self.epoch_iter >= per_rank:  # saved at the very end of an epoch
-            self._end_epoch(self.epoch, save=False)
-            self.epoch, self.epoch_iter = self.epoch + 1, 0
         stopped = False
         tick = time.perf_counter()
         while self.epoch <= last_epoch and not stopped:
@@ -618,7 +612,7 @@ class Trainer:
                     self.save("latest")
             if stopped:
                 break
-            self._end_epoch(epoch, save=True)
+            self._end_epoch(epoch)
             self.epoch, self.epoch_iter = epoch + 1, 0
         self.save("latest")
         result = TrainResult(
@@ -635,9 +629,14 @@ class Trainer:
             torch.distributed.barrier()
         return result
 
-    def _end_epoch(self, epoch: int, *, save: bool) -> None:
+    def epoch_length(self) -> int:
+        """Images this process sees per epoch."""
+        n, world = len(self.dataset), self.world_size
+        return -(-n // world) if world > 1 else n
+
+    def _end_epoch(self, epoch: int) -> None:
         opts = self.opts
-        if save and opts.save_epoch_freq > 0 and epoch % opts.save_epoch_freq == 0:
+        if opts.save_epoch_freq > 0 and epoch % opts.save_epoch_freq == 0:
             self.log(f"saving the model at the end of epoch {epoch}")
             self.save("latest")
             self.save(str(epoch))
