@@ -1,0 +1,681 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The pix2pixHD training loop (the public train.py + Pix2PixHDModel), on one process or
+under torchrun with DistributedDataParallel.
+
+One iteration: G renders the batch; D sees (label, fake) and (label, real) in one batched
+pass; the generator loss (GAN + feature matching + VGG) updates G (and E), then the
+discriminator loss updates D, all from the same forward pass, as in the public code.
+Counters follow the public code: `epoch` from 1, `epoch_iter` and `total_steps` in images,
+the *_freq options in images; `iteration` counts optimizer steps (for --max_iters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import p2phd
+from p2phd import ops
+from p2phd.checkpoint import LoadedModel, save_bundle, save_clusters
+from p2phd.data.synthetic import CITYSCAPES_PALETTE
+from p2phd.image_io import write_png
+from p2phd.models import Encoder, MultiscaleDiscriminator, build_generator
+
+from .dataset import (
+    DatasetError,
+    PairedDataset,
+    Preprocess,
+    check_samples,
+    epoch_order,
+    find_samples,
+)
+from .features import cluster_features, encode_instances, merge_rows
+from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
+from .options import TrainOptions, format_options
+
+LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
+CSV_FIELDS = (
+    "epoch",
+    "epoch_iter",
+    "iteration",
+    "total_steps",
+    "lr",
+    "sec_per_iter",
+    *LOSS_NAMES,
+    "G_L1",
+)
+
+
+@dataclass
+class TrainResult:
+    directory: Path
+    iterations: int
+    epoch: int
+    finished: bool  # all epochs done (False when stopped by --max_iters)
+    history: list[dict[str, float]] = field(default_factory=list)
+    clusters: Path | None = None
+    bundle: Path | None = None
+
+
+def init_weights(module: nn.Module) -> None:
+    """Public `weights_init`: conv weights N(0, 0.02); batch-norm scale N(1, 0.02), shift 0."""
+    name = type(module).__name__
+    if "Conv" in name and getattr(module, "weight", None) is not None:
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif "BatchNorm2d" in name and getattr(module, "weight", None) is not None:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if hasattr(module, "module") else module
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _palette(n: int) -> np.ndarray:
+    colours = np.zeros((max(n, 1), 3), np.uint8)
+    known = min(n, len(CITYSCAPES_PALETTE))
+    colours[:known] = CITYSCAPES_PALETTE[:known]
+    rng = np.random.default_rng(12345)
+    if n > known:
+        colours[known:] = rng.integers(0, 256, (n - known, 3))
+    return colours
+
+
+def load_matching(module: nn.Module, path: Path) -> tuple[int, int]:
+    """Copy the tensors of a state-dict file whose names and shapes match (public
+    `load_network` for a pretrained net with other layers); returns (copied, total)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    own = module.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(matched)
+    module.load_state_dict(own)
+    return len(matched), len(own)
+
+
+class Trainer:
+    """Builds data, networks and optimizers from options; `train()` runs the schedule.
+
+    Example::
+
+        from p2phd.train import Trainer, make_options
+        opts = make_options(dataroot="data", name="demo", label_nc=35, ngf=8, ndf=8,
+                            n_downsample_global=2, n_blocks_global=1, loadSize=128,
+                            fineSize=64, resize_or_crop="none", no_vgg_loss=True,
+                            device="cpu", max_iters=100)
+        result = Trainer(opts).train()
+    """
+
+    def __init__(self, opts: TrainOptions, *, log: Callable[[str], None] | None = None) -> None:
+        self.opts = opts
+        self._setup_distributed()
+        self._log = log or (lambda text: print(text, flush=True))
+        self.dir = Path(opts.checkpoints_dir) / opts.name
+        self.config = opts.generator_config()
+        self.stride = opts.stride
+        self.history: list[dict[str, float]] = []
+        self._check_options()
+        self._build_data()
+        self._build_networks()
+        self.epoch, self.epoch_iter, self.total_steps, self.iteration = 1, 0, 0, 0
+        self.fixed_global = opts.niter_fix_global > 0
+        self._resume_state: dict[str, Any] | None = None
+        if opts.continue_train:
+            self._load_checkpoint()
+            if self.epoch_iter >= self.epoch_length():  # saved at the very end of an epoch
+                self.epoch, self.epoch_iter = self.epoch + 1, 0
+        elif opts.load_pretrain:
+            self._load_pretrain(Path(opts.load_pretrain))
+        saved_fixed = self.fixed_global
+        if self.fixed_global and self.epoch > opts.niter_fix_global:
+            self.fixed_global = False
+        self._build_optimizers()
+        if self._resume_state is not None:
+            # Past --niter_fix_global G gets a fresh optimizer, as at the public switch.
+            self._restore_training_state(
+                self._resume_state, same_g=saved_fixed == self.fixed_global
+            )
+        self._wrap_distributed()
+
+    # ---------------------------------------------------------------- setup
+
+    def log(self, text: str) -> None:
+        if self.rank == 0:
+            self._log(text)
+
+    def _setup_distributed(self) -> None:
+        opts = self.opts
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        want_cuda = opts.device == "cuda" or (
+            opts.device == "auto" and torch.cuda.is_available() and opts.gpu_ids.strip() != "-1"
+        )
+        if opts.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: no CUDA device is available")
+        if want_cuda:
+            ids = [int(i) for i in opts.gpu_ids.split(",") if i.strip() and int(i) >= 0]
+            index = self.local_rank if self.world_size > 1 else (ids[0] if ids else 0)
+            self.device = torch.device("cuda", index)
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True
+        else:
+            self.device = torch.device("cpu")
+        self.distributed = self.world_size > 1
+        if self.distributed and not torch.distributed.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+        if opts.fp16 and self.device.type != "cuda":
+            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
+        self.amp_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
+        # Ops run where the tensors are only if the native module was built for that device.
+        self.ops_on_device = self.device.type == "cpu" or bool(p2phd.build_info()["cuda"])
+
+    def _check_options(self) -> None:
+        opts = self.opts
+        if "crop" in opts.resize_or_crop and opts.fineSize % self.stride:
+            raise ValueError(
+                f"--fineSize {opts.fineSize} is not divisible by {self.stride}, the stride of "
+                "the generator (2**n_downsample_global, times 2**n_local_enhancers for local)"
+            )
+        if opts.use_features and not opts.load_features and not self.ops_on_device:
+            raise RuntimeError(
+                "--instance_feat on CUDA needs a CUDA build of p2phd (the encoder's "
+                "instance-wise pooling runs in the native module)"
+            )
+        if not opts.no_vgg_loss:
+            load_vgg19(opts.vgg_weights)  # fail now, before reading the data set
+
+    def _build_data(self) -> None:
+        opts = self.opts
+        self.samples = find_samples(
+            opts.dataroot,
+            opts.phase,
+            use_instance=opts.use_instance,
+            load_features=opts.load_features,
+            max_dataset_size=opts.max_dataset_size,
+        )
+        self.preprocess = Preprocess(
+            resize_or_crop=opts.resize_or_crop,
+            loadSize=opts.loadSize,
+            fineSize=opts.fineSize,
+            flip=not opts.no_flip,
+            stride=self.stride,
+        )
+        if not opts.no_check:
+            self.log(f"checking {len(self.samples)} training samples in {opts.dataroot} ...")
+            sizes = check_samples(
+                self.samples,
+                opts.label_nc,
+                check_instance_classes=opts.instance_feat,
+                preprocess=self.preprocess,
+            )
+            if opts.batchSize > 1 and len(sizes) > 1:
+                raise DatasetError(
+                    f"--batchSize {opts.batchSize} needs one image size after preprocessing, "
+                    f"got {len(sizes)}: {sorted(sizes)[:4]}; use a crop mode or batchSize 1"
+                )
+        self.dataset = PairedDataset(self.samples, self.preprocess, seed=opts.seed)
+
+    def _build_networks(self) -> None:
+        opts = self.opts
+        torch.manual_seed(opts.seed)
+        self.netG = build_generator(self.config)
+        self.netG.apply(init_weights)
+        d_input_nc = opts.label_nc + int(opts.use_instance) + opts.output_nc
+        self.netD = MultiscaleDiscriminator(
+            d_input_nc,
+            opts.ndf,
+            opts.n_layers_D,
+            use_sigmoid=False,  # the vanilla loss takes logits
+            num_d=opts.num_D,
+            get_interm_feat=not opts.no_ganFeat_loss,
+        )
+        self.netD.apply(init_weights)
+        self.netE: Encoder | None = None
+        if opts.instance_feat and not opts.load_features:
+            self.netE = Encoder.from_config(opts.encoder_config())
+            self.netE.apply(init_weights)
+        for net in (self.netG, self.netD, self.netE):
+            if net is not None:
+                net.to(self.device).train()
+        self.gan_loss = GANLoss(use_lsgan=not opts.no_lsgan)
+        self.vgg_loss = None
+        if not opts.no_vgg_loss:
+            self.vgg_loss = VGGLoss(load_vgg19(opts.vgg_weights)).to(self.device)
+
+    def _g_parameters(self) -> list[nn.Parameter]:
+        """G's trained parameters (only the outermost enhancer while the global part is
+        fixed, as in the public code), then E's."""
+        params = []
+        prefix = f"model{self.opts.n_local_enhancers}"
+        for key, param in self.netG.named_parameters():
+            trainable = not self.fixed_global or key.startswith(prefix)
+            param.requires_grad_(trainable)
+            if trainable:
+                params.append(param)
+        if self.netE is not None:
+            params += list(self.netE.parameters())
+        return params
+
+    def _build_optimizers(self) -> None:
+        opts = self.opts
+        betas = (opts.beta1, 0.999)
+        lr = self.lr_at(self.epoch)
+        self.optimizer_G = torch.optim.Adam(self._g_parameters(), lr=lr, betas=betas)
+        self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=lr, betas=betas)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=bool(opts.fp16))
+
+    def _wrap_distributed(self) -> None:
+        self.trainG: nn.Module = self.netG
+        self.trainD: nn.Module = self.netD
+        self.trainE: nn.Module | None = self.netE
+        if not self.distributed:
+            return
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.trainG = DDP(self.netG, device_ids=ids)
+        self.trainD = DDP(self.netD, device_ids=ids)
+        if self.netE is not None:
+            self.trainE = DDP(self.netE, device_ids=ids)
+
+    def lr_at(self, epoch: int) -> float:
+        """Constant for niter epochs, then minus lr / niter_decay after each further epoch."""
+        opts = self.opts
+        if opts.niter_decay <= 0:
+            return opts.lr
+        done = max(0, epoch - 1 - opts.niter)
+        return opts.lr * max(0.0, 1.0 - done / opts.niter_decay)
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def _path(self, which: str, what: str) -> Path:
+        return self.dir / f"{which}_{what}"
+
+    def _load_checkpoint(self) -> None:
+        which = self.opts.which_epoch
+        g_path = self._path(which, "net_G.pth")
+        if not g_path.is_file():
+            raise FileNotFoundError(f"--continue_train: no {g_path}")
+        nets = [("G", self.netG), ("D", self.netD), ("E", self.netE)]
+        for role, net in nets:
+            if net is None:
+                continue
+            path = self._path(which, f"net_{role}.pth")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state)
+        state_path = self._path(which, "train_state.pth")
+        if state_path.is_file():
+            self._resume_state = torch.load(state_path, map_location="cpu", weights_only=False)
+            self.epoch = self._resume_state["epoch"]
+            self.epoch_iter = self._resume_state["epoch_iter"]
+            self.fixed_global = self._resume_state["fixed_global"]
+        else:
+            iter_path = self.dir / "iter.txt"
+            if iter_path.is_file():
+                self.epoch, self.epoch_iter = (
+                    int(v) for v in np.loadtxt(iter_path, delimiter=",", dtype=int)
+                )
+            self.log(
+                f"no {state_path.name}: resuming from the weights and iter.txt only "
+                "(fresh optimizers, not an exact resume)"
+            )
+        self.log(f"resuming from epoch {self.epoch}, epoch_iter {self.epoch_iter}")
+
+    def _restore_training_state(self, state: dict[str, Any], *, same_g: bool = True) -> None:
+        self.total_steps = state["total_steps"]
+        self.iteration = state["iteration"]
+        if same_g:
+            self.optimizer_G.load_state_dict(state["optimizer_G"])
+        self.optimizer_D.load_state_dict(state["optimizer_D"])
+        self.scaler.load_state_dict(state["scaler"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def _load_pretrain(self, directory: Path) -> None:
+        which = self.opts.which_epoch
+        g_path = directory / f"{which}_net_G.pth"
+        if not g_path.is_file():
+            raise FileNotFoundError(f"--load_pretrain: no {g_path}")
+        copied, total = load_matching(self.netG, g_path)
+        if copied == 0:
+            raise ValueError(
+                f"--load_pretrain: no tensor of {g_path} fits this generator (a global "
+                "generator for a local enhancer needs ngf twice the enhancer's --ngf)"
+            )
+        self.log(f"loaded {copied}/{total} generator tensors from {g_path}")
+        for role, net in (("D", self.netD), ("E", self.netE)):
+            path = directory / f"{which}_net_{role}.pth"
+            if net is not None and path.is_file():
+                copied, total = load_matching(net, path)
+                self.log(f"loaded {copied}/{total} {role} tensors from {path}")
+
+    def save(self, which: str = "latest") -> None:
+        """Public files `<which>_net_{G,D,E}.pth` + iter.txt, our `<which>_train_state.pth`
+        (optimizers, counters, RNG: an exact resume) and, for 'latest', the bundle."""
+        if self.rank != 0:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for role, net in (("G", self.netG), ("D", self.netD), ("E", self.netE)):
+            if net is not None:
+                state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+                _atomic_torch_save(state, self._path(which, f"net_{role}.pth"))
+        state = {
+            "epoch": self.epoch,
+            "epoch_iter": self.epoch_iter,
+            "total_steps": self.total_steps,
+            "iteration": self.iteration,
+            "fixed_global": self.fixed_global,
+            "optimizer_G": self.optimizer_G.state_dict(),
+            "optimizer_D": self.optimizer_D.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.device)
+                if self.device.type == "cuda"
+                else None,
+            },
+        }
+        _atomic_torch_save(state, self._path(which, "train_state.pth"))
+        np.savetxt(self.dir / "iter.txt", (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+        if which == "latest":
+            self.save_bundle()
+
+    def loaded_model(self, clusters: dict[int, np.ndarray] | None = None) -> LoadedModel:
+        return LoadedModel(
+            config=self.config,
+            generator=self.netG,
+            encoder=self.netE,
+            encoder_config=self.opts.encoder_config() if self.netE is not None else None,
+            clusters=clusters,
+        )
+
+    def save_bundle(self, clusters: dict[int, np.ndarray] | None = None) -> Path:
+        return save_bundle(self.loaded_model(clusters), self.dir)
+
+    # ---------------------------------------------------------------- one iteration
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def encode_input(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One-hot labels + instance edges (N x C x H x W float32) and the instance map."""
+        where = self.device if self.ops_on_device else torch.device("cpu")
+        labels = batch["label"].to(where, non_blocking=True)
+        instances = batch["inst"].to(where, non_blocking=True) if "inst" in batch else None
+        input_label = ops.generator_input(
+            labels, instances if self.opts.use_instance else None, self.opts.label_nc
+        )
+        if instances is not None:
+            instances = instances.to(self.device)
+        return input_label.to(self.device), instances
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One generator update and one discriminator update; returns the losses."""
+        opts = self.opts
+        input_label, instances = self.encode_input(batch)
+        real = batch["image"].to(self.device, non_blocking=True)
+        with self._autocast():
+            g_input = input_label
+            if opts.use_features:
+                if opts.load_features:
+                    feat = batch["feat"].to(self.device)
+                else:
+                    assert self.trainE is not None and instances is not None
+                    feat = self.trainE(real, instances)
+                g_input = torch.cat([input_label, feat.to(input_label.dtype)], dim=1)
+            fake = self.trainG(g_input)
+            n = fake.shape[0]
+            fake_d = torch.cat([input_label, fake.detach().to(input_label.dtype)], dim=1)
+            real_d = torch.cat([input_label, real], dim=1)
+            both = self.trainD(torch.cat([fake_d, real_d], dim=0))
+            pred_fake_pool = [[t[:n] for t in scale] for scale in both]
+            pred_real = [[t[n:] for t in scale] for scale in both]
+            loss_d_fake = self.gan_loss(pred_fake_pool, False)
+            loss_d_real = self.gan_loss(pred_real, True)
+            # G's adversarial pass: gradients to the fake only, none collected for D.
+            self.netD.requires_grad_(False)
+            try:
+                pred_fake = self.netD(torch.cat([input_label, fake.to(input_label.dtype)], dim=1))
+            finally:
+                self.netD.requires_grad_(True)
+            loss_g_gan = self.gan_loss(pred_fake, True)
+            zero = real.new_zeros((), dtype=torch.float32)
+            loss_g_feat = zero
+            if not opts.no_ganFeat_loss:
+                loss_g_feat = feature_matching_loss(
+                    pred_fake, pred_real, opts.n_layers_D, opts.lambda_feat
+                )
+            loss_g_vgg = zero
+            if self.vgg_loss is not None:
+                loss_g_vgg = self.vgg_loss(fake, real) * opts.lambda_feat
+        loss_g = loss_g_gan + loss_g_feat + loss_g_vgg
+        loss_d = (loss_d_fake + loss_d_real) * 0.5
+
+        self.optimizer_G.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.optimizer_G)
+        self.optimizer_D.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.optimizer_D)
+        self.scaler.update()
+
+        with torch.no_grad():
+            l1 = F.l1_loss(fake.detach().float(), real)
+        self._last = (batch, fake.detach())
+        values = (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake, l1)
+        numbers = torch.stack([v.detach().float() for v in values]).cpu().tolist()
+        return dict(zip((*LOSS_NAMES, "G_L1"), numbers, strict=True))
+
+    # ---------------------------------------------------------------- output
+
+    def _csv_row(self, row: dict[str, float]) -> None:
+        path = self.dir / "loss_log.csv"
+        new = not path.is_file()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(
+                {k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+
+    def save_samples(self) -> Path:
+        """label | generated | real of the last batch's first image, as one PNG."""
+        batch, fake = self._last
+        labels = batch["label"][0].numpy().astype(np.int64)
+        colour = _palette(self.opts.label_nc)[np.clip(labels, 0, self.opts.label_nc - 1)]
+        images = torch.stack([fake[0].float().cpu(), batch["image"][0].float()])
+        generated, real = ops.to_uint8_image(images.contiguous())
+        grid = np.concatenate([colour, generated, real], axis=1)
+        path = self.dir / "samples" / f"epoch{self.epoch:03d}_iter{self.iteration:08d}.png"
+        write_png(path, grid)
+        return path
+
+    @staticmethod
+    def _crossed(count: int, step: int, freq: int) -> bool:
+        return freq > 0 and count // freq > (count - step) // freq
+
+    # ---------------------------------------------------------------- the schedule
+
+    def _loader(self, epoch: int, skip: int) -> torch.utils.data.DataLoader:
+        opts = self.opts
+        self.dataset.set_epoch(epoch)
+        order = epoch_order(
+            len(self.dataset),
+            epoch,
+            seed=opts.seed,
+            shuffle=not opts.serial_batches,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=opts.batchSize,
+            sampler=order[skip:],
+            num_workers=opts.nThreads,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _set_lr(self, lr: float) -> None:
+        for optimizer in (self.optimizer_G, self.optimizer_D):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def _unfix_global(self) -> None:
+        """Public `update_fixed_params`: from now on train all of G, with a fresh optimizer."""
+        self.fixed_global = False
+        lr = self.optimizer_G.param_groups[0]["lr"]
+        self.optimizer_G = torch.optim.Adam(
+            self._g_parameters(), lr=lr, betas=(self.opts.beta1, 0.999)
+        )
+        if self.distributed:
+            self._wrap_distributed()
+        self.log("------------ now also training the global generator ------------")
+
+    def train(self) -> TrainResult:
+        opts = self.opts
+        if self.rank == 0:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "opt.txt").write_text(format_options(opts))
+        last_epoch = opts.niter + opts.niter_decay
+        stopped = False
+        tick = time.perf_counter()
+        while self.epoch <= last_epoch and not stopped:
+            epoch = self.epoch
+            self._set_lr(self.lr_at(epoch))
+            skip = self.epoch_iter  # images of this epoch already seen (a resumed run)
+            for batch in self._loader(epoch, skip):
+                losses = self.step(batch)
+                n = int(batch["label"].shape[0])
+                self.iteration += 1
+                self.epoch_iter += n
+                self.total_steps += n
+                now = time.perf_counter()
+                seconds, tick = now - tick, now
+                if self._crossed(self.total_steps, n, opts.print_freq):
+                    row = {
+                        "epoch": epoch,
+                        "epoch_iter": self.epoch_iter,
+                        "iteration": self.iteration,
+                        "total_steps": self.total_steps,
+                        "lr": self.optimizer_G.param_groups[0]["lr"],
+                        "sec_per_iter": seconds,
+                        **losses,
+                    }
+                    self.history.append(row)
+                    if self.rank == 0:
+                        self._csv_row(row)
+                        if not opts.quiet:
+                            text = " ".join(f"{k}: {losses[k]:.3f}" for k in (*LOSS_NAMES, "G_L1"))
+                            self.log(
+                                f"(epoch: {epoch}, iters: {self.epoch_iter}, it: "
+                                f"{self.iteration}, time: {seconds:.3f}) {text}"
+                            )
+                if self._crossed(self.total_steps, n, opts.display_freq) and self.rank == 0:
+                    self.save_samples()
+                if opts.max_iters and self.iteration >= opts.max_iters:
+                    stopped = True
+                    break
+                if self._crossed(self.total_steps, n, opts.save_latest_freq):
+                    self.log(
+                        f"saving the latest model (epoch {epoch}, total_steps {self.total_steps})"
+                    )
+                    self.save("latest")
+            if stopped:
+                break
+            self._end_epoch(epoch)
+            self.epoch, self.epoch_iter = epoch + 1, 0
+        self.save("latest")
+        result = TrainResult(
+            directory=self.dir,
+            iterations=self.iteration,
+            epoch=min(self.epoch, last_epoch),
+            finished=not stopped,
+            history=self.history,
+        )
+        if self.netE is not None and not opts.no_cluster:
+            result.clusters = self.cluster()
+        result.bundle = self.dir if self.rank == 0 else None
+        if self.distributed:
+            torch.distributed.barrier()
+        return result
+
+    def epoch_length(self) -> int:
+        """Images this process sees per epoch."""
+        n, world = len(self.dataset), self.world_size
+        return -(-n // world) if world > 1 else n
+
+    def _end_epoch(self, epoch: int) -> None:
+        opts = self.opts
+        if opts.save_epoch_freq > 0 and epoch % opts.save_epoch_freq == 0:
+            self.log(f"saving the model at the end of epoch {epoch}")
+            self.save("latest")
+            self.save(str(epoch))
+        if self.fixed_global and epoch == opts.niter_fix_global:
+            self._unfix_global()
+
+    # ---------------------------------------------------------------- features
+
+    @torch.no_grad()
+    def cluster(self) -> Path | None:
+        """Encode every training instance, k-means per class, write features_clustered_NNN.npy
+        and the bundle with the clusters (rank 0; the others wait)."""
+        if self.rank != 0:
+            return None
+        assert self.netE is not None
+        self.log(f"encoding the instances of {len(self.samples)} training images ...")
+        dataset = PairedDataset(self.samples, self.preprocess, seed=self.opts.seed, augment=False)
+        self.netE.eval()
+        rows = []
+        for index in range(len(dataset)):
+            item = dataset[index]
+            image = item["image"][None].to(self.device)
+            instances = item["inst"][None].to(self.device)
+            rows.append(encode_instances(self.netE, image, instances))
+        self.netE.train()
+        clusters = cluster_features(merge_rows(rows), self.opts.n_clusters, seed=self.opts.seed)
+        path = save_clusters(
+            self.dir / f"features_clustered_{self.opts.n_clusters:03d}.npy", clusters
+        )
+        self.save_bundle(clusters)
+        self.log(f"clustered the features of {len(clusters)} classes into {path}")
+        return path
+
+
+def run(opts: TrainOptions) -> TrainResult:
+    """Train with these options (what p2phd-train does)."""
+    trainer = Trainer(opts)
+    try:
+        return trainer.train()
+    finally:
+        if trainer.distributed and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
