@@ -5,6 +5,7 @@ and SSIM of each render against the scene's synthetic photo, and the L1-only bas
 from __future__ import annotations
 
 import statistics
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,8 @@ def train_l1_baseline(
     torch.manual_seed(0)
     generator = build_generator(config).to(device).train()
     optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    scenes = [synthetic_scene(seed, height, width) for seed in seeds]
+    with ProcessPoolExecutor() as pool:
+        scenes = list(pool.map(synthetic_scene, seeds, [height] * len(seeds), [width] * len(seeds)))
     labels = torch.from_numpy(np.stack([s.labels for s in scenes])).to(device)
     instances = torch.from_numpy(np.stack([s.instances for s in scenes])).to(device)
     photos = torch.from_numpy(np.stack([s.image for s in scenes])).to(device)

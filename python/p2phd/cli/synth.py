@@ -54,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         jobs = [pool.submit(write_scene, root, args.phase, s, height, width) for s in seeds]
+        interactive = sys.stderr.isatty()
         for done, job in enumerate(jobs, 1):
             job.result()
-            print(f"\r{done}/{args.count} scenes", end="", file=sys.stderr, flush=True)
+            if interactive:
+                print(f"\r{done}/{args.count} scenes", end="", file=sys.stderr, flush=True)
     print(
         f"\r{args.count} scenes of {height}x{width} in {time.perf_counter() - start:.1f} s "
         f"-> {root}/{args.phase}_{{label,inst,img}}",
