@@ -233,3 +233,26 @@ def test_vgg_loss_without_weights_is_a_clear_error(scenes, tmp_path):
         Trainer(tiny_options(scenes, tmp_path, "vgg", no_vgg_loss=False))
     with pytest.raises(ValueError, match="--fp16 needs CUDA"):
         Trainer(tiny_options(scenes, tmp_path, "fp16", fp16=True))
+
+
+def test_torchrun_two_processes_on_the_cpu(scenes, tmp_path):
+    """DistributedDataParallel over gloo: two ranks split each epoch, rank 0 writes."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--standalone", "-m", "p2phd.cli.train",
+        "--dataroot", str(scenes), "--checkpoints_dir", str(tmp_path), "--name", "ddp",
+        "--ngf", "4", "--ndf", "8", "--n_downsample_global", "2", "--n_blocks_global", "1",
+        "--n_layers_D", "2", "--resize_or_crop", "none", "--no_vgg_loss", "--device", "cpu",
+        "--max_iters", "3", "--nThreads", "0", "--print_freq", "1", "--num_threads", "1",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "ddp" / "loss_log.csv")))
+    # 4 images over 2 ranks: 2 iterations per epoch on each rank.
+    assert [(r["epoch"], r["epoch_iter"]) for r in rows] == [("1", "1"), ("1", "2"), ("2", "1")]
+    assert checkpoint.load(tmp_path / "ddp").config.ngf == 4

@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of the weights, the data order and the augmentation",
     )
     g.add_argument(
+        "--num_threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); 1 is often fastest on a busy small machine",
+    )
+    g.add_argument(
         "--fp16", action="store_true", help="float16 autocast with loss scaling (CUDA only)"
     )
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or CUDA)")

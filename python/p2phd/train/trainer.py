@@ -184,6 +184,8 @@ class Trainer:
         if self.distributed and not torch.distributed.is_initialized():
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
+        if opts.num_threads > 0:
+            torch.set_num_threads(opts.num_threads)
         if opts.fp16 and self.device.type != "cuda":
             raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
         self.amp_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
