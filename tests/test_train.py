@@ -54,6 +54,7 @@ VARIANTS = {
     "lsgan": {},
     "vanilla+vgg+features": {"no_lsgan": True, "no_vgg_loss": False, "instance_feat": True},
     "bf16+no_instance": {"bf16": True, "no_instance": True, "no_ganFeat_loss": True},
+    "bf16+features": {"bf16": True, "instance_feat": True},
     "local": {"netG": "local", "ngf": 4, "n_downsample_global": 1, "batchSize": 2},
 }
 
@@ -256,3 +257,29 @@ def test_torchrun_two_processes_on_the_cpu(scenes, tmp_path):
     # 4 images over 2 ranks: 2 iterations per epoch on each rank.
     assert [(r["epoch"], r["epoch_iter"]) for r in rows] == [("1", "1"), ("1", "2"), ("2", "1")]
     assert checkpoint.load(tmp_path / "ddp").config.ngf == 4
+
+
+def test_precomputed_feature_maps_from_the_feat_folder(tmp_path):
+    """--load_features: the generator takes {phase}_feat images instead of encoder output."""
+    from PIL import Image
+
+    root = write_scenes(tmp_path / "data", 2)
+    (root / "train_feat").mkdir()
+    for n, label in enumerate(sorted((root / "train_label").iterdir())):
+        feat = np.full((64, 128, 3), 40 * n, np.uint8)
+        Image.fromarray(feat).save(root / "train_feat" / label.name.replace("labelIds", "feat"))
+    opts = tiny_options(root, tmp_path, "feat", instance_feat=True, load_features=True)
+    trainer = Trainer(opts)
+    assert trainer.netE is None
+    batch = _first_batch(trainer)
+    assert batch["feat"].shape == (1, 3, 64, 128)
+    losses = trainer.step(batch)
+    assert all(math.isfinite(v) for v in losses.values())
+    assert trainer.netG.model[1].in_channels == 35 + 1 + 3
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as done:
+        train_cli.main(["--help"])
+    assert done.value.code == 0
+    assert "--max_iters" in capsys.readouterr().out
