@@ -180,14 +180,14 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         else:
             self.device = torch.device("cpu")
+        if opts.fp16 and self.device.type != "cuda":
+            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
         self.distributed = self.world_size > 1
         if self.distributed and not torch.distributed.is_initialized():
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
         if opts.num_threads > 0:
             torch.set_num_threads(opts.num_threads)
-        if opts.fp16 and self.device.type != "cuda":
-            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
         self.amp_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
         # Ops run where the tensors are only if the native module was built for that device.
         self.ops_on_device = self.device.type == "cpu" or bool(p2phd.build_info()["cuda"])
