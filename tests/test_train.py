@@ -283,3 +283,17 @@ def test_help_exits_cleanly(capsys):
         train_cli.main(["--help"])
     assert done.value.code == 0
     assert "--max_iters" in capsys.readouterr().out
+
+
+def test_a_whole_schedule_finishes_with_epoch_checkpoints(scenes, tmp_path):
+    opts = tiny_options(
+        scenes, tmp_path, "full", max_dataset_size=2, niter=1, niter_decay=2, save_epoch_freq=2
+    )
+    result = Trainer(opts).train()
+    assert result.finished and result.iterations == 6 and result.epoch == 3
+    directory = tmp_path / "full"
+    assert (directory / "2_net_G.pth").is_file() and (directory / "2_train_state.pth").is_file()
+    assert not (directory / "1_net_G.pth").exists() and not (directory / "3_net_G.pth").exists()
+    lrs = [row["lr"] for row in result.history]
+    assert lrs == pytest.approx([2e-4] * 4 + [1e-4] * 2)
+    assert np.loadtxt(directory / "iter.txt", delimiter=",").tolist() == [4, 0]
