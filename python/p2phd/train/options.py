@@ -278,11 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="one epoch over at most 10 images, printing and drawing samples every image",
     )
     g.add_argument("--quiet", action="store_true", help="no progress lines")
+    g = parser.add_argument_group(
+        "accepted for the public scripts and ignored (visualisation, DataParallel, model choice)"
+    )
     for name in _IGNORED:
         if name in ("no_html", "tf_log", "verbose", "isTrain"):
-            parser.add_argument(f"--{name}", action="store_true", help=argparse.SUPPRESS)
+            g.add_argument(f"--{name}", action="store_true", help="ignored")
         else:
-            parser.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
+            g.add_argument(f"--{name}", default=None, help="ignored")
     return parser
 
 
