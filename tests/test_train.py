@@ -54,6 +54,7 @@ VARIANTS = {
     "lsgan": {},
     "vanilla+vgg+features": {"no_lsgan": True, "no_vgg_loss": False, "instance_feat": True},
     "bf16+no_instance": {"bf16": True, "no_instance": True, "no_ganFeat_loss": True},
+    "bf16+features": {"bf16": True, "instance_feat": True},
     "local": {"netG": "local", "ngf": 4, "n_downsample_global": 1, "batchSize": 2},
 }
 
@@ -233,3 +234,66 @@ def test_vgg_loss_without_weights_is_a_clear_error(scenes, tmp_path):
         Trainer(tiny_options(scenes, tmp_path, "vgg", no_vgg_loss=False))
     with pytest.raises(ValueError, match="--fp16 needs CUDA"):
         Trainer(tiny_options(scenes, tmp_path, "fp16", fp16=True))
+
+
+def test_torchrun_two_processes_on_the_cpu(scenes, tmp_path):
+    """DistributedDataParallel over gloo: two ranks split each epoch, rank 0 writes."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--standalone", "-m", "p2phd.cli.train",
+        "--dataroot", str(scenes), "--checkpoints_dir", str(tmp_path), "--name", "ddp",
+        "--ngf", "4", "--ndf", "8", "--n_downsample_global", "2", "--n_blocks_global", "1",
+        "--n_layers_D", "2", "--resize_or_crop", "none", "--no_vgg_loss", "--device", "cpu",
+        "--max_iters", "3", "--nThreads", "0", "--print_freq", "1", "--num_threads", "1",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "ddp" / "loss_log.csv")))
+    # 4 images over 2 ranks: 2 iterations per epoch on each rank.
+    assert [(r["epoch"], r["epoch_iter"]) for r in rows] == [("1", "1"), ("1", "2"), ("2", "1")]
+    assert checkpoint.load(tmp_path / "ddp").config.ngf == 4
+
+
+def test_precomputed_feature_maps_from_the_feat_folder(tmp_path):
+    """--load_features: the generator takes {phase}_feat images instead of encoder output."""
+    from PIL import Image
+
+    root = write_scenes(tmp_path / "data", 2)
+    (root / "train_feat").mkdir()
+    for n, label in enumerate(sorted((root / "train_label").iterdir())):
+        feat = np.full((64, 128, 3), 40 * n, np.uint8)
+        Image.fromarray(feat).save(root / "train_feat" / label.name.replace("labelIds", "feat"))
+    opts = tiny_options(root, tmp_path, "feat", instance_feat=True, load_features=True)
+    trainer = Trainer(opts)
+    assert trainer.netE is None
+    batch = _first_batch(trainer)
+    assert batch["feat"].shape == (1, 3, 64, 128)
+    losses = trainer.step(batch)
+    assert all(math.isfinite(v) for v in losses.values())
+    assert trainer.netG.model[1].in_channels == 35 + 1 + 3
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as done:
+        train_cli.main(["--help"])
+    assert done.value.code == 0
+    assert "--max_iters" in capsys.readouterr().out
+
+
+def test_a_whole_schedule_finishes_with_epoch_checkpoints(scenes, tmp_path):
+    opts = tiny_options(
+        scenes, tmp_path, "full", max_dataset_size=2, niter=1, niter_decay=2, save_epoch_freq=2
+    )
+    result = Trainer(opts).train()
+    assert result.finished and result.iterations == 6 and result.epoch == 3
+    directory = tmp_path / "full"
+    assert (directory / "2_net_G.pth").is_file() and (directory / "2_train_state.pth").is_file()
+    assert not (directory / "1_net_G.pth").exists() and not (directory / "3_net_G.pth").exists()
+    lrs = [row["lr"] for row in result.history]
+    assert lrs == pytest.approx([2e-4] * 4 + [1e-4] * 2)
+    assert np.loadtxt(directory / "iter.txt", delimiter=",").tolist() == [4, 0]

@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of the weights, the data order and the augmentation",
     )
     g.add_argument(
+        "--num_threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); 1 is often fastest on a busy small machine",
+    )
+    g.add_argument(
         "--fp16", action="store_true", help="float16 autocast with loss scaling (CUDA only)"
     )
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or CUDA)")
@@ -272,11 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="one epoch over at most 10 images, printing and drawing samples every image",
     )
     g.add_argument("--quiet", action="store_true", help="no progress lines")
+    g = parser.add_argument_group(
+        "accepted for the public scripts and ignored (visualisation, DataParallel, model choice)"
+    )
     for name in _IGNORED:
         if name in ("no_html", "tf_log", "verbose", "isTrain"):
-            parser.add_argument(f"--{name}", action="store_true", help=argparse.SUPPRESS)
+            g.add_argument(f"--{name}", action="store_true", help="ignored")
         else:
-            parser.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
+            g.add_argument(f"--{name}", default=None, help="ignored")
     return parser
 
 

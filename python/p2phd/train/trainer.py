@@ -89,6 +89,11 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
+
+
 def _palette(n: int) -> np.ndarray:
     colours = np.zeros((max(n, 1), 3), np.uint8)
     known = min(n, len(CITYSCAPES_PALETTE))
@@ -180,12 +185,14 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         else:
             self.device = torch.device("cpu")
+        if opts.fp16 and self.device.type != "cuda":
+            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
         self.distributed = self.world_size > 1
         if self.distributed and not torch.distributed.is_initialized():
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
-        if opts.fp16 and self.device.type != "cuda":
-            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
+        if opts.num_threads > 0:
+            torch.set_num_threads(opts.num_threads)
         self.amp_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
         # Ops run where the tensors are only if the native module was built for that device.
         self.ops_on_device = self.device.type == "cpu" or bool(p2phd.build_info()["cuda"])
@@ -326,7 +333,8 @@ class Trainer:
             net.load_state_dict(state)
         state_path = self._path(which, "train_state.pth")
         if state_path.is_file():
-            self._resume_state = torch.load(state_path, map_location="cpu", weights_only=False)
+            # Only tensors, numbers and containers: loads without unpickling arbitrary code.
+            self._resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
             self.epoch = self._resume_state["epoch"]
             self.epoch_iter = self._resume_state["epoch_iter"]
             self.fixed_global = self._resume_state["fixed_global"]
@@ -350,8 +358,10 @@ class Trainer:
         self.optimizer_D.load_state_dict(state["optimizer_D"])
         self.scaler.load_state_dict(state["scaler"])
         rng = state["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         torch.set_rng_state(rng["torch"])
         if rng.get("cuda") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
@@ -395,7 +405,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": {
                 "python": random.getstate(),
-                "numpy": np.random.get_state(),
+                "numpy": _numpy_rng_state(),
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state(self.device)
                 if self.device.type == "cuda"
