@@ -521,7 +521,7 @@ def _export_onnx(
     path: Path,
     inputs: Sequence[_Tensor],
     outputs: Sequence[_Tensor],
-    dynamic: bool,
+    shapes: _Shapes,
     opset: int,
     metadata: Mapping[str, str],
 ) -> None:
@@ -530,7 +530,7 @@ def _export_onnx(
     import onnx
 
     dynamic_axes = None
-    if dynamic:
+    if shapes.dynamic:
         dynamic_axes = {t.name: t.dynamic_axes() for t in (*inputs, *outputs)}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
@@ -546,6 +546,21 @@ def _export_onnx(
             do_constant_folding=True,
         )
     model = onnx.load(str(path))
+    # The exporter's shape inference loses track through the reflection pads and names
+    # output dims like 'Tanhoutput_dim_0' (even for fixed shapes, and the same name for batch
+    # and height): state the IO shapes we know, and drop its intermediate guesses.
+    del model.graph.value_info[:]
+    for value, tensor in zip(
+        (*model.graph.input, *model.graph.output), (*inputs, *outputs), strict=True
+    ):
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for d in tensor.describe(shapes)["shape"]:
+            dim = dims.add()
+            if isinstance(d, str):
+                dim.dim_param = d
+            else:
+                dim.dim_value = d
     model.producer_name = "p2phd"
     model.producer_version = __version__
     for key, value in metadata.items():
@@ -932,6 +947,8 @@ def export(
             raise ExportUsageError(
                 "--compute-capability needs TensorRT for RTX; TensorRT builds for the local GPU"
             )
+        for cc in capabilities:
+            _rtx_capability(trt, cc)
         if not capabilities and not torch.cuda.is_available():
             raise ExportUsageError(
                 "no GPU here: give --compute-capability (e.g. 8.6) to build an engine for "
@@ -1013,9 +1030,7 @@ def export(
                 onnx_path = workdir / "model.onnx"
             progress(f"exporting ONNX opset {opset} ({precision}, {_describe(shapes)})")
             metadata = {"p2phd": json.dumps({**sidecar, "format": "onnx"}, sort_keys=True)}
-            _export_onnx(
-                module, example, onnx_path, inputs, outputs, shapes.dynamic, opset, metadata
-            )
+            _export_onnx(module, example, onnx_path, inputs, outputs, shapes, opset, metadata)
             del module
             t = stage("export", t)
             if sample is not None:
