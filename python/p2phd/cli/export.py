@@ -10,6 +10,7 @@ errors. A failed export leaves nothing at --out.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -97,6 +98,10 @@ def _load_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -108,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.dynamic and (args.min_size or args.max_size):
         parser.error("--min-size and --max-size need --dynamic")
+    # A plain `kill` should clean up like Ctrl-C does: no temporary file left behind.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = export(
             args.source,
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("p2phd-export: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"wrote {result.path} ({result.format}, {result.sidecar['precision']})")
     print(f"wrote {result.sidecar_path}")
     if result.timing_cache_path is not None:
