@@ -288,6 +288,25 @@ def test_with_preprocess_onnx_equals_ops_pipeline(models, net, precision, tmp_pa
         assert np.all(np.abs(scaled[off] - np.floor(scaled[off]) - 0.5) < 1e-3)
 
 
+def test_model_without_instances_takes_labels_only(tmp_path):
+    model = tiny(GeneratorConfig(use_instance=False, label_nc=12, ngf=4, n_downsample_global=2))
+    result = ex.export(model, to="onnx", size=SIZE, with_preprocess=True, out=tmp_path / "m.onnx")
+    assert result.verifications[0].passed
+    assert [t["name"] for t in result.sidecar["inputs"]] == ["labels"]
+    labels, instances, _ = scene(model.config)
+    got = run_onnx(result.path, labels=labels.numpy())
+    expected = ops.to_uint8_image(torch_output(model, labels, instances)).numpy()
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_default_out_names(tmp_path):
+    out = ex._default_out(tmp_path / "label2city_1024p" / "latest_net_G.pth", "onnx", "fp16", True)
+    assert out.name == "label2city_1024p-fp16-preprocess.onnx"
+    assert ex._default_out("ckpt/label2city_1024p/", "engine", "fp32", False).name == (
+        "label2city_1024p.engine"
+    )
+
+
 def test_feature_model_takes_features_input(models, tmp_path):
     model = models["features"]
     out = tmp_path / "f.onnx"
@@ -351,6 +370,15 @@ def test_failed_verification_leaves_nothing_and_keeps_an_old_file(models, tmp_pa
     assert info.value.verification.max_abs_error == pytest.approx(0.01, abs=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx"]
     assert out.read_bytes() == b"previous export"
+
+
+def test_tolerance_can_be_given(models, tmp_path, monkeypatch):
+    real = ex._run_onnxruntime
+    monkeypatch.setattr(ex, "_run_onnxruntime", lambda path, named: real(path, named) + 0.01)
+    result = ex.export(
+        models["global"], to="onnx", size=SIZE, out=tmp_path / "g.onnx", tolerance=0.02
+    )
+    assert result.verifications[0].passed and result.verifications[0].tolerance == "max abs <= 0.02"
 
 
 def test_interrupted_export_leaves_nothing(models, tmp_path, monkeypatch):
