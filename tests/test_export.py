@@ -17,7 +17,7 @@ import torch
 
 from p2phd import export as ex
 from p2phd import ops
-from p2phd.checkpoint import LoadedModel, save_bundle
+from p2phd.checkpoint import LoadedModel, export_public
 from p2phd.cli import export as cli
 from p2phd.models.config import GeneratorConfig
 from p2phd.models.generator import build_generator
@@ -423,8 +423,10 @@ def test_compute_capability_spellings(text, expected):
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory, models):
-    path = tmp_path_factory.mktemp("bundle") / "tiny.safetensors"
-    save_bundle(models["local"], path)
+    # A public-layout checkpoint (`tiny/latest_net_G.pth`): loads with torch alone, where a
+    # p2phd bundle would need safetensors.
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    export_public(models["local"], path)
     return path
 
 
@@ -453,11 +455,24 @@ def test_cli_exit_codes(bundle, tmp_path, capsys, monkeypatch):
         cli.main([str(bundle), "--to", "onnx", "--size", "big"])
     assert info.value.code == 2
     assert cli.main([str(tmp_path / "missing"), "--to", "onnx", "--out", out]) == 1
-    assert cli.main([str(bundle), "--to", "onnx", "--label-nc", "3", "--out", out]) == 2
+    assert cli.main([str(bundle), "--to", "onnx", "--label-nc", "3", "--out", out]) == 1
+    assert "input channels" in capsys.readouterr().err
     monkeypatch.setattr(ex, "_run_onnxruntime", lambda path, named: np.zeros((1, 3, 64, 128)))
     assert cli.main([str(bundle), "--to", "onnx", "--size", "64x128", "--out", out]) == 1
     assert "verification failed" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_public_options_for_a_bundle(models, tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    from p2phd.checkpoint import save_bundle
+
+    path = tmp_path / "tiny.safetensors"
+    save_bundle(models["local"], path)
+    out = tmp_path / "m.onnx"
+    assert cli.main([str(path), "--to", "onnx", "--label-nc", "3", "--out", str(out)]) == 2
+    assert "bundle carries its own configuration" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_triton_repository(models, tmp_path):
