@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2phd import checkpoint, reference
 from p2phd.checkpoint import CheckpointError, LoadedModel
 from p2phd.models import Encoder, EncoderConfig, GeneratorConfig, build_generator

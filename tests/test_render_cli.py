@@ -70,3 +70,18 @@ def test_unloadable_model_exits_1(tmp_path, dataset, capsys):
     broken.write_bytes(b"not a checkpoint")
     assert render.main([str(broken), str(dataset), "--out", str(tmp_path / "o")]) == 1
     assert "cannot load" in capsys.readouterr().err
+
+
+def test_demo_renders_a_synthetic_scene_with_the_bundled_model(tmp_path):
+    out = tmp_path / "demo.png"
+    assert render.main(["--demo", str(out), "--size", "64x128", "--device", "cpu"]) == 0
+    assert np.array(Image.open(out)).shape == (64, 128, 3)
+
+
+def test_demo_model_renders_the_real_cityscapes_maps(cityscapes):
+    from p2phd.runtime import Runtime
+
+    runtime = Runtime(render.DEMO_MODEL, device="cpu")
+    for name, labels, instances in cityscapes:
+        image = runtime.render(labels[::8, ::8], instances[::8, ::8], seed=0)
+        assert image.shape == (128, 256, 3), name
