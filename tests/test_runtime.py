@@ -230,3 +230,22 @@ def test_feature_model_styles_and_seeds(feature_bundle, scene):
         runtime.render(scene.labels, scene.instances, features=explicit + np.nan)
     with pytest.raises(ValueError, match="has no encoder"):
         runtime.render(scene.labels, scene.instances, features_from=scene.image)
+
+
+def test_onnx_with_preprocess_from_p2phd_export(bundle, tmp_path, scene):
+    pytest.importorskip("onnxruntime")
+    from p2phd.export import export
+
+    path = tmp_path / "tiny.onnx"
+    export(bundle, to="onnx", size=(64, 128), with_preprocess=True, out=path, progress=None)
+    runtime = Runtime(path)
+    assert runtime.backend == "onnxruntime" and runtime.config == TINY
+    image = runtime.render(scene.labels, scene.instances)
+    reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances)
+    assert np.abs(image.astype(int) - reference).max() <= 1
+    smaller = runtime.render(scene.labels[:50, :100], scene.instances[:50, :100])
+    assert smaller.shape == (50, 100, 3)
+    with pytest.raises(ValueError, match="exported for 1 x 64 x 128 maps"):
+        runtime.render(scene.labels[:, :10].repeat(2, 0), scene.instances[:, :10].repeat(2, 0))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 35\): got 40"):
+        runtime.render(np.full_like(scene.labels, 40), scene.instances)

@@ -27,7 +27,12 @@ def pad_to_stride(maps: torch.Tensor, stride: int) -> torch.Tensor:
     """Pads the last two axes (H, W) of `maps` by reflection to multiples of `stride`; any
     dtype, so label and instance maps pad like features. Returns `maps` when nothing to do."""
     height, width = maps.shape[-2:]
-    padded_height, padded_width = padded_size(height, stride), padded_size(width, stride)
+    return pad_to_size(maps, padded_size(height, stride), padded_size(width, stride))
+
+
+def pad_to_size(maps: torch.Tensor, padded_height: int, padded_width: int) -> torch.Tensor:
+    """Pads the last two axes of `maps` by reflection to padded_height x padded_width."""
+    height, width = maps.shape[-2:]
     if (padded_height, padded_width) == (height, width):
         return maps
     rows = reflect_indices(height, padded_height, maps.device)

@@ -15,7 +15,7 @@ from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.features import check_features, cluster_features
 from p2phd.runtime.onnx_backend import OnnxBackend
-from p2phd.runtime.padding import pad_to_stride
+from p2phd.runtime.padding import pad_to_size, pad_to_stride
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 
@@ -128,6 +128,8 @@ class Runtime:
         self.clusters: dict[int, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._input_buffers: dict[tuple[int, ...], torch.Tensor] = {}
+        # (N, H, W) an artifact exported at a fixed size takes; None where any size goes.
+        self._fixed_shape: tuple[int, int, int] | None = None
         if path.suffix == ".onnx":
             self._backend = self._load_artifact(path, backend, "onnxruntime", device, config)
         elif path.suffix in _ENGINE_SUFFIXES:
@@ -162,6 +164,9 @@ class Runtime:
         clusters = config.pop("clusters", None)
         if sidecar is not None:
             self.config = GeneratorConfig.from_dict(sidecar["config"])
+            shape = sidecar["inputs"][0]["shape"]
+            if all(isinstance(size, int) for size in shape):
+                self._fixed_shape = (shape[0], shape[-2], shape[-1])
         elif config:
             self.config = GeneratorConfig(**config)
         else:
@@ -258,17 +263,17 @@ class Runtime:
             raise ValueError("this model takes no instance map (it was trained without one)")
         feature_map = self._feature_map(instance_maps, style, features, features_from, seed)
 
-        stride = config.downsampling
-        label_maps = pad_to_stride(label_maps, stride)
-        if instance_maps is not None:
-            instance_maps = pad_to_stride(instance_maps, stride)
-        if feature_map is not None:
-            feature_map = pad_to_stride(feature_map, stride)
+        label_maps, instance_maps, feature_map = self._pad(label_maps, instance_maps, feature_map)
 
         try:
             if self._backend.takes_maps:
                 if output == "float":
                     raise ValueError(f"{self.source.name} returns uint8 images only")
+                # The graph's one-hot cannot raise: an invalid label would render as zeros.
+                low, high = int(label_maps.min()), int(label_maps.max())
+                if low < 0 or high >= config.label_nc:
+                    bad = low if low < 0 else high
+                    raise ValueError(f"labels must lie in [0, {config.label_nc}): got {bad}")
                 result = self._backend.render_maps(label_maps, instance_maps, feature_map)
                 result = result[:, :height, :width]
             else:
@@ -288,6 +293,21 @@ class Runtime:
         if single:
             result = result[0]
         return result.cpu().numpy() if returns_numpy else result.to(home)
+
+    def _pad(self, *maps: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """Pads maps by reflection to the network's stride, or to the fixed size of an
+        artifact exported for one size."""
+        n, height, width = maps[0].shape
+        if self._fixed_shape is None:
+            stride = self.config.downsampling
+            return [m if m is None else pad_to_stride(m, stride) for m in maps]
+        fixed_n, fixed_height, fixed_width = self._fixed_shape
+        if n != fixed_n or height > fixed_height or width > fixed_width:
+            raise ValueError(
+                f"{self.source.name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
+                f"maps, got {n} x {height} x {width}; export with --dynamic for other sizes"
+            )
+        return [m if m is None else pad_to_size(m, fixed_height, fixed_width) for m in maps]
 
     def _generator_input(
         self,
