@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from p2phd.runtime.map_feeds import map_feeds
+
 _ONNX_TYPES = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
 
 
@@ -55,9 +57,4 @@ class OnnxBackend:
         features: torch.Tensor | None,
     ) -> torch.Tensor:
         """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the graph."""
-        feeds = {"labels": labels.to(torch.int32)}
-        if "instances" in self.input_names:
-            feeds["instances"] = instances.to(torch.int32)
-        if "features" in self.input_names:
-            feeds["features"] = features.float()
-        return self._run(feeds)
+        return self._run(map_feeds(self.input_names, labels, instances, features))

@@ -8,6 +8,8 @@ from types import ModuleType
 
 import torch
 
+from p2phd.runtime.map_feeds import map_feeds
+
 
 def import_tensorrt() -> ModuleType:
     """The TensorRT Python module: full TensorRT when installed, else TensorRT for RTX."""
@@ -86,9 +88,5 @@ class TensorRTBackend:
         instances: torch.Tensor | None,
         features: torch.Tensor | None,
     ) -> torch.Tensor:
-        feeds = {"labels": labels}
-        if "instances" in self.input_names:
-            feeds["instances"] = instances
-        if "features" in self.input_names:
-            feeds["features"] = features
-        return self._run(feeds)
+        """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the graph."""
+        return self._run(map_feeds(self.input_names, labels, instances, features))
