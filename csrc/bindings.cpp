@@ -20,7 +20,10 @@
 #include "kernels/instance_broadcast.h"
 #include "kernels/instance_edges.h"
 #include "kernels/instance_mean.h"
+#include "kernels/instance_norm.h"
+#include "kernels/label_conv.h"
 #include "kernels/one_hot.h"
+#include "kernels/output_conv.h"
 #include "kernels/to_uint8_image.h"
 
 namespace py = pybind11;
@@ -337,6 +340,147 @@ void to_uint8_image(const Array& y, const Array& out, uintptr_t stream) {
       to_uint8_image_cuda(y.data(), y.dtype, shape, channels, out.data<uint8_t>(), device, stream));
 }
 
+// A float32 [C_in, k, k, C_out] weight (output channels contiguous) and its [C_out] bias.
+void require_conv_weight(const Array& weight, const Array& bias, const Array& reference,
+                         int64_t in_channels, int64_t kernel) {
+  require(weight.dtype == DType::f32 && weight.shape.size() == 4 &&
+              weight.shape[0] == in_channels && weight.shape[1] == kernel &&
+              weight.shape[2] == kernel && weight.shape[3] > 0,
+          "weight must be float32 [" + std::to_string(in_channels) + ", " + std::to_string(kernel) +
+              ", " + std::to_string(kernel) + ", C_out], got " + dtype_name(weight.dtype) + " " +
+              shape_text(weight.shape));
+  require_shape(bias, "bias", {weight.shape[3]});
+  require(bias.dtype == DType::f32, "bias must be float32");
+  require_same_device(weight, reference, "weight");
+  require_same_device(bias, reference, "bias");
+  require_pointer(weight, "weight");
+  require_pointer(bias, "bias");
+}
+
+void label_conv(const Array& labels, const std::optional<Array>& edges,
+                const std::optional<Array>& features, int64_t label_nc, const Array& weight,
+                const Array& bias, const Array& out, const Array& status, uintptr_t stream) {
+  const ImageShape image = image_shape(labels, "labels");
+  require(label_nc > 0 && label_nc <= INT32_MAX,
+          "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
+  require(weight.shape.size() == 4 && weight.shape[1] % 2 == 1,
+          "weight must be [C_in, k, k, C_out] with k odd, got " + shape_text(weight.shape));
+  const int64_t kernel = weight.shape[1];
+  require(kernel / 2 < image.h && kernel / 2 < image.w,
+          "reflection padding " + std::to_string(kernel / 2) +
+              " needs maps larger than that, got " + shape_text(labels.shape));
+  LabelConvShape shape{image, label_nc, 0, 0, kernel, weight.shape[3]};
+  if (edges) {
+    require_shape(*edges, "edges", {image.n, 1, image.h, image.w});
+    require(edges->dtype == out.dtype, "edges must have the output's dtype");
+    require_same_device(*edges, labels, "edges");
+    require_pointer(*edges, "edges");
+    shape.edge_channels = 1;
+  }
+  if (features) {
+    require(features->shape.size() == 4,
+            "features must be N x K x H x W, got shape " + shape_text(features->shape));
+    shape.feature_channels = features->shape[1];
+    require_shape(*features, "features", {image.n, shape.feature_channels, image.h, image.w});
+    require(features->dtype == out.dtype, "features must have the output's dtype");
+    require_same_device(*features, labels, "features");
+    require_pointer(*features, "features");
+  }
+  require_conv_weight(weight, bias, labels, shape.in_channels(), kernel);
+  require_shape(out, "out", {image.n, shape.out_channels, image.h, image.w});
+  require_same_device(out, labels, "out");
+  require_pointer(out, "out");
+  require_status(status, labels);
+  if (image.total() == 0) {
+    return;
+  }
+  const void* edge_data = edges ? edges->data() : nullptr;
+  const void* feature_data = features ? features->data() : nullptr;
+  const int device = labels.device;
+  P2PHD_RUN(
+      label_conv_cpu(labels.data(), labels.dtype, edge_data, feature_data, weight.data<float>(),
+                     bias.data<float>(), shape, out.data(), out.dtype, status.data<int64_t>()),
+      label_conv_cuda(labels.data(), labels.dtype, edge_data, feature_data, weight.data<float>(),
+                      bias.data<float>(), shape, out.data(), out.dtype, status.data<int64_t>(),
+                      device, stream));
+}
+
+InstanceNormShape norm_shape(const std::vector<int64_t>& x_shape, int64_t pad, int64_t residual_pad,
+                             bool relu, double eps) {
+  require(x_shape.size() == 4, "x must be N x C x H x W, got shape " + shape_text(x_shape));
+  require(x_shape[2] > 0 && x_shape[3] > 0, "x must have H, W > 0, got " + shape_text(x_shape));
+  require(pad >= 0 && pad < x_shape[2] && pad < x_shape[3],
+          "reflection padding must be in [0, min(H, W)), got " + std::to_string(pad));
+  require(residual_pad >= 0, "residual_pad must be >= 0");
+  require(eps > 0.0, "eps must be positive");
+  return InstanceNormShape{x_shape[0] * x_shape[1], x_shape[2], x_shape[3], pad, residual_pad, relu,
+                           static_cast<float>(eps)};
+}
+
+int64_t norm_workspace_bytes(const std::vector<int64_t>& x_shape) {
+  return instance_norm_workspace_bytes(norm_shape(x_shape, 0, 0, false, 1e-5));
+}
+
+void instance_norm(const Array& x, const std::optional<Array>& residual, const Array& out,
+                   int64_t pad, int64_t residual_pad, bool relu, double eps, const Array& workspace,
+                   uintptr_t stream) {
+  const InstanceNormShape shape = norm_shape(x.shape, pad, residual_pad, relu, eps);
+  require_pointer(x, "x");
+  const int64_t n = x.shape[0];
+  const int64_t c = x.shape[1];
+  if (residual) {
+    require_shape(*residual, "residual",
+                  {n, c, shape.h + 2 * residual_pad, shape.w + 2 * residual_pad});
+    require(residual->dtype == x.dtype, "residual must have x's dtype");
+    require_same_device(*residual, x, "residual");
+    require_pointer(*residual, "residual");
+  }
+  require_shape(out, "out", {n, c, shape.out_h(), shape.out_w()});
+  require(out.dtype == x.dtype, "out must have x's dtype");
+  require_same_device(out, x, "out");
+  require_pointer(out, "out");
+  require_workspace(workspace, x, instance_norm_workspace_bytes(shape));
+  if (shape.planes == 0) {
+    return;
+  }
+  const void* residual_data = residual ? residual->data() : nullptr;
+  const int device = x.device;
+  P2PHD_RUN(
+      instance_norm_cpu(x.data(), residual_data, shape, out.data(), x.dtype, workspace.data()),
+      instance_norm_cuda(x.data(), residual_data, shape, out.data(), x.dtype, workspace.data(),
+                         device, stream));
+}
+
+void output_conv(const Array& x, const Array& weight, const Array& bias, const Array& out,
+                 uintptr_t stream) {
+  require(x.shape.size() == 4, "x must be N x C x H x W, got shape " + shape_text(x.shape));
+  require_pointer(x, "x");
+  require(weight.shape.size() == 4 && weight.shape[1] % 2 == 1,
+          "weight must be [C_in, k, k, C_out] with k odd, got " + shape_text(weight.shape));
+  const int64_t kernel = weight.shape[1];
+  require(x.shape[2] >= kernel && x.shape[3] >= kernel,
+          "x must be at least k x k (it comes padded), got shape " + shape_text(x.shape));
+  require_conv_weight(weight, bias, x, x.shape[1], kernel);
+  const OutputConvShape shape{
+      ImageShape{x.shape[0], x.shape[2] - kernel + 1, x.shape[3] - kernel + 1}, x.shape[1], kernel,
+      weight.shape[3]};
+  require(shape.out_channels <= kOutputConvMaxChannels,
+          "output_conv writes at most " + std::to_string(kOutputConvMaxChannels) +
+              " channels, got " + std::to_string(shape.out_channels));
+  require_shape(out, "out", {shape.image.n, shape.image.h, shape.image.w, shape.out_channels});
+  require(out.dtype == DType::u8, "out must be uint8");
+  require_same_device(out, x, "out");
+  require_pointer(out, "out");
+  if (shape.image.total() == 0) {
+    return;
+  }
+  const int device = x.device;
+  P2PHD_RUN(output_conv_cpu(x.data(), x.dtype, weight.data<float>(), bias.data<float>(), shape,
+                            out.data<uint8_t>()),
+            output_conv_cuda(x.data(), x.dtype, weight.data<float>(), bias.data<float>(), shape,
+                             out.data<uint8_t>(), device, stream));
+}
+
 py::dict build_info() {
   py::dict info;
   info["cuda"] = static_cast<bool>(P2PHD_WITH_CUDA);
@@ -405,4 +549,34 @@ PYBIND11_MODULE(_native, m) {
         to_uint8_image(to_array(y), to_array(out), stream);
       },
       py::arg("y"), py::arg("out"), py::arg("stream"));
+  m.def(
+      "label_conv",
+      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,
+         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& weight,
+         const ArrayTuple& bias, const ArrayTuple& out, const ArrayTuple& status,
+         uintptr_t stream) {
+        label_conv(to_array(labels), to_optional_array(edges), to_optional_array(features),
+                   label_nc, to_array(weight), to_array(bias), to_array(out), to_array(status),
+                   stream);
+      },
+      py::arg("labels"), py::arg("edges"), py::arg("features"), py::arg("label_nc"),
+      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("status"), py::arg("stream"));
+  m.def("instance_norm_workspace_bytes", &norm_workspace_bytes, py::arg("x_shape"));
+  m.def(
+      "instance_norm",
+      [](const ArrayTuple& x, const std::optional<ArrayTuple>& residual, const ArrayTuple& out,
+         int64_t pad, int64_t residual_pad, bool relu, double eps, const ArrayTuple& workspace,
+         uintptr_t stream) {
+        instance_norm(to_array(x), to_optional_array(residual), to_array(out), pad, residual_pad,
+                      relu, eps, to_array(workspace), stream);
+      },
+      py::arg("x"), py::arg("residual"), py::arg("out"), py::arg("pad"), py::arg("residual_pad"),
+      py::arg("relu"), py::arg("eps"), py::arg("workspace"), py::arg("stream"));
+  m.def(
+      "output_conv",
+      [](const ArrayTuple& x, const ArrayTuple& weight, const ArrayTuple& bias,
+         const ArrayTuple& out, uintptr_t stream) {
+        output_conv(to_array(x), to_array(weight), to_array(bias), to_array(out), stream);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("stream"));
 }

@@ -403,6 +403,158 @@ def to_uint8_image(y: ArrayLike, *, out: ArrayLike | None = None) -> ArrayLike:
     return result
 
 
+def _conv_weight(
+    weight: ArrayLike, bias: ArrayLike | None, kind: _Kind
+) -> tuple[ArrayLike, ArrayLike]:
+    """A C_out x C_in x k x k conv weight as the kernels read it, float32 C_in x k x k x C_out
+    (a tap's output channels contiguous), and its float32 bias (zeros when None)."""
+    if weight.ndim != 4 or weight.shape[-1] != weight.shape[-2]:
+        raise ValueError(f"weight must be C_out x C_in x k x k, got shape {tuple(weight.shape)}")
+    if _kind_of(weight, bias) != kind:
+        raise ValueError("weight and bias must be of the same kind and device as the inputs")
+    out_channels = weight.shape[0]
+    if isinstance(weight, torch.Tensor):
+        taps = weight.detach().permute(1, 2, 3, 0).to(torch.float32).contiguous()
+        bias = (
+            torch.zeros(out_channels, device=weight.device)
+            if bias is None
+            else bias.detach().to(torch.float32).contiguous()
+        )
+    else:
+        taps = np.ascontiguousarray(weight.transpose(1, 2, 3, 0), dtype=np.float32)
+        bias = (
+            np.zeros(out_channels, np.float32)
+            if bias is None
+            else np.ascontiguousarray(bias, dtype=np.float32)
+        )
+    return taps, bias
+
+
+def _as_dtype(array: ArrayLike, dtype_name: str, kind: _Kind) -> ArrayLike:
+    if _dtype_name(array.dtype) == dtype_name:
+        return array
+    if kind.is_torch:
+        return array.to(_torch_dtype(dtype_name))
+    return array.astype(_numpy_dtype(dtype_name))
+
+
+def label_conv(
+    labels: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None,
+    label_nc: int,
+    *,
+    edges: ArrayLike | None = None,
+    features: ArrayLike | None = None,
+    dtype: DTypeLike = "float32",
+    out: ArrayLike | None = None,
+    check: bool = True,
+) -> ArrayLike:
+    """The generator's first convolution read straight from the label map: conv2d of the
+    reflection-padded (k // 2) input that generator_input would write (one-hot, then the
+    [N x] 1 x H x W `edges` if given, then the [N x] K x H x W `features` if given) with a
+    C_out x C_in x k x k `weight` (k odd) and `bias`. The one-hot part is a gather of one
+    weight column per tap; nothing of size C_in x H x W is ever written. Accumulates in
+    float32; returns [N x] C_out x H x W of `dtype`."""
+    _require_positive(label_nc, "label_nc")
+    kind = _kind_of(labels, edges, features)
+    labels, single = _batched(labels, "labels", 2)
+    n, h, w = labels.shape
+    out_dtype = _output_float(dtype)
+    taps, bias = _conv_weight(weight, bias, kind)
+    # The converted arrays stay referenced until the kernel has run.
+    native_edges = None
+    if edges is not None:
+        edges = _as_dtype(_batched(edges, "edges", 3)[0], out_dtype, kind)
+        native_edges = _native_array(edges, kind)
+    native_features = None
+    if features is not None:
+        features = _as_dtype(_batched(features, "features", 3)[0], out_dtype, kind)
+        native_features = _native_array(features, kind)
+    out, result = _output(kind, (n, taps.shape[-1], h, w), out_dtype, out, single)
+    status = kind.zeros((2,), "int64")
+    _native.label_conv(
+        _native_array(labels, kind),
+        native_edges,
+        native_features,
+        label_nc,
+        _native_array(taps, kind),
+        _native_array(bias, kind),
+        _native_array(out, kind),
+        _native_array(status, kind),
+        kind.stream,
+    )
+    _raise_on_error(status, check)
+    return result
+
+
+def instance_norm(
+    x: ArrayLike,
+    *,
+    relu: bool = False,
+    residual: ArrayLike | None = None,
+    pad: int = 0,
+    residual_pad: int = 0,
+    eps: float = 1e-5,
+    out: ArrayLike | None = None,
+) -> ArrayLike:
+    """InstanceNorm of [N x] C x H x W (no affine, biased variance, as nn.InstanceNorm2d),
+    then ReLU if `relu`, then plus `residual` (x's shape padded by `residual_pad` on each
+    side; its interior is added), written reflection-padded by `pad`: [N x] C x H + 2 pad x
+    W + 2 pad in x's dtype. Statistics in float32 partial sums combined in float64."""
+    kind = _kind_of(x, residual)
+    x, single = _batched(x, "x", 3)
+    n, c, h, w = x.shape
+    native_residual = None
+    if residual is not None:
+        residual, _ = _batched(residual, "residual", 3)
+        native_residual = _native_array(residual, kind)
+    if not 0 <= pad < min(h, w):
+        raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad}")
+    dtype_name = _dtype_name(x.dtype)
+    shape = (n, c, h + 2 * pad, w + 2 * pad)
+    out, result = _output(kind, shape, dtype_name, out, single)
+    workspace = kind.empty((_native.instance_norm_workspace_bytes(list(x.shape)),), "uint8")
+    _native.instance_norm(
+        _native_array(x, kind),
+        native_residual,
+        _native_array(out, kind),
+        pad,
+        residual_pad,
+        relu,
+        eps,
+        _native_array(workspace, kind),
+        kind.stream,
+    )
+    return result
+
+
+def output_conv(
+    x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None, *, out: ArrayLike | None = None
+) -> ArrayLike:
+    """The generator's last layer as an image: a valid (unpadded) conv2d of [N x] C_in x H x W
+    with a C_out x C_in x k x k `weight` (C_out <= 4, k odd) and `bias`, tanh, then uint8 as
+    to_uint8_image: [N x] H - k + 1 x W - k + 1 x C_out. Pad x first (instance_norm's `pad`)
+    for a same-size output. Accumulates in float32."""
+    kind = _kind_of(x)
+    x, single = _batched(x, "x", 3)
+    n, _, h, w = x.shape
+    taps, bias = _conv_weight(weight, bias, kind)
+    k = taps.shape[1]
+    shape = (n, h - k + 1, w - k + 1, taps.shape[-1])
+    if min(shape[1:3]) < 1:
+        raise ValueError(f"x of {h} x {w} is smaller than the {k} x {k} kernel")
+    out, result = _output(kind, shape, "uint8", out, single)
+    _native.output_conv(
+        _native_array(x, kind),
+        _native_array(taps, kind),
+        _native_array(bias, kind),
+        _native_array(out, kind),
+        kind.stream,
+    )
+    return result
+
+
 def build_info() -> dict[str, Any]:
     """Whether the CUDA kernels were compiled in, and for which architectures."""
     return dict(_native.build_info())

@@ -94,3 +94,52 @@ def to_uint8_image(y: torch.Tensor) -> torch.Tensor:
     t = (y.float() + 1) / 2
     t = torch.nan_to_num(t, nan=0.0).clamp(0, 1)
     return torch.round(t * 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def label_conv(
+    labels: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    label_nc: int,
+    *,
+    edges: torch.Tensor | None = None,
+    features: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """conv2d of the reflection-padded (k // 2) one-hot + edges + features input, in float32:
+    the generator's first layer. weight is C_out x C_in x k x k."""
+    parts = [one_hot(labels, label_nc)]
+    parts += [t.float() for t in (edges, features) if t is not None]
+    x = torch.cat(parts, dim=1)
+    pad = weight.shape[-1] // 2
+    x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    return torch.nn.functional.conv2d(x, weight.float(), bias.float())
+
+
+def instance_norm(
+    x: torch.Tensor,
+    *,
+    relu: bool = False,
+    residual: torch.Tensor | None = None,
+    pad: int = 0,
+    residual_pad: int = 0,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """N x C x H x W -> instance-normalized (no affine), then ReLU if asked, then plus the
+    interior of `residual` (stored padded by residual_pad), then reflection-padded by pad;
+    computed in float32, returned in x's dtype."""
+    y = torch.nn.functional.instance_norm(x.float(), eps=eps)
+    if relu:
+        y = torch.relu(y)
+    if residual is not None:
+        h, w = x.shape[-2:]
+        y = y + residual[..., residual_pad : residual_pad + h, residual_pad : residual_pad + w]
+    if pad:
+        y = torch.nn.functional.pad(y, (pad, pad, pad, pad), mode="reflect")
+    return y.to(x.dtype)
+
+
+def output_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """N x C_in x H x W (already padded) -> valid conv2d, tanh, then to_uint8_image: the
+    generator's last layer as an N x (H - k + 1) x (W - k + 1) x C_out uint8 image."""
+    y = torch.nn.functional.conv2d(x.float(), weight.float(), bias.float())
+    return to_uint8_image(torch.tanh(y))

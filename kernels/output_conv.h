@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// The generator's last layer and the conversion to an image in one pass: a k x k convolution
+// (no padding: the input comes padded, e.g. by instance_norm) to at most 4 output channels,
+// tanh, then uint8 as to_uint8_image. Eager PyTorch spends more on this 3-channel convolution
+// than on most wide ones, and writes and rereads the float image twice more.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common.h"
+#include "kernels/to_uint8_image.h"
+
+namespace p2phd {
+
+constexpr int64_t kOutputConvMaxChannels = 4;
+
+struct OutputConvShape {
+  ImageShape image;  // of the output: the input is H + k - 1 x W + k - 1
+  int64_t in_channels;
+  int64_t kernel;
+  int64_t out_channels;  // <= kOutputConvMaxChannels
+  P2PHD_HD int64_t in_h() const { return image.h + kernel - 1; }
+  P2PHD_HD int64_t in_w() const { return image.w + kernel - 1; }
+};
+
+// Pixel (y, x) of image b: all output channels, interleaved, at `rgb`. weight is float
+// [in_channels, k, k, out_channels], bias float [out_channels].
+template <typename T>
+P2PHD_HD void output_conv_pixel(const T* x, const float* weight, const float* bias,
+                                OutputConvShape s, int64_t b, int64_t y, int64_t px, uint8_t* rgb) {
+  float acc[kOutputConvMaxChannels];
+  for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
+    acc[o] = o < s.out_channels ? bias[o] : 0.0f;
+  }
+  const int64_t in_plane = s.in_h() * s.in_w();
+  for (int64_t c = 0; c < s.in_channels; ++c) {
+    const T* channel = x + (b * s.in_channels + c) * in_plane;
+    for (int64_t ky = 0; ky < s.kernel; ++ky) {
+      const T* row = channel + (y + ky) * s.in_w() + px;
+      const float* taps = weight + (c * s.kernel + ky) * s.kernel * s.out_channels;
+      for (int64_t kx = 0; kx < s.kernel; ++kx) {
+        const float value = to_float(row[kx]);
+        for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
+          acc[o] += o < s.out_channels ? value * taps[kx * s.out_channels + o] : 0.0f;
+        }
+      }
+    }
+  }
+  for (int64_t o = 0; o < s.out_channels; ++o) {
+    rgb[o] = to_uint8_value(tanhf(acc[o]));
+  }
+}
+
+// x: [N, C_in, H + k - 1, W + k - 1]; weight: float [C_in, k, k, C_out]; bias: float [C_out];
+// out: uint8 [N, H, W, C_out].
+void output_conv_cpu(const void* x, DType dtype, const float* weight, const float* bias,
+                     OutputConvShape shape, uint8_t* out);
+void output_conv_cuda(const void* x, DType dtype, const float* weight, const float* bias,
+                      OutputConvShape shape, uint8_t* out, int device, uintptr_t stream);
+
+}  // namespace p2phd
