@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--instances", help="instance map PNG of a single label map")
     parser.add_argument("--phase", default="test", help="dataset phase folder prefix (test)")
-    parser.add_argument("--backend", default="auto", help="auto, torch, onnxruntime, tensorrt")
+    parser.add_argument(
+        "--backend", default="auto", help="auto, torch, fused, onnxruntime, tensorrt"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, fp32, fp16, bf16")
     parser.add_argument("--label-nc", type=int, help="classes of a public checkpoint (35)")

@@ -14,13 +14,14 @@ import torch
 from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.features import check_features, cluster_features
+from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.onnx_backend import OnnxBackend
 from p2phd.runtime.padding import pad_to_size, pad_to_stride
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 
 ArrayLike = np.ndarray | torch.Tensor
-Backend = TorchBackend | OnnxBackend | TensorRTBackend
+Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
 # FP32 generator input of a 35-class model under 10 GB.
@@ -98,11 +99,13 @@ class Runtime:
 
     `source` is a public pix2pixHD checkpoint (a directory with latest_net_G.pth, or any
     *_net_G.pth), a p2phd bundle, an ONNX file or a TensorRT engine (with the JSON sidecar
-    p2phd-export writes next to it). `backend` is "auto", "torch", "onnxruntime" or
-    "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto", "fp32", "fp16" or
-    "bf16" (torch backend; an exported artifact has its own). `config` holds the public
-    checkpoint options (label_nc, use_instance, feat_num, instance_feat, which_epoch,
-    clusters), or the GeneratorConfig fields of an ONNX file or engine without a sidecar.
+    p2phd-export writes next to it). `backend` is "auto", "torch", "fused" (PyTorch's
+    convolutions with p2phd's fused first layer, norms and last layer; uint8 output only),
+    "onnxruntime" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
+    "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own). `config`
+    holds the public checkpoint options (label_nc, use_instance, feat_num, instance_feat,
+    which_epoch, clusters), or the GeneratorConfig fields of an ONNX file or engine without a
+    sidecar.
 
     One Runtime can be shared between threads: render() calls run one at a time.
     """
@@ -119,9 +122,9 @@ class Runtime:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such checkpoint, bundle, ONNX file or engine")
-        if backend not in ("auto", "torch", "onnxruntime", "tensorrt"):
+        if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt"):
             raise ValueError(
-                f"backend must be auto, torch, onnxruntime or tensorrt, got {backend!r}"
+                f"backend must be auto, torch, fused, onnxruntime or tensorrt, got {backend!r}"
             )
         self.source = path
         self.encoder: torch.nn.Module | None = None
@@ -140,7 +143,7 @@ class Runtime:
     def _load_checkpoint(
         self, path: Path, backend: str, device: str | torch.device, precision: str, config: dict
     ) -> Backend:
-        if backend not in ("auto", "torch"):
+        if backend not in ("auto", "torch", "fused"):
             raise ValueError(
                 f"backend {backend!r} runs an exported model: export {path} with p2phd-export "
                 "and pass the .onnx or engine file"
@@ -153,6 +156,8 @@ class Runtime:
             precision = "fp16" if resolved.type == "cuda" else "fp32"
         if model.encoder is not None:
             self.encoder = model.encoder.eval().requires_grad_(False).to(resolved)
+        if backend == "fused":
+            return FusedBackend(model.generator, model.config, resolved, precision)
         return TorchBackend(model.generator, resolved, precision)
 
     def _load_artifact(

@@ -1,0 +1,211 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The generator run layer by layer with p2phd's fused kernels around PyTorch's convolutions.
+
+Where eager PyTorch loses most time on these networks (../shared/GPU.md), p2phd's own ops
+take over:
+- the first 7x7 convolution at full resolution reads the label map directly (`label_conv`:
+  a weight gather per tap, no one-hot input written);
+- every InstanceNorm is one `instance_norm` call that also applies the ReLU, the residual
+  add and the reflection padding of the next convolution, so no padded copies are made;
+- the last 7x7 convolution, tanh and the conversion to uint8 are one `output_conv` call.
+The remaining convolutions are PyTorch's (cuDNN on CUDA). The result equals the module's
+forward up to float rounding. On CUDA one render per input shape is captured as a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p2phd import ops
+from p2phd.models import GeneratorConfig
+from p2phd.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
+from p2phd.runtime.torch_backend import PRECISIONS
+
+_MapKey = tuple[tuple[int, ...], torch.dtype] | None
+
+
+class FusedBackend:
+    name = "fused"
+    takes_maps = True  # it takes label, instance and feature maps, and returns uint8 images
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        config: GeneratorConfig,
+        device: torch.device,
+        precision: str,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if not isinstance(generator, GlobalGenerator | LocalEnhancer):
+            raise ValueError(
+                f"the fused backend runs p2phd's GlobalGenerator and LocalEnhancer, not "
+                f"{type(generator).__name__}"
+            )
+        self.device = device
+        self.precision = precision
+        self.input_dtype = PRECISIONS[precision]
+        self.config = config
+        self.generator = generator.eval().requires_grad_(False).to(device, self.input_dtype)
+        # (input keys) -> (graph, static inputs, output); one entry, for the current shape.
+        self._graph: tuple[tuple[_MapKey, ...], torch.cuda.CUDAGraph, list, torch.Tensor] | None
+        self._graph = None
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+    def render_maps(
+        self,
+        labels: torch.Tensor,
+        instances: torch.Tensor | None,
+        features: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """N x H x W labels (valid: the Runtime checks them), instance ids and N x K x H x W
+        features on the device -> N x H x W x 3 uint8 images (a new tensor)."""
+        inputs = [labels, instances, features]
+        if self.device.type != "cuda":
+            with torch.inference_mode():
+                return self._forward(*inputs)
+        key = tuple(None if t is None else (tuple(t.shape), t.dtype) for t in inputs)
+        if self._graph is None or self._graph[0] != key:
+            self._graph = None  # frees the previous shape's graph memory first
+            self._graph = (key, *self._capture(inputs))
+        _, graph, static, output = self._graph
+        for buffer, value in zip(static, inputs, strict=True):
+            if buffer is not None:
+                buffer.copy_(value)
+        graph.replay()
+        return output.clone()
+
+    def _capture(
+        self, inputs: list[torch.Tensor | None]
+    ) -> tuple[torch.cuda.CUDAGraph, list[torch.Tensor | None], torch.Tensor]:
+        static = [None if t is None else t.clone() for t in inputs]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), torch.inference_mode():
+            for _ in range(2):  # cuDNN picks its algorithms outside the capture
+                self._forward(*static)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.inference_mode():
+            output = self._forward(*static)
+        return graph, static, output
+
+    def _forward(
+        self,
+        labels: torch.Tensor,
+        instances: torch.Tensor | None,
+        features: torch.Tensor | None,
+    ) -> torch.Tensor:
+        dtype = self.input_dtype
+        label_nc = self.config.label_nc
+        edges = None if instances is None else ops.instance_edges(instances, dtype=dtype)
+        features = None if features is None else features.to(dtype)
+        generator = self.generator
+        if isinstance(generator, GlobalGenerator):
+            layers = list(generator.model)
+            x = ops.label_conv(
+                labels, layers[1].weight, layers[1].bias, label_nc,
+                edges=edges, features=features, dtype=dtype, check=False,
+            )  # fmt: skip
+            x = _run_layers(layers[2:-3], x, pad_after=3)
+            return ops.output_conv(x, layers[-2].weight, layers[-2].bias)
+
+        # The coarser scales take the average-pooled dense input, as the module does.
+        dense = ops.generator_input(
+            labels, instances, label_nc, features=features, dtype=dtype, check=False
+        )
+        scales = generator.n_local_enhancers
+        pyramid = [dense]
+        for _ in range(scales):
+            pyramid.append(generator.downsample(pyramid[-1]))
+        layers = list(generator.model)
+        out = _run_layers(layers[2:], _padded_conv(pyramid[-1], layers[1]), pad_after=0)
+        for n in range(1, scales + 1):
+            front = list(getattr(generator, f"model{n}_1"))
+            back = list(getattr(generator, f"model{n}_2"))
+            if n == scales:
+                x = ops.label_conv(
+                    labels, front[1].weight, front[1].bias, label_nc,
+                    edges=edges, features=features, dtype=dtype, check=False,
+                )  # fmt: skip
+            else:
+                x = _padded_conv(pyramid[scales - n], front[1])
+            x = _run_layers(front[2:], x, pad_after=_pad_wanted(back[0]), residual=out)
+            padding = _pad_wanted(back[0])
+            if n < scales:
+                out = _run_layers(back, x, pad_after=0, padding=padding)
+        x = _run_layers(back[:-3], x, pad_after=3, padding=padding)
+        return ops.output_conv(x, back[-2].weight, back[-2].bias)
+
+
+def _padded_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    pad = conv.kernel_size[0] // 2
+    return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), conv.weight, conv.bias)
+
+
+def _pad_wanted(layer: nn.Module | None) -> int:
+    """The reflection padding the input of `layer` should be stored with: a residual block
+    pads by 1 before its first convolution; convolutions pad with zeros themselves."""
+    return 1 if isinstance(layer, ResnetBlock) else 0
+
+
+def _run_layers(
+    layers: list[nn.Module],
+    x: torch.Tensor,
+    pad_after: int,
+    residual: torch.Tensor | None = None,
+    padding: int = 0,
+) -> torch.Tensor:
+    """Runs `layers` (InstanceNorm [+ ReLU], Conv2d, ConvTranspose2d and ResnetBlock, as the
+    generators stack them) on x, stored with reflection `padding`. Each norm writes its result
+    padded for the next layer; the last one writes it padded by `pad_after`, and adds
+    `residual` after its ReLU."""
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, nn.InstanceNorm2d):
+            relu = isinstance(following, nn.ReLU)
+            i += 2 if relu else 1
+            last = i == len(layers)
+            padding = pad_after if last else _pad_wanted(layers[i])
+            x = ops.instance_norm(
+                x,
+                relu=relu,
+                residual=residual if last else None,
+                pad=padding,
+                eps=layer.eps,
+            )
+            continue
+        if isinstance(layer, ResnetBlock):
+            if padding != 1:
+                x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            last = i + 1 == len(layers)
+            padding = pad_after if last else _pad_wanted(following)
+            x = _resnet_block(layer, x, padding)
+        elif isinstance(layer, nn.Conv2d) and padding == 0:
+            x = F.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding)
+        elif isinstance(layer, nn.ConvTranspose2d) and padding == 0:
+            x = F.conv_transpose2d(
+                x, layer.weight, layer.bias, layer.stride, layer.padding, layer.output_padding
+            )
+        else:
+            raise ValueError(f"the fused backend cannot run {layer} here")
+        i += 1
+    if padding != pad_after:
+        raise ValueError("the fused backend expects the layers to end in an InstanceNorm")
+    return x
+
+
+def _resnet_block(block: ResnetBlock, x_padded: torch.Tensor, pad_after: int) -> torch.Tensor:
+    """x + (conv, norm, ReLU, conv, norm)(x) for x stored padded by 1, written padded by
+    pad_after."""
+    first, second = block.conv_block[1], block.conv_block[5]
+    norm = block.conv_block[2]
+    h = F.conv2d(x_padded, first.weight, first.bias)
+    h = ops.instance_norm(h, relu=True, pad=1, eps=norm.eps)
+    h = F.conv2d(h, second.weight, second.bias)
+    return ops.instance_norm(h, residual=x_padded, residual_pad=1, pad=pad_after, eps=norm.eps)
