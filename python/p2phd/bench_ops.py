@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from p2phd import ops, reference
 
@@ -143,6 +144,49 @@ def numpy_to_uint8(y: np.ndarray) -> np.ndarray:
     return np.rint(t * 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
+def layer_cases(
+    labels: torch.Tensor, instances: torch.Tensor, dense_input: torch.Tensor
+) -> list[tuple[str, str, Callable[[], object]]]:
+    """The fused generator layers at the full-resolution shapes of label2city_1024p (32
+    channels) against what eager FP16 PyTorch runs for them (cuDNN). CUDA only: on the CPU
+    the torch convolutions alone take minutes at 2048 x 1024."""
+    half = torch.float16
+    generator = torch.Generator().manual_seed(1)
+    first = torch.randn(32, LABEL_NC + 1, 7, 7, generator=generator).to(labels.device, half)
+    last = torch.randn(3, 32, 7, 7, generator=generator).to(labels.device, half)
+    first_bias = torch.zeros(32, device=labels.device, dtype=half)
+    last_bias = torch.zeros(3, device=labels.device, dtype=half)
+    ops.generator_input(labels, instances, LABEL_NC, dtype=half, out=dense_input)
+    edges = ops.instance_edges(instances, half)
+    n, _, h, w = dense_input.shape
+    x = torch.randn(n, 32, h, w, generator=generator).to(labels.device, half)
+    padded = F.pad(x, (3, 3, 3, 3), mode="reflect")
+
+    def torch_first() -> torch.Tensor:
+        return F.conv2d(F.pad(dense_input, (3, 3, 3, 3), mode="reflect"), first, first_bias)
+
+    def torch_norm() -> torch.Tensor:
+        return F.pad(F.relu(F.instance_norm(x)), (3, 3, 3, 3), mode="reflect")
+
+    def torch_last() -> torch.Tensor:
+        return ops.to_uint8_image(torch.tanh(F.conv2d(padded, last, last_bias)))
+
+    return [
+        (
+            "label_conv 36->32 fp16",
+            "p2phd",
+            lambda: ops.label_conv(
+                labels, first, first_bias, LABEL_NC, edges=edges, dtype=half, check=False
+            ),
+        ),
+        ("label_conv 36->32 fp16", "torch (pad + cuDNN conv)", torch_first),
+        ("instance_norm+relu+pad 32 fp16", "p2phd", lambda: ops.instance_norm(x, relu=True, pad=3)),
+        ("instance_norm+relu+pad 32 fp16", "torch", torch_norm),
+        ("output_conv 32->3 fp16", "p2phd", lambda: ops.output_conv(padded, last, last_bias)),
+        ("output_conv 32->3 fp16", "torch (cuDNN conv + tanh)", torch_last),
+    ]
+
+
 def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Timing]:
     labels_np, instances_np = blocky_scene(height, width)
     labels_np = np.repeat(labels_np[None], batch, 0)
@@ -235,6 +279,7 @@ def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Tim
                 lambda: ops.instance_broadcast(instances, ids, table, check=False),
             ),
         ]
+        cases += layer_cases(labels, instances, input_buffer)
     if device == "cpu":
         features_np, ids_np, table_np, y_np = (
             features.numpy(),

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Timing of a whole render and of its stages against the public pipeline, FP16 eager and
-torch.compile of the same weights (`p2phd-bench render`)."""
+torch.compile of the same weights (`p2phd-bench render`), and the peak device memory of a
+render in a fresh process."""
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +43,9 @@ class RenderTiming:
     images_per_s: float
     working_memory_mb: float | None  # CUDA: peak allocation over what was resident before
     psnr_db: float | None
+    # CUDA, p2phd renders: the most a fresh process that loads the model and renders this
+    # size ever allocates (weights, buffers, CUDA graph pool).
+    peak_memory_mb: float | None = None
 
 
 def _time(fn: Callable[[], object], device: torch.device, runs: int, warmup: int) -> list[float]:
@@ -97,12 +103,15 @@ def run(
     half.load_state_dict(fp32.state_dict())
     compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
     runtime = Runtime(model_dir, device=device)
+    fused = Runtime(model_dir, backend="fused", device=device)
     timings = []
     for height, width in sizes:
         for batch in batches:
             labels, instances = _scene_maps(height, width, batch, device)
             with torch.inference_mode():
-                cases = _cases(runtime, fp32, half, compiled, compile_mode, labels, instances)
+                cases = _cases(
+                    runtime, fused, fp32, half, compiled, compile_mode, labels, instances
+                )
                 reference = cases[0][2]()
             for name, fn, produce in cases:
                 with torch.inference_mode():
@@ -119,6 +128,10 @@ def run(
                     )
                     quality = _psnr(produce(), reference) if produce is not None else None
                 median = statistics.median(times)
+                fresh_peak = None
+                if device.type == "cuda" and name.startswith("p2phd render"):
+                    backend = "fused" if "fused" in name else "torch"
+                    fresh_peak = peak_render_memory_mb(model_dir, backend, batch, height, width)
                 timings.append(
                     RenderTiming(
                         name,
@@ -130,6 +143,7 @@ def run(
                         batch * 1e3 / median,
                         peak,
                         quality,
+                        fresh_peak,
                     )
                 )
     return timings
@@ -140,6 +154,7 @@ Case = tuple[str, Callable[[], object], Callable[[], torch.Tensor] | None]
 
 def _cases(
     runtime: Runtime,
+    fused: Runtime,
     fp32: nn.Module,
     half: nn.Module,
     compiled: nn.Module | None,
@@ -167,6 +182,9 @@ def _cases(
     def render() -> torch.Tensor:
         return runtime.render(labels, instances)
 
+    def render_fused() -> torch.Tensor:
+        return fused.render(labels, instances)
+
     cases: list[Case] = [
         ("public pipeline, FP32 eager", public_pipeline, public_pipeline),
         (f"eager {half_name}", eager_half, eager_half),
@@ -178,4 +196,27 @@ def _cases(
         ("p2phd generator", lambda: runtime._backend.generate(generator_input), None),
         ("p2phd postprocess", lambda: ops.to_uint8_image(generated), None),
         (f"p2phd render ({runtime.precision})", render, render),
+        (f"p2phd render fused ({fused.precision})", render_fused, render_fused),
     ]
+
+
+def _peak_memory_child(model_dir: str, backend: str, batch: int, height: int, width: int) -> float:
+    torch.backends.cudnn.benchmark = True
+    runtime = Runtime(model_dir, backend=backend, device="cuda")
+    labels, instances = _scene_maps(height, width, batch, torch.device("cuda"))
+    for _ in range(3):  # capture, then replays
+        runtime.render(labels, instances)
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def peak_render_memory_mb(
+    model_dir: str, backend: str, batch: int, height: int, width: int
+) -> float:
+    """The peak CUDA allocation, in MiB, of a fresh process that loads the model from
+    `model_dir` on `backend` and renders N x H x W maps already on the GPU: everything a user
+    process needs for it, the weights included (cuDNN workspaces too, as PyTorch allocates
+    them; not the CUDA context)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_peak_memory_child, model_dir, backend, batch, height, width).result()

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     render_parser.add_argument("--warmup", type=int, default=3)
     render_parser.add_argument(
         "--compile",
-        default="max-autotune-no-cudagraphs",
+        default="max-autotune",
         help="torch.compile mode of the baseline, or 'none' to skip it (compiling the "
         "label2city_1024p generator takes minutes)",
     )
@@ -146,15 +146,21 @@ def main_render(args: argparse.Namespace) -> int:
     print(f"p2phd {__version__} render, {args.arch}, {args.device}: {machine}")
     print(
         f"{'case':<44} {'size':>10} {'N':>2} {'median ms':>10} {'p90 ms':>9} "
-        f"{'img/s':>8} {'work MB':>8} {'PSNR':>6}"
+        f"{'img/s':>8} {'work MB':>8} {'peak MB':>8} {'PSNR':>6}"
     )
     for row in rows:
         memory = f"{row.working_memory_mb:8.0f}" if row.working_memory_mb is not None else " " * 8
+        peak = f"{row.peak_memory_mb:8.0f}" if row.peak_memory_mb is not None else " " * 8
         quality = f"{row.psnr_db:6.1f}" if row.psnr_db is not None else " " * 6
         print(
             f"{row.case:<44} {row.width:>5}x{row.height:<4} {row.batch:>2} "
-            f"{row.median_ms:>10.3f} {row.p90_ms:>9.3f} {row.images_per_s:>8.1f} {memory} {quality}"
+            f"{row.median_ms:>10.3f} {row.p90_ms:>9.3f} {row.images_per_s:>8.1f} {memory} "
+            f"{peak} {quality}"
         )
+    print(
+        "work MB: peak allocation during the timed runs over what was resident before; "
+        "peak MB: all a fresh process allocates to load the model and render (CUDA only)"
+    )
     if args.json:
         write_json(args.json, args.device, "render", args, rows)
     return 0

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: Apache-2.0
+"""p2phd-bench prints its tables on the CPU at small sizes: the same code that times the GPU."""
+
+import json
+
+import numpy as np
+import torch
+
+from p2phd import bench_ops, checkpoint
+from p2phd.cli import bench
+from p2phd.models import GeneratorConfig, build_generator
+
+
+def test_render_table_and_json(tmp_path, capsys):
+    out = tmp_path / "render.json"
+    argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "32x64", "--batches", "2"]
+    argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
+    assert bench.main(argv) == 0
+    table = capsys.readouterr().out
+    for case in ("public pipeline, FP32 eager", "p2phd render (fp32)", "p2phd render fused (fp32)"):
+        assert case in table
+    rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
+    fused = rows["p2phd render fused (fp32)"]
+    assert fused["batch"] == 2 and fused["median_ms"] > 0 and fused["psnr_db"] > 40
+
+
+def test_ops_table(capsys):
+    assert bench.main(["ops", "--device", "cpu", "--size", "16x32", "--runs", "2"]) == 0
+    assert "generator_input fp16" in capsys.readouterr().out
+
+
+def testlayer_cases_run_on_cpu():
+    # The GPU-only layer comparisons, run once at a small size to catch breakage anywhere.
+    labels_np, instances_np = bench_ops.blocky_scene(16, 32)
+    labels, instances = torch.from_numpy(labels_np)[None], torch.from_numpy(instances_np)[None]
+    dense = torch.empty(1, bench_ops.LABEL_NC + 1, 16, 32, dtype=torch.float16)
+    results = {}
+    for op, _, fn in bench_ops.layer_cases(labels, instances, dense):
+        results.setdefault(op, []).append(fn().float())
+    ours, theirs = results["label_conv 36->32 fp16"]
+    torch.testing.assert_close(ours, theirs, atol=0.1, rtol=0.01)
+    assert len(results) == 3
+
+
+def test_quality_table(tmp_path, capsys):
+    config = GeneratorConfig(netG="global", ngf=4, n_downsample_global=1, n_blocks_global=1)
+    torch.manual_seed(0)
+    model = checkpoint.LoadedModel(config=config, generator=build_generator(config))
+    checkpoint.save_bundle(model, tmp_path / "model")
+    argv = ["quality", str(tmp_path / "model"), "--size", "32x64", "--seeds", "100-101"]
+    argv += ["--l1-seeds", "0-3", "--l1-iterations", "2", "--l1-batch", "2"]
+    assert bench.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "untrained" in table and "L1 only, 2 iterations" in table
+    psnr = [float(line.split()[-2]) for line in table.splitlines() if line.startswith("L1 only")]
+    assert np.isfinite(psnr).all()
