@@ -359,7 +359,8 @@ void require_conv_weight(const Array& weight, const Array& bias, const Array& re
 
 void label_conv(const Array& labels, const std::optional<Array>& edges,
                 const std::optional<Array>& features, int64_t label_nc, const Array& weight,
-                const Array& bias, const Array& out, const Array& status, uintptr_t stream) {
+                const Array& bias, const Array& out, bool channels_last, const Array& status,
+                uintptr_t stream) {
   const ImageShape image = image_shape(labels, "labels");
   require(label_nc > 0 && label_nc <= INT32_MAX,
           "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
@@ -369,7 +370,7 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
   require(kernel / 2 < image.h && kernel / 2 < image.w,
           "reflection padding " + std::to_string(kernel / 2) +
               " needs maps larger than that, got " + shape_text(labels.shape));
-  LabelConvShape shape{image, label_nc, 0, 0, kernel, weight.shape[3]};
+  LabelConvShape shape{image, label_nc, 0, 0, kernel, weight.shape[3], channels_last};
   if (edges) {
     require_shape(*edges, "edges", {image.n, 1, image.h, image.w});
     require(edges->dtype == out.dtype, "edges must have the output's dtype");
@@ -406,25 +407,26 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
 }
 
 InstanceNormShape norm_shape(const std::vector<int64_t>& x_shape, int64_t pad, int64_t residual_pad,
-                             bool relu, double eps) {
+                             bool relu, bool channels_last, double eps) {
   require(x_shape.size() == 4, "x must be N x C x H x W, got shape " + shape_text(x_shape));
   require(x_shape[2] > 0 && x_shape[3] > 0, "x must have H, W > 0, got " + shape_text(x_shape));
   require(pad >= 0 && pad < x_shape[2] && pad < x_shape[3],
           "reflection padding must be in [0, min(H, W)), got " + std::to_string(pad));
   require(residual_pad >= 0, "residual_pad must be >= 0");
   require(eps > 0.0, "eps must be positive");
-  return InstanceNormShape{x_shape[0] * x_shape[1], x_shape[2], x_shape[3], pad, residual_pad, relu,
-                           static_cast<float>(eps)};
+  return InstanceNormShape{x_shape[0], x_shape[1],    x_shape[2],
+                           x_shape[3], pad,           residual_pad,
+                           relu,       channels_last, static_cast<float>(eps)};
 }
 
 int64_t norm_workspace_bytes(const std::vector<int64_t>& x_shape) {
-  return instance_norm_workspace_bytes(norm_shape(x_shape, 0, 0, false, 1e-5));
+  return instance_norm_workspace_bytes(norm_shape(x_shape, 0, 0, false, false, 1e-5));
 }
 
 void instance_norm(const Array& x, const std::optional<Array>& residual, const Array& out,
-                   int64_t pad, int64_t residual_pad, bool relu, double eps, const Array& workspace,
-                   uintptr_t stream) {
-  const InstanceNormShape shape = norm_shape(x.shape, pad, residual_pad, relu, eps);
+                   int64_t pad, int64_t residual_pad, bool relu, bool channels_last, double eps,
+                   const Array& workspace, uintptr_t stream) {
+  const InstanceNormShape shape = norm_shape(x.shape, pad, residual_pad, relu, channels_last, eps);
   require_pointer(x, "x");
   const int64_t n = x.shape[0];
   const int64_t c = x.shape[1];
@@ -435,12 +437,12 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
     require_same_device(*residual, x, "residual");
     require_pointer(*residual, "residual");
   }
-  require_shape(out, "out", {n, c, shape.out_h(), shape.out_w()});
+  require_shape(out, "out", {n, c, shape.output().h, shape.output().w});
   require(out.dtype == x.dtype, "out must have x's dtype");
   require_same_device(out, x, "out");
   require_pointer(out, "out");
   require_workspace(workspace, x, instance_norm_workspace_bytes(shape));
-  if (shape.planes == 0) {
+  if (shape.planes() == 0) {
     return;
   }
   const void* residual_data = residual ? residual->data() : nullptr;
@@ -452,7 +454,7 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
 }
 
 void output_conv(const Array& x, const Array& weight, const Array& bias, const Array& out,
-                 uintptr_t stream) {
+                 bool channels_last, uintptr_t stream) {
   require(x.shape.size() == 4, "x must be N x C x H x W, got shape " + shape_text(x.shape));
   require_pointer(x, "x");
   require(weight.shape.size() == 4 && weight.shape[1] % 2 == 1,
@@ -463,7 +465,7 @@ void output_conv(const Array& x, const Array& weight, const Array& bias, const A
   require_conv_weight(weight, bias, x, x.shape[1], kernel);
   const OutputConvShape shape{
       ImageShape{x.shape[0], x.shape[2] - kernel + 1, x.shape[3] - kernel + 1}, x.shape[1], kernel,
-      weight.shape[3]};
+      weight.shape[3], channels_last};
   require(shape.out_channels <= kOutputConvMaxChannels,
           "output_conv writes at most " + std::to_string(kOutputConvMaxChannels) +
               " channels, got " + std::to_string(shape.out_channels));
@@ -553,30 +555,34 @@ PYBIND11_MODULE(_native, m) {
       "label_conv",
       [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,
          const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& weight,
-         const ArrayTuple& bias, const ArrayTuple& out, const ArrayTuple& status,
-         uintptr_t stream) {
+         const ArrayTuple& bias, const ArrayTuple& out, bool channels_last,
+         const ArrayTuple& status, uintptr_t stream) {
         label_conv(to_array(labels), to_optional_array(edges), to_optional_array(features),
-                   label_nc, to_array(weight), to_array(bias), to_array(out), to_array(status),
-                   stream);
+                   label_nc, to_array(weight), to_array(bias), to_array(out), channels_last,
+                   to_array(status), stream);
       },
       py::arg("labels"), py::arg("edges"), py::arg("features"), py::arg("label_nc"),
-      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("status"), py::arg("stream"));
+      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("channels_last"),
+      py::arg("status"), py::arg("stream"));
   m.def("instance_norm_workspace_bytes", &norm_workspace_bytes, py::arg("x_shape"));
   m.def(
       "instance_norm",
       [](const ArrayTuple& x, const std::optional<ArrayTuple>& residual, const ArrayTuple& out,
-         int64_t pad, int64_t residual_pad, bool relu, double eps, const ArrayTuple& workspace,
-         uintptr_t stream) {
+         int64_t pad, int64_t residual_pad, bool relu, bool channels_last, double eps,
+         const ArrayTuple& workspace, uintptr_t stream) {
         instance_norm(to_array(x), to_optional_array(residual), to_array(out), pad, residual_pad,
-                      relu, eps, to_array(workspace), stream);
+                      relu, channels_last, eps, to_array(workspace), stream);
       },
       py::arg("x"), py::arg("residual"), py::arg("out"), py::arg("pad"), py::arg("residual_pad"),
-      py::arg("relu"), py::arg("eps"), py::arg("workspace"), py::arg("stream"));
+      py::arg("relu"), py::arg("channels_last"), py::arg("eps"), py::arg("workspace"),
+      py::arg("stream"));
   m.def(
       "output_conv",
       [](const ArrayTuple& x, const ArrayTuple& weight, const ArrayTuple& bias,
-         const ArrayTuple& out, uintptr_t stream) {
-        output_conv(to_array(x), to_array(weight), to_array(bias), to_array(out), stream);
+         const ArrayTuple& out, bool channels_last, uintptr_t stream) {
+        output_conv(to_array(x), to_array(weight), to_array(bias), to_array(out), channels_last,
+                    stream);
       },
-      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("stream"));
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("channels_last"),
+      py::arg("stream"));
 }

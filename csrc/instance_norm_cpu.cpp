@@ -1,8 +1,53 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <vector>
+
 #include "kernels/dispatch.h"
 #include "kernels/instance_norm.h"
 
 namespace p2phd {
+
+namespace {
+
+// Partial sums of every channel of image n, chunk by chunk. Each channel adds its pixels in
+// order in either layout, so NCHW and NHWC inputs give the same sums.
+template <typename T>
+void norm_partials(const T* x, InstanceNormShape s, int64_t n, NormPartial* partials) {
+  const TensorLayout layout = s.input();
+  std::vector<float> shifts(s.c);
+  for (int64_t c = 0; c < s.c; ++c) {
+    shifts[c] = to_float(x[layout.offset(n, c, 0, 0)]);
+  }
+  std::vector<NormPartial> sums(s.c);
+  for (int64_t chunk = 0; chunk < s.chunks(); ++chunk) {
+    const int64_t begin = chunk * kNormChunk;
+    const int64_t end = begin + kNormChunk < s.pixels() ? begin + kNormChunk : s.pixels();
+    sums.assign(s.c, NormPartial{0.0f, 0.0f});
+    if (s.channels_last) {
+      for (int64_t p = begin; p < end; ++p) {
+        const T* pixel = x + layout.offset(n, 0, p / s.w, p % s.w);
+        for (int64_t c = 0; c < s.c; ++c) {
+          const float centred = to_float(pixel[c]) - shifts[c];
+          sums[c].sum += centred;
+          sums[c].sum_squares += centred * centred;
+        }
+      }
+    } else {
+      for (int64_t c = 0; c < s.c; ++c) {
+        const T* plane = x + layout.offset(n, c, 0, 0);
+        for (int64_t p = begin; p < end; ++p) {
+          const float centred = to_float(plane[p]) - shifts[c];
+          sums[c].sum += centred;
+          sums[c].sum_squares += centred * centred;
+        }
+      }
+    }
+    for (int64_t c = 0; c < s.c; ++c) {
+      partials[norm_partial_index(s, n, c, chunk)] = sums[c];
+    }
+  }
+}
+
+}  // namespace
 
 void instance_norm_cpu(const void* x, const void* residual, InstanceNormShape shape, void* out,
                        DType dtype, void* workspace) {
@@ -10,34 +55,24 @@ void instance_norm_cpu(const void* x, const void* residual, InstanceNormShape sh
     using T = decltype(tag);
     const auto* input = static_cast<const T*>(x);
     auto* partials = static_cast<NormPartial*>(workspace);
-    auto* statistics = reinterpret_cast<float*>(partials + shape.planes * shape.chunks());
-    const int64_t pixels = shape.pixels();
-    for (int64_t plane = 0; plane < shape.planes; ++plane) {
-      const T* values = input + plane * pixels;
-      const float shift = to_float(values[0]);
-      NormPartial* plane_partials = partials + plane * shape.chunks();
-      for (int64_t chunk = 0; chunk < shape.chunks(); ++chunk) {
-        const int64_t end = (chunk + 1) * kNormChunk < pixels ? (chunk + 1) * kNormChunk : pixels;
-        NormPartial partial{0.0f, 0.0f};
-        for (int64_t i = chunk * kNormChunk; i < end; ++i) {
-          const float centred = to_float(values[i]) - shift;
-          partial.sum += centred;
-          partial.sum_squares += centred * centred;
-        }
-        plane_partials[chunk] = partial;
+    auto* statistics = reinterpret_cast<float*>(partials + shape.planes() * shape.chunks());
+    const TensorLayout layout = shape.input();
+    for (int64_t n = 0; n < shape.n; ++n) {
+      norm_partials(input, shape, n, partials);
+      for (int64_t c = 0; c < shape.c; ++c) {
+        norm_statistics(partials + norm_partial_index(shape, n, c, 0), shape.chunks(),
+                        to_float(input[layout.offset(n, c, 0, 0)]), shape.pixels(), shape.eps,
+                        statistics + 2 * (n * shape.c + c));
       }
-      norm_statistics(plane_partials, shape.chunks(), shift, pixels, shape.eps,
-                      statistics + 2 * plane);
     }
     auto* output = static_cast<T*>(out);
-    const int64_t out_plane = shape.out_h() * shape.out_w();
-    for (int64_t plane = 0; plane < shape.planes; ++plane) {
-      for (int64_t oy = 0; oy < shape.out_h(); ++oy) {
-        for (int64_t ox = 0; ox < shape.out_w(); ++ox) {
-          output[plane * out_plane + oy * shape.out_w() + ox] = instance_norm_value(
-              input, static_cast<const T*>(residual), statistics + 2 * plane, shape, plane, oy, ox);
-        }
-      }
+    const TensorLayout out_layout = shape.output();
+    const int64_t total = shape.planes() * out_layout.h * out_layout.w;
+    for (int64_t i = 0; i < total; ++i) {
+      int64_t n, c, oy, ox;
+      out_layout.coordinates(i, &n, &c, &oy, &ox);
+      output[i] = instance_norm_value(input, static_cast<const T*>(residual),
+                                      statistics + 2 * (n * shape.c + c), shape, n, c, oy, ox);
     }
   });
 }

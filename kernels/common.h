@@ -47,6 +47,36 @@ P2PHD_HD PixelIndex pixel_index(ImageShape shape, int64_t index) {
   return PixelIndex{b, p, y, p - y * shape.w};
 }
 
+// Where element (n, c, y, x) of an N x C x H x W tensor lies: planar (NCHW, PyTorch's
+// contiguous format) or interleaved (NHWC, PyTorch's channels_last).
+struct TensorLayout {
+  int64_t c;
+  int64_t h;
+  int64_t w;
+  bool channels_last;
+  P2PHD_HD int64_t offset(int64_t n, int64_t ch, int64_t y, int64_t x) const {
+    return channels_last ? ((n * h + y) * w + x) * c + ch : ((n * c + ch) * h + y) * w + x;
+  }
+  // The inverse of offset: the coordinates of the element at memory index i.
+  P2PHD_HD void coordinates(int64_t i, int64_t* n, int64_t* ch, int64_t* y, int64_t* x) const {
+    if (channels_last) {
+      *ch = i % c;
+      i /= c;
+      *x = i % w;
+      i /= w;
+      *y = i % h;
+      *n = i / h;
+    } else {
+      *x = i % w;
+      i /= w;
+      *y = i % h;
+      i /= h;
+      *ch = i % c;
+      *n = i / c;
+    }
+  }
+};
+
 // 16-bit floats stored as raw bits: the same conversion code runs on host and device, so
 // CPU and CUDA results are bit-identical without depending on cuda_fp16.h on the CPU build.
 struct Half {

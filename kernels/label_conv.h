@@ -32,13 +32,17 @@ struct LabelConvShape {
   int64_t feature_channels;  // K
   int64_t kernel;            // k, odd
   int64_t out_channels;
+  bool channels_last;  // of the output
   P2PHD_HD int64_t in_channels() const { return label_nc + edge_channels + feature_channels; }
+  P2PHD_HD TensorLayout output() const {
+    return TensorLayout{out_channels, image.h, image.w, channels_last};
+  }
 };
 
 // Output channels [first, first + kLabelConvChunk) of pixel (y, x) of image b. weight is
 // float [in_channels, k, k, out_channels] (output channels contiguous), bias float
 // [out_channels]; edges [N, 1, H, W] and features [N, K, H, W] may be null; out points at
-// the start of the [N, out_channels, H, W] output.
+// the start of the [N, out_channels, H, W] output (NCHW or NHWC).
 template <typename Label, typename T>
 P2PHD_HD void label_conv_pixel(const Label* labels, const T* edges, const T* features,
                                const float* weight, const float* bias, LabelConvShape s, int64_t b,
@@ -85,17 +89,17 @@ P2PHD_HD void label_conv_pixel(const Label* labels, const T* edges, const T* fea
       }
     }
   }
-  T* pixel_out = out + (b * s.out_channels + first) * plane + y * s.image.w + x;
+  const TensorLayout layout = s.output();
   for (int j = 0; j < kLabelConvChunk; ++j) {
     if (j < count) {
-      pixel_out[j * plane] = from_float<T>(acc[j]);
+      out[layout.offset(b, first + j, y, x)] = from_float<T>(acc[j]);
     }
   }
 }
 
 // labels: [N, H, W]; edges: [N, 1, H, W] or null; features: [N, K, H, W] or null, both of the
 // output's dtype; weight: float [C_in, k, k, C_out]; bias: float [C_out];
-// out: [N, C_out, H, W]; status: [2] int64.
+// out: [N, C_out, H, W], NCHW or NHWC; status: [2] int64.
 void label_conv_cpu(const void* labels, DType label_dtype, const void* edges, const void* features,
                     const float* weight, const float* bias, LabelConvShape shape, void* out,
                     DType out_dtype, int64_t* status);

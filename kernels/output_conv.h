@@ -20,8 +20,10 @@ struct OutputConvShape {
   int64_t in_channels;
   int64_t kernel;
   int64_t out_channels;  // <= kOutputConvMaxChannels
-  P2PHD_HD int64_t in_h() const { return image.h + kernel - 1; }
-  P2PHD_HD int64_t in_w() const { return image.w + kernel - 1; }
+  bool channels_last;    // of the input
+  P2PHD_HD TensorLayout input() const {
+    return TensorLayout{in_channels, image.h + kernel - 1, image.w + kernel - 1, channels_last};
+  }
 };
 
 // Pixel (y, x) of image b: all output channels, interleaved, at `rgb`. weight is float
@@ -33,16 +35,18 @@ P2PHD_HD void output_conv_pixel(const T* x, const float* weight, const float* bi
   for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
     acc[o] = o < s.out_channels ? bias[o] : 0.0f;
   }
-  const int64_t in_plane = s.in_h() * s.in_w();
-  for (int64_t c = 0; c < s.in_channels; ++c) {
-    const T* channel = x + (b * s.in_channels + c) * in_plane;
-    for (int64_t ky = 0; ky < s.kernel; ++ky) {
-      const T* row = channel + (y + ky) * s.in_w() + px;
-      const float* taps = weight + (c * s.kernel + ky) * s.kernel * s.out_channels;
-      for (int64_t kx = 0; kx < s.kernel; ++kx) {
-        const float value = to_float(row[kx]);
+  const TensorLayout layout = s.input();
+  // Consecutive input channels are adjacent in NHWC and one plane apart in NCHW.
+  const int64_t channel_step = layout.offset(0, 1, 0, 0) - layout.offset(0, 0, 0, 0);
+  const int64_t tap_weights = s.kernel * s.kernel * s.out_channels;
+  for (int64_t ky = 0; ky < s.kernel; ++ky) {
+    for (int64_t kx = 0; kx < s.kernel; ++kx) {
+      const T* tap = x + layout.offset(b, 0, y + ky, px + kx);
+      const float* taps = weight + (ky * s.kernel + kx) * s.out_channels;
+      for (int64_t c = 0; c < s.in_channels; ++c) {
+        const float value = to_float(tap[c * channel_step]);
         for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
-          acc[o] += o < s.out_channels ? value * taps[kx * s.out_channels + o] : 0.0f;
+          acc[o] += o < s.out_channels ? value * taps[c * tap_weights + o] : 0.0f;
         }
       }
     }
@@ -52,8 +56,8 @@ P2PHD_HD void output_conv_pixel(const T* x, const float* weight, const float* bi
   }
 }
 
-// x: [N, C_in, H + k - 1, W + k - 1]; weight: float [C_in, k, k, C_out]; bias: float [C_out];
-// out: uint8 [N, H, W, C_out].
+// x: [N, C_in, H + k - 1, W + k - 1], NCHW or NHWC; weight: float [C_in, k, k, C_out]; bias: float
+// [C_out]; out: uint8 [N, H, W, C_out].
 void output_conv_cpu(const void* x, DType dtype, const float* weight, const float* bias,
                      OutputConvShape shape, uint8_t* out);
 void output_conv_cuda(const void* x, DType dtype, const float* weight, const float* bias,

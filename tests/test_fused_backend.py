@@ -57,12 +57,13 @@ def _levels_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a.astype(np.int32) - b.astype(np.int32))
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("name", CONFIGS)
-def test_cpu_fused_matches_torch(name, tmp_path):
+def test_cpu_fused_matches_torch(name, channels_last, tmp_path):
     config = CONFIGS[name]
     path = _bundle(config, tmp_path / "model")
     torch_runtime = Runtime(path, backend="torch", device="cpu")
-    fused = Runtime(path, backend="fused", device="cpu")
+    fused = Runtime(path, backend="fused", device="cpu", channels_last=channels_last)
     assert fused.backend == "fused" and fused.precision == "fp32"
     labels, instances, features = _inputs(config, seed=5)
     expected = torch_runtime.render(labels, instances, features=features)
@@ -106,17 +107,22 @@ def test_refusals(tmp_path):
         runtime.render(labels, instances, output="float")
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 35\)"):
         runtime.render(np.full_like(labels, 40), instances)
+    with pytest.raises(ValueError, match="channels_last applies to the fused backend"):
+        Runtime(path, backend="torch", channels_last=True)
     with pytest.raises(ValueError, match="GlobalGenerator and LocalEnhancer"):
         FusedBackend(torch.nn.Identity(), CONFIGS["local"], torch.device("cpu"), "fp32")
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("name", ["local", "global with features"])
-def test_cuda_fp16_graph_matches_cpu_fp32(name, tmp_path):
+def test_cuda_fp16_graph_matches_cpu_fp32(name, channels_last, tmp_path):
     config = CONFIGS[name]
     path = _bundle(config, tmp_path / "model")
     reference = Runtime(path, backend="torch", device="cpu")
-    fused = Runtime(path, backend="fused", device="cuda", precision="fp16")
+    fused = Runtime(
+        path, backend="fused", device="cuda", precision="fp16", channels_last=channels_last
+    )
     first = None
     for seed in (1, 2, 1):  # a replay with new inputs, then the first inputs again
         labels, instances, features = _inputs(config, seed)

@@ -79,3 +79,28 @@ def test_out_is_reused():
     out = torch.empty(1, 2, 7, 8)
     assert ops.instance_norm(x, pad=1, out=out) is out
     torch.testing.assert_close(out, reference.instance_norm(x, pad=1), atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("channels", [3, 48, 300])  # one lane per pixel, uneven, two groups
+def test_channels_last_matches_planar(device, channels):
+    generator = torch.Generator().manual_seed(channels)
+    x = (torch.randn(2, channels, 9, 13, generator=generator) - 3).to(device)
+    residual = torch.randn(2, channels, 11, 15, generator=generator).to(device)
+    options = {"relu": True, "residual_pad": 1, "pad": 2}
+    planar = ops.instance_norm(x, residual=residual, **options)
+    nhwc = ops.instance_norm(x.to(memory_format=torch.channels_last), residual=residual, **options)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+    torch.testing.assert_close(nhwc, planar, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        nhwc.cpu(), reference.instance_norm(x.cpu(), residual=residual.cpu(), **options),
+        atol=2e-5, rtol=0,
+    )  # fmt: skip
+
+
+def test_channels_last_out_must_be_channels_last():
+    x = torch.randn(1, 4, 5, 6).to(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="stored channels_last"):
+        ops.instance_norm(x, out=torch.empty(1, 4, 5, 6))
+    out = torch.empty(1, 4, 5, 6).to(memory_format=torch.channels_last)
+    assert ops.instance_norm(x, out=out) is out

@@ -106,3 +106,15 @@ def test_out_is_reused():
     torch.testing.assert_close(
         out, reference.label_conv(labels, weight, bias, 4), atol=1e-5, rtol=0
     )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_channels_last_output(device):
+    labels = torch.randint(0, 7, (2, 10, 12), generator=torch.Generator().manual_seed(3))
+    weight, bias = _weights(7, 20, 7, seed=3)
+    args = (labels.to(device), weight.to(device), bias.to(device), 7)
+    nhwc = ops.label_conv(*args, channels_last=True)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+    assert torch.equal(nhwc, ops.label_conv(*args))
+    with pytest.raises(ValueError, match="channels_last output needs a batch of torch tensors"):
+        ops.label_conv(labels[0].numpy(), weight.numpy(), bias.numpy(), 7, channels_last=True)

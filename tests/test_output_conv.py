@@ -73,3 +73,14 @@ def test_out_is_reused():
     out = torch.zeros(1, 3, 4, 3, dtype=torch.uint8)
     assert ops.output_conv(x, weight, bias, out=out) is out
     assert _levels_apart(out, reference.output_conv(x, weight, bias)).max() <= 1
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_channels_last_input(device):
+    x = torch.randn(2, 5, 12, 14, generator=torch.Generator().manual_seed(4)).to(device)
+    weight, bias = _weights(5, 3, seed=4)
+    planar = ops.output_conv(x, weight.to(device), bias.to(device))
+    nhwc = ops.output_conv(
+        x.to(memory_format=torch.channels_last), weight.to(device), bias.to(device)
+    )
+    assert torch.equal(nhwc, planar)

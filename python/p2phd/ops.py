@@ -430,6 +430,49 @@ def _conv_weight(
     return taps, bias
 
 
+def _is_channels_last(array: ArrayLike) -> bool:
+    """Whether `array` is an N x C x H x W torch tensor stored NHWC (PyTorch's channels_last)
+    rather than NCHW. Where both layouts coincide (C == 1 or H == W == 1) it counts as NCHW."""
+    return (
+        isinstance(array, torch.Tensor)
+        and array.ndim == 4
+        and not array.is_contiguous()
+        and array.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def _in_layout(array: ArrayLike, channels_last: bool) -> ArrayLike:
+    if channels_last:
+        return array.detach().contiguous(memory_format=torch.channels_last)
+    return _contiguous(array)
+
+
+def _layout_output(
+    kind: _Kind,
+    shape: tuple[int, ...],
+    dtype_name: str,
+    out: ArrayLike | None,
+    single: bool,
+    channels_last: bool,
+) -> tuple[ArrayLike, ArrayLike]:
+    """_output for N x C x H x W results that may be stored channels_last."""
+    if not channels_last:
+        return _output(kind, shape, dtype_name, out, single)
+    if out is None:
+        out = torch.empty(
+            shape,
+            dtype=_torch_dtype(dtype_name),
+            device=kind.device,
+            memory_format=torch.channels_last,
+        )
+        return out, out
+    if _kind_of(out) != kind or tuple(out.shape) != shape or _dtype_name(out.dtype) != dtype_name:
+        raise ValueError(f"out must be {dtype_name} of shape {shape} on the inputs' device")
+    if not out.is_contiguous(memory_format=torch.channels_last):
+        raise ValueError("out must be stored channels_last, as the result is")
+    return out, out
+
+
 def _as_dtype(array: ArrayLike, dtype_name: str, kind: _Kind) -> ArrayLike:
     if _dtype_name(array.dtype) == dtype_name:
         return array
@@ -447,6 +490,7 @@ def label_conv(
     edges: ArrayLike | None = None,
     features: ArrayLike | None = None,
     dtype: DTypeLike = "float32",
+    channels_last: bool = False,
     out: ArrayLike | None = None,
     check: bool = True,
 ) -> ArrayLike:
@@ -455,7 +499,8 @@ def label_conv(
     [N x] 1 x H x W `edges` if given, then the [N x] K x H x W `features` if given) with a
     C_out x C_in x k x k `weight` (k odd) and `bias`. The one-hot part is a gather of one
     weight column per tap; nothing of size C_in x H x W is ever written. Accumulates in
-    float32; returns [N x] C_out x H x W of `dtype`."""
+    float32; returns [N x] C_out x H x W of `dtype`, batched tensors stored channels_last if
+    asked."""
     _require_positive(label_nc, "label_nc")
     kind = _kind_of(labels, edges, features)
     labels, single = _batched(labels, "labels", 2)
@@ -471,7 +516,10 @@ def label_conv(
     if features is not None:
         features = _as_dtype(_batched(features, "features", 3)[0], out_dtype, kind)
         native_features = _native_array(features, kind)
-    out, result = _output(kind, (n, taps.shape[-1], h, w), out_dtype, out, single)
+    if channels_last and (single or not kind.is_torch):
+        raise ValueError("channels_last output needs a batch of torch tensors")
+    shape = (n, taps.shape[-1], h, w)
+    out, result = _layout_output(kind, shape, out_dtype, out, single, channels_last)
     status = kind.zeros((2,), "int64")
     _native.label_conv(
         _native_array(labels, kind),
@@ -481,6 +529,7 @@ def label_conv(
         _native_array(taps, kind),
         _native_array(bias, kind),
         _native_array(out, kind),
+        channels_last,
         _native_array(status, kind),
         kind.stream,
     )
@@ -501,19 +550,25 @@ def instance_norm(
     """InstanceNorm of [N x] C x H x W (no affine, biased variance, as nn.InstanceNorm2d),
     then ReLU if `relu`, then plus `residual` (x's shape padded by `residual_pad` on each
     side; its interior is added), written reflection-padded by `pad`: [N x] C x H + 2 pad x
-    W + 2 pad in x's dtype. Statistics in float32 partial sums combined in float64."""
+    W + 2 pad in x's dtype. Statistics in float32 partial sums combined in float64.
+
+    A batch stored channels_last (NHWC) gives a channels_last result; the residual is read
+    in that layout too."""
     kind = _kind_of(x, residual)
-    x, single = _batched(x, "x", 3)
+    channels_last = _is_channels_last(x)
+    x, single = (x.detach(), False) if channels_last else _batched(x, "x", 3)
     n, c, h, w = x.shape
     native_residual = None
     if residual is not None:
-        residual, _ = _batched(residual, "residual", 3)
+        if residual.ndim != x.ndim - single:
+            raise ValueError(f"residual must have {x.ndim - single} dimensions, as x")
+        residual = _in_layout(residual[None] if single else residual, channels_last)
         native_residual = _native_array(residual, kind)
     if not 0 <= pad < min(h, w):
         raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad}")
     dtype_name = _dtype_name(x.dtype)
     shape = (n, c, h + 2 * pad, w + 2 * pad)
-    out, result = _output(kind, shape, dtype_name, out, single)
+    out, result = _layout_output(kind, shape, dtype_name, out, single, channels_last)
     workspace = kind.empty((_native.instance_norm_workspace_bytes(list(x.shape)),), "uint8")
     _native.instance_norm(
         _native_array(x, kind),
@@ -522,6 +577,7 @@ def instance_norm(
         pad,
         residual_pad,
         relu,
+        channels_last,
         eps,
         _native_array(workspace, kind),
         kind.stream,
@@ -535,9 +591,10 @@ def output_conv(
     """The generator's last layer as an image: a valid (unpadded) conv2d of [N x] C_in x H x W
     with a C_out x C_in x k x k `weight` (C_out <= 4, k odd) and `bias`, tanh, then uint8 as
     to_uint8_image: [N x] H - k + 1 x W - k + 1 x C_out. Pad x first (instance_norm's `pad`)
-    for a same-size output. Accumulates in float32."""
+    for a same-size output. x may be stored channels_last. Accumulates in float32."""
     kind = _kind_of(x)
-    x, single = _batched(x, "x", 3)
+    channels_last = _is_channels_last(x)
+    x, single = (x.detach(), False) if channels_last else _batched(x, "x", 3)
     n, _, h, w = x.shape
     taps, bias = _conv_weight(weight, bias, kind)
     k = taps.shape[1]
@@ -550,6 +607,7 @@ def output_conv(
         _native_array(taps, kind),
         _native_array(bias, kind),
         _native_array(out, kind),
+        channels_last,
         kind.stream,
     )
     return result

@@ -8,8 +8,11 @@ take over:
 - every InstanceNorm is one `instance_norm` call that also applies the ReLU, the residual
   add and the reflection padding of the next convolution, so no padded copies are made;
 - the last 7x7 convolution, tanh and the conversion to uint8 are one `output_conv` call.
-The remaining convolutions are PyTorch's (cuDNN on CUDA). The result equals the module's
-forward up to float rounding. On CUDA one render per input shape is captured as a CUDA graph.
+The remaining convolutions are PyTorch's (cuDNN on CUDA), by default on channels_last (NHWC)
+tensors on CUDA, where cuDNN's FP16 convolutions of these shapes are faster than on NCHW
+(../shared/GPU.md) and the p2phd ops read and write either layout. The result equals the
+module's forward up to float rounding. On CUDA one render per input shape is captured as a
+CUDA graph.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class FusedBackend:
         config: GeneratorConfig,
         device: torch.device,
         precision: str,
+        channels_last: bool | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -48,7 +52,10 @@ class FusedBackend:
         self.precision = precision
         self.input_dtype = PRECISIONS[precision]
         self.config = config
+        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.generator = generator.eval().requires_grad_(False).to(device, self.input_dtype)
+        self.generator.to(memory_format=self.memory_format)
         # (input keys) -> (graph, static inputs, output); one entry, for the current shape.
         self._graph: tuple[tuple[_MapKey, ...], torch.cuda.CUDAGraph, list, torch.Tensor] | None
         self._graph = None
@@ -106,10 +113,7 @@ class FusedBackend:
         generator = self.generator
         if isinstance(generator, GlobalGenerator):
             layers = list(generator.model)
-            x = ops.label_conv(
-                labels, layers[1].weight, layers[1].bias, label_nc,
-                edges=edges, features=features, dtype=dtype, check=False,
-            )  # fmt: skip
+            x = self._label_conv(labels, edges, features, layers[1])
             x = _run_layers(layers[2:-3], x, pad_after=3)
             return ops.output_conv(x, layers[-2].weight, layers[-2].bias)
 
@@ -122,17 +126,14 @@ class FusedBackend:
         for _ in range(scales):
             pyramid.append(generator.downsample(pyramid[-1]))
         layers = list(generator.model)
-        out = _run_layers(layers[2:], _padded_conv(pyramid[-1], layers[1]), pad_after=0)
+        out = _run_layers(layers[2:], self._padded_conv(pyramid[-1], layers[1]), pad_after=0)
         for n in range(1, scales + 1):
             front = list(getattr(generator, f"model{n}_1"))
             back = list(getattr(generator, f"model{n}_2"))
             if n == scales:
-                x = ops.label_conv(
-                    labels, front[1].weight, front[1].bias, label_nc,
-                    edges=edges, features=features, dtype=dtype, check=False,
-                )  # fmt: skip
+                x = self._label_conv(labels, edges, features, front[1])
             else:
-                x = _padded_conv(pyramid[scales - n], front[1])
+                x = self._padded_conv(pyramid[scales - n], front[1])
             x = _run_layers(front[2:], x, pad_after=_pad_wanted(back[0]), residual=out)
             padding = _pad_wanted(back[0])
             if n < scales:
@@ -140,10 +141,25 @@ class FusedBackend:
         x = _run_layers(back[:-3], x, pad_after=3, padding=padding)
         return ops.output_conv(x, back[-2].weight, back[-2].bias)
 
+    def _label_conv(
+        self,
+        labels: torch.Tensor,
+        edges: torch.Tensor | None,
+        features: torch.Tensor | None,
+        conv: nn.Conv2d,
+    ) -> torch.Tensor:
+        return ops.label_conv(
+            labels, conv.weight, conv.bias, self.config.label_nc, edges=edges,
+            features=features, dtype=self.input_dtype, channels_last=self.channels_last,
+            check=False,
+        )  # fmt: skip
 
-def _padded_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    pad = conv.kernel_size[0] // 2
-    return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), conv.weight, conv.bias)
+    def _padded_conv(self, x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+        pad = conv.kernel_size[0] // 2
+        x = F.pad(x, (pad, pad, pad, pad), mode="reflect").contiguous(
+            memory_format=self.memory_format
+        )
+        return F.conv2d(x, conv.weight, conv.bias)
 
 
 def _pad_wanted(layer: nn.Module | None) -> int:

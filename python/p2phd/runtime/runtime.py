@@ -102,7 +102,9 @@ class Runtime:
     p2phd-export writes next to it). `backend` is "auto", "torch", "fused" (PyTorch's
     convolutions with p2phd's fused first layer, norms and last layer; uint8 output only),
     "onnxruntime" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
-    "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own). `config`
+    "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
+    `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
+    CUDA, not on the CPU). `config`
     holds the public checkpoint options (label_nc, use_instance, feat_num, instance_feat,
     which_epoch, clusters), or the GeneratorConfig fields of an ONNX file or engine without a
     sidecar.
@@ -117,6 +119,7 @@ class Runtime:
         backend: str = "auto",
         device: str | torch.device = "auto",
         precision: str = "auto",
+        channels_last: bool | None = None,
         **config: Any,
     ) -> None:
         path = Path(source)
@@ -126,6 +129,8 @@ class Runtime:
             raise ValueError(
                 f"backend must be auto, torch, fused, onnxruntime or tensorrt, got {backend!r}"
             )
+        if channels_last is not None and backend != "fused":
+            raise ValueError("channels_last applies to the fused backend (backend='fused') only")
         self.source = path
         self.encoder: torch.nn.Module | None = None
         self.clusters: dict[int, np.ndarray] | None = None
@@ -138,10 +143,18 @@ class Runtime:
         elif path.suffix in _ENGINE_SUFFIXES:
             self._backend = self._load_artifact(path, backend, "tensorrt", device, config)
         else:
-            self._backend = self._load_checkpoint(path, backend, device, precision, config)
+            self._backend = self._load_checkpoint(
+                path, backend, device, precision, channels_last, config
+            )
 
     def _load_checkpoint(
-        self, path: Path, backend: str, device: str | torch.device, precision: str, config: dict
+        self,
+        path: Path,
+        backend: str,
+        device: str | torch.device,
+        precision: str,
+        channels_last: bool | None,
+        config: dict,
     ) -> Backend:
         if backend not in ("auto", "torch", "fused"):
             raise ValueError(
@@ -157,7 +170,7 @@ class Runtime:
         if model.encoder is not None:
             self.encoder = model.encoder.eval().requires_grad_(False).to(resolved)
         if backend == "fused":
-            return FusedBackend(model.generator, model.config, resolved, precision)
+            return FusedBackend(model.generator, model.config, resolved, precision, channels_last)
         return TorchBackend(model.generator, resolved, precision)
 
     def _load_artifact(
