@@ -5,6 +5,7 @@ render in a fresh process."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import statistics
 import time
@@ -103,14 +104,14 @@ def run(
     half.load_state_dict(fp32.state_dict())
     compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
     runtime = Runtime(model_dir, device=device)
-    fused = Runtime(model_dir, backend="fused", device=device)
+    renders = _render_variants(model_dir, runtime, device)
     timings = []
     for height, width in sizes:
         for batch in batches:
             labels, instances = _scene_maps(height, width, batch, device)
             with torch.inference_mode():
                 cases = _cases(
-                    runtime, fused, fp32, half, compiled, compile_mode, labels, instances
+                    runtime, renders, fp32, half, compiled, compile_mode, labels, instances
                 )
                 reference = cases[0][2]()
             for name, fn, produce in cases:
@@ -129,9 +130,9 @@ def run(
                     quality = _psnr(produce(), reference) if produce is not None else None
                 median = statistics.median(times)
                 fresh_peak = None
-                if device.type == "cuda" and name.startswith("p2phd render"):
-                    backend = "fused" if "fused" in name else "torch"
-                    fresh_peak = peak_render_memory_mb(model_dir, backend, batch, height, width)
+                if device.type == "cuda" and name in renders:
+                    options = renders[name][1]
+                    fresh_peak = peak_render_memory_mb(model_dir, options, batch, height, width)
                 timings.append(
                     RenderTiming(
                         name,
@@ -150,11 +151,28 @@ def run(
 
 
 Case = tuple[str, Callable[[], object], Callable[[], torch.Tensor] | None]
+RenderVariants = dict[str, tuple[Runtime, dict[str, object]]]
+
+
+def _render_variants(model_dir: str, runtime: Runtime, device: torch.device) -> RenderVariants:
+    """The Runtime configurations timed end to end: name -> (runtime, its Runtime options)."""
+    variants: list[dict[str, object]] = [{}, {"backend": "fused"}]
+    if device.type == "cuda":  # the fused default there is NHWC; time NCHW beside it
+        variants.append({"backend": "fused", "channels_last": False})
+    renders: RenderVariants = {}
+    for options in variants:
+        loaded = runtime if not options else Runtime(model_dir, device=device, **options)
+        layout = ""
+        if loaded.backend == "fused":
+            layout = " NHWC" if loaded.channels_last else " NCHW"
+        name = f"p2phd render{' fused' if options else ''}{layout} ({loaded.precision})"
+        renders[name] = (loaded, options)
+    return renders
 
 
 def _cases(
     runtime: Runtime,
-    fused: Runtime,
+    renders: RenderVariants,
     fp32: nn.Module,
     half: nn.Module,
     compiled: nn.Module | None,
@@ -179,30 +197,28 @@ def _cases(
     def eager_half() -> torch.Tensor:
         return ops.to_uint8_image(half(x_half))
 
-    def render() -> torch.Tensor:
-        return runtime.render(labels, instances)
-
-    def render_fused() -> torch.Tensor:
-        return fused.render(labels, instances)
-
     cases: list[Case] = [
         ("public pipeline, FP32 eager", public_pipeline, public_pipeline),
         (f"eager {half_name}", eager_half, eager_half),
     ]
     if compiled is not None:
         cases.append((f"torch.compile {half_name} {compile_mode}", lambda: compiled(x_half), None))
-    return cases + [
+    cases += [
         ("p2phd preprocess", lambda: runtime._generator_input(labels, instances, None), None),
         ("p2phd generator", lambda: runtime._backend.generate(generator_input), None),
         ("p2phd postprocess", lambda: ops.to_uint8_image(generated), None),
-        (f"p2phd render ({runtime.precision})", render, render),
-        (f"p2phd render fused ({fused.precision})", render_fused, render_fused),
     ]
+    for name, (loaded, _) in renders.items():
+        render = functools.partial(loaded.render, labels, instances)
+        cases.append((name, render, render))
+    return cases
 
 
-def _peak_memory_child(model_dir: str, backend: str, batch: int, height: int, width: int) -> float:
+def _peak_memory_child(
+    model_dir: str, options: dict[str, object], batch: int, height: int, width: int
+) -> float:
     torch.backends.cudnn.benchmark = True
-    runtime = Runtime(model_dir, backend=backend, device="cuda")
+    runtime = Runtime(model_dir, device="cuda", **options)
     labels, instances = _scene_maps(height, width, batch, torch.device("cuda"))
     for _ in range(3):  # capture, then replays
         runtime.render(labels, instances)
@@ -211,12 +227,12 @@ def _peak_memory_child(model_dir: str, backend: str, batch: int, height: int, wi
 
 
 def peak_render_memory_mb(
-    model_dir: str, backend: str, batch: int, height: int, width: int
+    model_dir: str, options: dict[str, object], batch: int, height: int, width: int
 ) -> float:
     """The peak CUDA allocation, in MiB, of a fresh process that loads the model from
-    `model_dir` on `backend` and renders N x H x W maps already on the GPU: everything a user
+    `model_dir` with Runtime `options` and renders N x H x W maps already on the GPU: all a user
     process needs for it, the weights included (cuDNN workspaces too, as PyTorch allocates
     them; not the CUDA context)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_peak_memory_child, model_dir, backend, batch, height, width).result()
+        return pool.submit(_peak_memory_child, model_dir, options, batch, height, width).result()

@@ -212,13 +212,20 @@ class Runtime:
     def precision(self) -> str:
         return self._backend.precision
 
+    @property
+    def channels_last(self) -> bool | None:
+        """Whether the fused backend runs its convolutions NHWC; None on other backends."""
+        return self._backend.channels_last if isinstance(self._backend, FusedBackend) else None
+
     def describe(self) -> str:
         c = self.config
         features = f", {c.feat_num} instance features" if c.instance_feat else ""
+        layout = {None: "", True: ", NHWC", False: ", NCHW"}[self.channels_last]
         return (
             f"{self.source.name}: {c.netG} generator (ngf {c.ngf}, {c.label_nc} labels"
             f"{', instance edges' if c.use_instance else ''}{features}) on {self.backend}, "
-            f"{self.device}, {self.precision}; sizes padded to multiples of {c.downsampling}"
+            f"{self.device}, {self.precision}{layout}; sizes padded to multiples of "
+            f"{c.downsampling}"
         )
 
     def render(
