@@ -19,20 +19,28 @@ inline void check_cuda(cudaError_t error, const char* what) {
 }
 
 // Makes `device` current for the launches in scope and restores the caller's device after.
+// It touches the current device only when it differs, so that launches inside a CUDA graph
+// capture make no other runtime calls.
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device) {
     check_cuda(cudaGetDevice(&previous_), "cudaGetDevice");
     if (previous_ != device) {
       check_cuda(cudaSetDevice(device), "cudaSetDevice");
+      switched_ = true;
     }
   }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
+  ~DeviceGuard() {
+    if (switched_) {
+      cudaSetDevice(previous_);
+    }
+  }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 
  private:
   int previous_ = 0;
+  bool switched_ = false;
 };
 
 inline cudaStream_t as_stream(uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
