@@ -107,8 +107,10 @@ def test_refusals(tmp_path):
         runtime.render(labels, instances, output="float")
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 35\)"):
         runtime.render(np.full_like(labels, 40), instances)
-    with pytest.raises(ValueError, match="channels_last applies to the fused backend"):
+    with pytest.raises(ValueError, match="apply to the fused backend"):
         Runtime(path, backend="torch", channels_last=True)
+    with pytest.raises(ValueError, match="captures its own CUDA graph"):
+        Runtime(path, backend="fused", compile_mode="max-autotune")
     with pytest.raises(ValueError, match="GlobalGenerator and LocalEnhancer"):
         FusedBackend(torch.nn.Identity(), CONFIGS["local"], torch.device("cpu"), "fp32")
 
@@ -134,3 +136,19 @@ def test_cuda_fp16_graph_matches_cpu_fp32(name, channels_last, tmp_path):
         if first is None:
             first = result
     assert torch.equal(first, result)  # the graph's output was copied, not aliased
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("name", ["local", "global with features"])
+def test_forward_compiles_as_one_graph(name, channels_last, tmp_path):
+    # fullgraph=True fails on any graph break: the p2phd ops must trace as custom operators
+    # whose fake versions give the real outputs' shapes and layouts.
+    config = CONFIGS[name]
+    path = _bundle(config, tmp_path / "model")
+    backend = Runtime(path, backend="fused", device="cpu", channels_last=channels_last)._backend
+    labels, instances, features = _inputs(config, seed=2, height=32, width=64)
+    inputs = [None if a is None else torch.from_numpy(a)[None] for a in (labels, instances)]
+    inputs.append(None if features is None else torch.from_numpy(features)[None])
+    compiled = torch.compile(backend.forward, backend="aot_eager", fullgraph=True)
+    with torch.inference_mode():
+        assert torch.equal(compiled(*inputs), backend.forward(*inputs))

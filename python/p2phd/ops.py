@@ -430,7 +430,7 @@ def _conv_weight(
     return taps, bias
 
 
-def _is_channels_last(array: ArrayLike) -> bool:
+def is_channels_last(array: ArrayLike) -> bool:
     """Whether `array` is an N x C x H x W torch tensor stored NHWC (PyTorch's channels_last)
     rather than NCHW. Where both layouts coincide (C == 1 or H == W == 1) it counts as NCHW."""
     return (
@@ -555,7 +555,7 @@ def instance_norm(
     A batch stored channels_last (NHWC) gives a channels_last result; the residual is read
     in that layout too."""
     kind = _kind_of(x, residual)
-    channels_last = _is_channels_last(x)
+    channels_last = is_channels_last(x)
     x, single = (x.detach(), False) if channels_last else _batched(x, "x", 3)
     n, c, h, w = x.shape
     native_residual = None
@@ -593,7 +593,7 @@ def output_conv(
     to_uint8_image: [N x] H - k + 1 x W - k + 1 x C_out. Pad x first (instance_norm's `pad`)
     for a same-size output. x may be stored channels_last. Accumulates in float32."""
     kind = _kind_of(x)
-    channels_last = _is_channels_last(x)
+    channels_last = is_channels_last(x)
     x, single = (x.detach(), False) if channels_last else _batched(x, "x", 3)
     n, _, h, w = x.shape
     taps, bias = _conv_weight(weight, bias, kind)

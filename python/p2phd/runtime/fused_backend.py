@@ -12,7 +12,8 @@ The remaining convolutions are PyTorch's (cuDNN on CUDA), by default on channels
 tensors on CUDA, where cuDNN's FP16 convolutions of these shapes are faster than on NCHW
 (../shared/GPU.md) and the p2phd ops read and write either layout. The result equals the
 module's forward up to float rounding. On CUDA one render per input shape is captured as a
-CUDA graph.
+CUDA graph. With `compile_mode`, torch.compile compiles the whole forward, the p2phd ops
+included as opaque custom operators (fused_ops), so that it can choose the convolutions.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2phd import ops
 from p2phd.models import GeneratorConfig
 from p2phd.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
+from p2phd.runtime import fused_ops
 from p2phd.runtime.torch_backend import PRECISIONS
+
+# The backend captures its own CUDA graph, so a mode that makes torch.compile capture one too
+# is refused.
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 _MapKey = tuple[tuple[int, ...], torch.dtype] | None
 
@@ -40,7 +45,13 @@ class FusedBackend:
         device: torch.device,
         precision: str,
         channels_last: bool | None = None,
+        compile_mode: str | None = None,
     ) -> None:
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ValueError(
+                f"compile_mode must be one of {', '.join(COMPILE_MODES)} (the fused backend "
+                f"captures its own CUDA graph), got {compile_mode!r}"
+            )
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if not isinstance(generator, GlobalGenerator | LocalEnhancer):
@@ -56,6 +67,12 @@ class FusedBackend:
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.generator = generator.eval().requires_grad_(False).to(device, self.input_dtype)
         self.generator.to(memory_format=self.memory_format)
+        self.compile_mode = compile_mode
+        self._run = (
+            self.forward
+            if compile_mode is None
+            else torch.compile(self.forward, mode=compile_mode, fullgraph=True, dynamic=False)
+        )
         # (input keys) -> (graph, static inputs, output); one entry, for the current shape.
         self._graph: tuple[tuple[_MapKey, ...], torch.cuda.CUDAGraph, list, torch.Tensor] | None
         self._graph = None
@@ -73,7 +90,7 @@ class FusedBackend:
         inputs = [labels, instances, features]
         if self.device.type != "cuda":
             with torch.inference_mode():
-                return self._forward(*inputs)
+                return self._run(*inputs)
         key = tuple(None if t is None else (tuple(t.shape), t.dtype) for t in inputs)
         if self._graph is None or self._graph[0] != key:
             self._graph = None  # frees the previous shape's graph memory first
@@ -92,35 +109,35 @@ class FusedBackend:
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side), torch.inference_mode():
-            for _ in range(2):  # cuDNN picks its algorithms outside the capture
-                self._forward(*static)
+            for _ in range(2):  # cuDNN and torch.compile choose their kernels outside the capture
+                self._run(*static)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph), torch.inference_mode():
-            output = self._forward(*static)
+            output = self._run(*static)
         return graph, static, output
 
-    def _forward(
+    def forward(
         self,
         labels: torch.Tensor,
         instances: torch.Tensor | None,
         features: torch.Tensor | None,
     ) -> torch.Tensor:
+        """The generator on maps already on the device, without a CUDA graph or compilation:
+        N x H x W x 3 uint8."""
         dtype = self.input_dtype
         label_nc = self.config.label_nc
-        edges = None if instances is None else ops.instance_edges(instances, dtype=dtype)
+        edges = None if instances is None else fused_ops.instance_edges(instances, dtype)
         features = None if features is None else features.to(dtype)
         generator = self.generator
         if isinstance(generator, GlobalGenerator):
             layers = list(generator.model)
             x = self._label_conv(labels, edges, features, layers[1])
             x = _run_layers(layers[2:-3], x, pad_after=3)
-            return ops.output_conv(x, layers[-2].weight, layers[-2].bias)
+            return fused_ops.output_conv(x, layers[-2].weight, layers[-2].bias)
 
         # The coarser scales take the average-pooled dense input, as the module does.
-        dense = ops.generator_input(
-            labels, instances, label_nc, features=features, dtype=dtype, check=False
-        )
+        dense = fused_ops.generator_input(labels, instances, features, label_nc, dtype)
         scales = generator.n_local_enhancers
         pyramid = [dense]
         for _ in range(scales):
@@ -139,7 +156,7 @@ class FusedBackend:
             if n < scales:
                 out = _run_layers(back, x, pad_after=0, padding=padding)
         x = _run_layers(back[:-3], x, pad_after=3, padding=padding)
-        return ops.output_conv(x, back[-2].weight, back[-2].bias)
+        return fused_ops.output_conv(x, back[-2].weight, back[-2].bias)
 
     def _label_conv(
         self,
@@ -148,10 +165,9 @@ class FusedBackend:
         features: torch.Tensor | None,
         conv: nn.Conv2d,
     ) -> torch.Tensor:
-        return ops.label_conv(
-            labels, conv.weight, conv.bias, self.config.label_nc, edges=edges,
-            features=features, dtype=self.input_dtype, channels_last=self.channels_last,
-            check=False,
+        return fused_ops.label_conv(
+            labels, conv.weight, conv.bias, self.config.label_nc, edges, features,
+            self.input_dtype, self.channels_last,
         )  # fmt: skip
 
     def _padded_conv(self, x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -188,13 +204,7 @@ def _run_layers(
             i += 2 if relu else 1
             last = i == len(layers)
             padding = pad_after if last else _pad_wanted(layers[i])
-            x = ops.instance_norm(
-                x,
-                relu=relu,
-                residual=residual if last else None,
-                pad=padding,
-                eps=layer.eps,
-            )
+            x = fused_ops.instance_norm(x, residual if last else None, relu, padding, 0, layer.eps)
             continue
         if isinstance(layer, ResnetBlock):
             if padding != 1:
@@ -222,6 +232,6 @@ def _resnet_block(block: ResnetBlock, x_padded: torch.Tensor, pad_after: int) ->
     first, second = block.conv_block[1], block.conv_block[5]
     norm = block.conv_block[2]
     h = F.conv2d(x_padded, first.weight, first.bias)
-    h = ops.instance_norm(h, relu=True, pad=1, eps=norm.eps)
+    h = fused_ops.instance_norm(h, None, True, 1, 0, norm.eps)
     h = F.conv2d(h, second.weight, second.bias)
-    return ops.instance_norm(h, residual=x_padded, residual_pad=1, pad=pad_after, eps=norm.eps)
+    return fused_ops.instance_norm(h, x_padded, False, pad_after, 1, norm.eps)

@@ -104,7 +104,8 @@ class Runtime:
     "onnxruntime" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
     "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
-    CUDA, not on the CPU). `config`
+    CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
+    has torch.compile compile its forward (minutes at the first render of a shape). `config`
     holds the public checkpoint options (label_nc, use_instance, feat_num, instance_feat,
     which_epoch, clusters), or the GeneratorConfig fields of an ONNX file or engine without a
     sidecar.
@@ -120,6 +121,7 @@ class Runtime:
         device: str | torch.device = "auto",
         precision: str = "auto",
         channels_last: bool | None = None,
+        compile_mode: str | None = None,
         **config: Any,
     ) -> None:
         path = Path(source)
@@ -129,8 +131,10 @@ class Runtime:
             raise ValueError(
                 f"backend must be auto, torch, fused, onnxruntime or tensorrt, got {backend!r}"
             )
-        if channels_last is not None and backend != "fused":
-            raise ValueError("channels_last applies to the fused backend (backend='fused') only")
+        if (channels_last is not None or compile_mode is not None) and backend != "fused":
+            raise ValueError(
+                "channels_last and compile_mode apply to the fused backend (backend='fused') only"
+            )
         self.source = path
         self.encoder: torch.nn.Module | None = None
         self.clusters: dict[int, np.ndarray] | None = None
@@ -144,7 +148,7 @@ class Runtime:
             self._backend = self._load_artifact(path, backend, "tensorrt", device, config)
         else:
             self._backend = self._load_checkpoint(
-                path, backend, device, precision, channels_last, config
+                path, backend, device, precision, (channels_last, compile_mode), config
             )
 
     def _load_checkpoint(
@@ -153,7 +157,7 @@ class Runtime:
         backend: str,
         device: str | torch.device,
         precision: str,
-        channels_last: bool | None,
+        fused_options: tuple[bool | None, str | None],
         config: dict,
     ) -> Backend:
         if backend not in ("auto", "torch", "fused"):
@@ -170,7 +174,7 @@ class Runtime:
         if model.encoder is not None:
             self.encoder = model.encoder.eval().requires_grad_(False).to(resolved)
         if backend == "fused":
-            return FusedBackend(model.generator, model.config, resolved, precision, channels_last)
+            return FusedBackend(model.generator, model.config, resolved, precision, *fused_options)
         return TorchBackend(model.generator, resolved, precision)
 
     def _load_artifact(
