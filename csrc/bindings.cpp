@@ -359,18 +359,23 @@ void require_conv_weight(const Array& weight, const Array& bias, const Array& re
 
 void label_conv(const Array& labels, const std::optional<Array>& edges,
                 const std::optional<Array>& features, int64_t label_nc, const Array& weight,
-                const Array& bias, const Array& out, bool channels_last, const Array& status,
-                uintptr_t stream) {
-  const ImageShape image = image_shape(labels, "labels");
+                const Array& bias, const Array& out, bool pooled, bool channels_last,
+                const Array& status, uintptr_t stream) {
+  const ImageShape label_image = image_shape(labels, "labels");
+  // Pooled (3 x 3, stride 2, padding 1), the output has ceil(H / 2) x ceil(W / 2) pixels.
+  const ImageShape image =
+      pooled ? ImageShape{label_image.n, (label_image.h + 1) / 2, (label_image.w + 1) / 2}
+             : label_image;
   require(label_nc > 0 && label_nc <= INT32_MAX,
           "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
   require(weight.shape.size() == 4 && weight.shape[1] % 2 == 1,
           "weight must be [C_in, k, k, C_out] with k odd, got " + shape_text(weight.shape));
   const int64_t kernel = weight.shape[1];
   require(kernel / 2 < image.h && kernel / 2 < image.w,
-          "reflection padding " + std::to_string(kernel / 2) +
-              " needs maps larger than that, got " + shape_text(labels.shape));
-  LabelConvShape shape{image, label_nc, 0, 0, kernel, weight.shape[3], channels_last};
+          "reflection padding " + std::to_string(kernel / 2) + " needs " +
+              (pooled ? "pooled " : "") + "maps larger than that, got " + shape_text(labels.shape));
+  LabelConvShape shape{image, label_image.h, label_image.w,   pooled,       label_nc, 0,
+                       0,     kernel,        weight.shape[3], channels_last};
   if (edges) {
     require_shape(*edges, "edges", {image.n, 1, image.h, image.w});
     require(edges->dtype == out.dtype, "edges must have the output's dtype");
@@ -555,15 +560,15 @@ PYBIND11_MODULE(_native, m) {
       "label_conv",
       [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,
          const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& weight,
-         const ArrayTuple& bias, const ArrayTuple& out, bool channels_last,
+         const ArrayTuple& bias, const ArrayTuple& out, bool pooled, bool channels_last,
          const ArrayTuple& status, uintptr_t stream) {
         label_conv(to_array(labels), to_optional_array(edges), to_optional_array(features),
-                   label_nc, to_array(weight), to_array(bias), to_array(out), channels_last,
+                   label_nc, to_array(weight), to_array(bias), to_array(out), pooled, channels_last,
                    to_array(status), stream);
       },
       py::arg("labels"), py::arg("edges"), py::arg("features"), py::arg("label_nc"),
-      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("channels_last"),
-      py::arg("status"), py::arg("stream"));
+      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("pooled"),
+      py::arg("channels_last"), py::arg("status"), py::arg("stream"));
   m.def("instance_norm_workspace_bytes", &norm_workspace_bytes, py::arg("x_shape"));
   m.def(
       "instance_norm",

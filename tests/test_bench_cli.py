@@ -43,7 +43,9 @@ def testlayer_cases_run_on_cpu():
         results.setdefault(op, []).append(fn().float())
     ours, theirs = results["label_conv 36->32 fp16"]
     torch.testing.assert_close(ours, theirs, atol=0.1, rtol=0.01)
-    assert len(results) == 3
+    ours, theirs = results["label_conv pooled 36->64 fp16"]
+    torch.testing.assert_close(ours, theirs, atol=0.1, rtol=0.01)
+    assert len(results) == 4
 
 
 def test_quality_table(tmp_path, capsys):

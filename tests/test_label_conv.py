@@ -118,3 +118,52 @@ def test_channels_last_output(device):
     assert torch.equal(nhwc, ops.label_conv(*args))
     with pytest.raises(ValueError, match="channels_last output needs a batch of torch tensors"):
         ops.label_conv(labels[0].numpy(), weight.numpy(), bias.numpy(), 7, channels_last=True)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("size", [(16, 22), (15, 23)])  # even and odd: the last window is cut
+def test_pooled_matches_reference(device, dtype, size):
+    generator = torch.Generator().manual_seed(9)
+    # Blocks of one label with noise on top: windows of one, two and many labels.
+    labels = torch.randint(0, 4, (2, size[0] // 4 + 1, size[1] // 4 + 1), generator=generator)
+    labels = labels.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, : size[0], : size[1]]
+    noise = torch.rand(2, *size, generator=generator) < 0.2
+    labels = torch.where(noise, torch.randint(0, 9, (2, *size), generator=generator), labels)
+    edges = reference.instance_edges(labels)
+    features = torch.randn(2, 3, *size, generator=generator)
+    weight, bias = _weights(13, 20, 7, seed=9)
+    expected = reference.label_conv(
+        labels, weight, bias, 9, edges=edges, features=features, pool=True
+    )
+    on_device = [t.to(device) for t in (labels, weight, bias, edges, features)]
+    result = ops.label_conv(
+        *on_device[:3], 9, edges=on_device[3], features=on_device[4], pool=True, dtype=dtype
+    )
+    assert result.shape == (2, 20, (size[0] + 1) // 2, (size[1] + 1) // 2)
+    torch.testing.assert_close(result.cpu().float(), expected, atol=TOLERANCE[dtype], rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pooled_cityscapes_match_reference(device, cityscapes):
+    weight, bias = _weights(36, 8, 7, seed=1)
+    for name, labels, instances in cityscapes[:5]:
+        labels = torch.from_numpy(labels[::4, ::4].copy())[None]
+        edges = reference.instance_edges(
+            torch.from_numpy(instances[::4, ::4].astype(np.int32))[None]
+        )
+        expected = reference.label_conv(labels, weight, bias, 35, edges=edges, pool=True)
+        result = ops.label_conv(
+            labels.to(device), weight.to(device), bias.to(device), 35, edges=edges.to(device),
+            pool=True,
+        )  # fmt: skip
+        torch.testing.assert_close(result.cpu(), expected, atol=1e-4, rtol=0, msg=name)
+
+
+def test_pooled_bad_input_raises():
+    labels = np.zeros((1, 6, 6), np.uint8)
+    with pytest.raises(ValueError, match="reflection padding 3 needs pooled maps larger"):
+        ops.label_conv(labels, np.zeros((2, 5, 7, 7), np.float32), None, 5, pool=True)
+    labels[0, 5, 5] = 7
+    with pytest.raises(ValueError, match="label 7 is outside"):
+        ops.label_conv(labels, np.zeros((2, 5, 3, 3), np.float32), None, 5, pool=True)

@@ -147,12 +147,13 @@ def numpy_to_uint8(y: np.ndarray) -> np.ndarray:
 def layer_cases(
     labels: torch.Tensor, instances: torch.Tensor, dense_input: torch.Tensor
 ) -> list[tuple[str, str, Callable[[], object]]]:
-    """The fused generator layers at the full-resolution shapes of label2city_1024p (32
-    channels) against what eager FP16 PyTorch runs for them (cuDNN). CUDA only: on the CPU
-    the torch convolutions alone take minutes at 2048 x 1024."""
+    """The fused generator layers at the shapes of label2city_1024p (32 channels at full size,
+    the coarse generator's 64 at half size) against what eager FP16 PyTorch runs for them
+    (cuDNN). CUDA only: on the CPU the torch convolutions take minutes at 2048 x 1024."""
     half = torch.float16
     generator = torch.Generator().manual_seed(1)
     first = torch.randn(32, LABEL_NC + 1, 7, 7, generator=generator).to(labels.device, half)
+    coarse = torch.randn(64, LABEL_NC + 1, 7, 7, generator=generator).to(labels.device, half)
     last = torch.randn(3, 32, 7, 7, generator=generator).to(labels.device, half)
     first_bias = torch.zeros(32, device=labels.device, dtype=half)
     last_bias = torch.zeros(3, device=labels.device, dtype=half)
@@ -164,6 +165,10 @@ def layer_cases(
 
     def torch_first() -> torch.Tensor:
         return F.conv2d(F.pad(dense_input, (3, 3, 3, 3), mode="reflect"), first, first_bias)
+
+    def torch_coarse() -> torch.Tensor:
+        pooled = F.avg_pool2d(dense_input, 3, stride=2, padding=1, count_include_pad=False)
+        return F.conv2d(F.pad(pooled, (3, 3, 3, 3), mode="reflect"), coarse)
 
     def torch_norm() -> torch.Tensor:
         return F.pad(F.relu(F.instance_norm(x)), (3, 3, 3, 3), mode="reflect")
@@ -180,6 +185,14 @@ def layer_cases(
             ),
         ),
         ("label_conv 36->32 fp16", "torch (pad + cuDNN conv)", torch_first),
+        (
+            "label_conv pooled 36->64 fp16",
+            "p2phd",
+            lambda: ops.label_conv(
+                labels, coarse, None, LABEL_NC, edges=edges, pool=True, dtype=half, check=False
+            ),
+        ),
+        ("label_conv pooled 36->64 fp16", "torch (pool + pad + cuDNN conv)", torch_coarse),
         ("instance_norm+relu+pad 32 fp16", "p2phd", lambda: ops.instance_norm(x, relu=True, pad=3)),
         ("instance_norm+relu+pad 32 fp16", "torch", torch_norm),
         ("output_conv 32->3 fp16", "p2phd", lambda: ops.output_conv(padded, last, last_bias)),

@@ -481,6 +481,16 @@ def _as_dtype(array: ArrayLike, dtype_name: str, kind: _Kind) -> ArrayLike:
     return array.astype(_numpy_dtype(dtype_name))
 
 
+def _pooled(channels: ArrayLike) -> ArrayLike:
+    """pix2pixHD's pyramid downsampling (3 x 3 average, stride 2, padding 1 not counted) of
+    N x K x H x W values, computed in float32 and returned as float32 of the same kind."""
+    tensor = channels if isinstance(channels, torch.Tensor) else torch.from_numpy(channels)
+    pooled = torch.nn.functional.avg_pool2d(
+        tensor.float(), 3, stride=2, padding=1, count_include_pad=False
+    )
+    return pooled if isinstance(channels, torch.Tensor) else pooled.numpy()
+
+
 def label_conv(
     labels: ArrayLike,
     weight: ArrayLike,
@@ -489,6 +499,7 @@ def label_conv(
     *,
     edges: ArrayLike | None = None,
     features: ArrayLike | None = None,
+    pool: bool = False,
     dtype: DTypeLike = "float32",
     channels_last: bool = False,
     out: ArrayLike | None = None,
@@ -500,7 +511,11 @@ def label_conv(
     C_out x C_in x k x k `weight` (k odd) and `bias`. The one-hot part is a gather of one
     weight column per tap; nothing of size C_in x H x W is ever written. Accumulates in
     float32; returns [N x] C_out x H x W of `dtype`, batched tensors stored channels_last if
-    asked."""
+    asked.
+
+    With `pool`, the convolution runs on that input average-pooled as pix2pixHD's pyramid
+    does (3 x 3, stride 2, padding 1 not counted): the coarse generator's first layer. The
+    result is then [N x] C_out x ceil(H / 2) x ceil(W / 2)."""
     _require_positive(label_nc, "label_nc")
     kind = _kind_of(labels, edges, features)
     labels, single = _batched(labels, "labels", 2)
@@ -510,14 +525,18 @@ def label_conv(
     # The converted arrays stay referenced until the kernel has run.
     native_edges = None
     if edges is not None:
-        edges = _as_dtype(_batched(edges, "edges", 3)[0], out_dtype, kind)
+        edges, _ = _batched(edges, "edges", 3)
+        edges = _as_dtype(_pooled(edges) if pool else edges, out_dtype, kind)
         native_edges = _native_array(edges, kind)
     native_features = None
     if features is not None:
-        features = _as_dtype(_batched(features, "features", 3)[0], out_dtype, kind)
+        features, _ = _batched(features, "features", 3)
+        features = _as_dtype(_pooled(features) if pool else features, out_dtype, kind)
         native_features = _native_array(features, kind)
     if channels_last and (single or not kind.is_torch):
         raise ValueError("channels_last output needs a batch of torch tensors")
+    if pool:
+        h, w = (h + 1) // 2, (w + 1) // 2
     shape = (n, taps.shape[-1], h, w)
     out, result = _layout_output(kind, shape, out_dtype, out, single, channels_last)
     status = kind.zeros((2,), "int64")
@@ -529,6 +548,7 @@ def label_conv(
         _native_array(taps, kind),
         _native_array(bias, kind),
         _native_array(out, kind),
+        pool,
         channels_last,
         _native_array(status, kind),
         kind.stream,

@@ -104,12 +104,16 @@ def label_conv(
     *,
     edges: torch.Tensor | None = None,
     features: torch.Tensor | None = None,
+    pool: bool = False,
 ) -> torch.Tensor:
     """conv2d of the reflection-padded (k // 2) one-hot + edges + features input, in float32:
-    the generator's first layer. weight is C_out x C_in x k x k."""
+    the generator's first layer. weight is C_out x C_in x k x k. With `pool` the input is
+    first average-pooled as pix2pixHD's pyramid does (3 x 3, stride 2, padding 1 uncounted)."""
     parts = [one_hot(labels, label_nc)]
     parts += [t.float() for t in (edges, features) if t is not None]
     x = torch.cat(parts, dim=1)
+    if pool:
+        x = torch.nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
     pad = weight.shape[-1] // 2
     x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
     return torch.nn.functional.conv2d(x, weight.float(), bias.float())

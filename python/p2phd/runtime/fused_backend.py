@@ -3,8 +3,8 @@
 
 Where eager PyTorch loses most time on these networks (../shared/GPU.md), p2phd's own ops
 take over:
-- the first 7x7 convolution at full resolution reads the label map directly (`label_conv`:
-  a weight gather per tap, no one-hot input written);
+- the first 7x7 convolutions read the label map directly (`label_conv`: a weight gather per
+  tap, no one-hot input written; for the coarse generator of a local enhancer, pooled);
 - every InstanceNorm is one `instance_norm` call that also applies the ReLU, the residual
   add and the reflection padding of the next convolution, so no padded copies are made;
 - the last 7x7 convolution, tanh and the conversion to uint8 are one `output_conv` call.
@@ -136,14 +136,19 @@ class FusedBackend:
             x = _run_layers(layers[2:-3], x, pad_after=3)
             return fused_ops.output_conv(x, layers[-2].weight, layers[-2].bias)
 
-        # The coarser scales take the average-pooled dense input, as the module does.
-        dense = fused_ops.generator_input(labels, instances, features, label_nc, dtype)
         scales = generator.n_local_enhancers
-        pyramid = [dense]
-        for _ in range(scales):
-            pyramid.append(generator.downsample(pyramid[-1]))
         layers = list(generator.model)
-        out = _run_layers(layers[2:], self._padded_conv(pyramid[-1], layers[1]), pad_after=0)
+        pyramid = []
+        if scales == 1:
+            # The coarse generator takes the input pooled once: label_conv pools on the fly.
+            coarse = self._label_conv(labels, edges, features, layers[1], pool=True)
+        else:
+            # Deeper pyramids pool the dense input repeatedly, as the module does.
+            pyramid.append(fused_ops.generator_input(labels, instances, features, label_nc, dtype))
+            for _ in range(scales):
+                pyramid.append(generator.downsample(pyramid[-1]))
+            coarse = self._padded_conv(pyramid[-1], layers[1])
+        out = _run_layers(layers[2:], coarse, pad_after=0)
         for n in range(1, scales + 1):
             front = list(getattr(generator, f"model{n}_1"))
             back = list(getattr(generator, f"model{n}_2"))
@@ -164,9 +169,10 @@ class FusedBackend:
         edges: torch.Tensor | None,
         features: torch.Tensor | None,
         conv: nn.Conv2d,
+        pool: bool = False,
     ) -> torch.Tensor:
         return fused_ops.label_conv(
-            labels, conv.weight, conv.bias, self.config.label_nc, edges, features,
+            labels, conv.weight, conv.bias, self.config.label_nc, edges, features, pool,
             self.input_dtype, self.channels_last,
         )  # fmt: skip
 

@@ -63,12 +63,13 @@ def label_conv(
     label_nc: int,
     edges: torch.Tensor | None,
     features: torch.Tensor | None,
+    pool: bool,
     dtype: torch.dtype,
     channels_last: bool,
 ) -> torch.Tensor:
     return ops.label_conv(
-        labels, weight, bias, label_nc, edges=edges, features=features, dtype=dtype,
-        channels_last=channels_last, check=False,
+        labels, weight, bias, label_nc, edges=edges, features=features, pool=pool,
+        dtype=dtype, channels_last=channels_last, check=False,
     )  # fmt: skip
 
 
@@ -80,10 +81,13 @@ def _(
     label_nc: int,
     edges: torch.Tensor | None,
     features: torch.Tensor | None,
+    pool: bool,
     dtype: torch.dtype,
     channels_last: bool,
 ) -> torch.Tensor:
     n, h, w = labels.shape
+    if pool:
+        h, w = (h + 1) // 2, (w + 1) // 2
     out = labels.new_empty((n, weight.shape[0], h, w), dtype=dtype)
     return out.contiguous(memory_format=_memory_format(channels_last))
 
