@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # On a machine with an NVIDIA GPU: build p2phd with its CUDA kernels, run every test (the
-# `cuda`-marked ones too) and the op benchmarks. Usage: tools/gpu_check.sh [RESULTS_DIR]
+# `cuda`-marked ones too), the op benchmarks and the 2048x1024 render benchmark of every
+# backend (without torch.compile, which takes minutes: BENCHMARKS.md has that command).
+# Usage: tools/gpu_check.sh [RESULTS_DIR]
 # Expects torch, numpy, pillow, pytest, pybind11 and scikit-build-core to be installed.
 set -euo pipefail
 results=${1:-gpu-results}
@@ -14,4 +16,6 @@ for batch in 1 4; do
   p2phd-bench ops --device cuda --size 1024x2048 --batch "$batch" --runs 50 \
     --json "$results/ops_cuda_batch$batch.json"
 done
+p2phd-bench render --arch label2city_1024p --device cuda --sizes 1024x2048 --batches 1,4 \
+  --runs 20 --compile none --json "$results/render_cuda.json"
 exit "$tests_status"
