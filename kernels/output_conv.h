@@ -26,33 +26,50 @@ struct OutputConvShape {
   }
 };
 
-// Pixel (y, x) of image b: all output channels, interleaved, at `rgb`. weight is float
-// [in_channels, k, k, out_channels], bias float [out_channels].
+// Pixels one thread computes: neighbours in a row share most of their input, so each value
+// read serves up to kOutputConvRun windows.
+constexpr int64_t kOutputConvRun = 4;
+
+// Pixels (y, px) .. (y, px + kOutputConvRun - 1) of image b (those inside the image): all
+// output channels, interleaved, from `rgb` on. weight is float [in_channels, k, k,
+// out_channels], bias float [out_channels]. Each pixel sums its taps in (ky, kx, c) order.
 template <typename T>
-P2PHD_HD void output_conv_pixel(const T* x, const float* weight, const float* bias,
-                                OutputConvShape s, int64_t b, int64_t y, int64_t px, uint8_t* rgb) {
-  float acc[kOutputConvMaxChannels];
-  for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
-    acc[o] = o < s.out_channels ? bias[o] : 0.0f;
+P2PHD_HD void output_conv_run(const T* x, const float* weight, const float* bias, OutputConvShape s,
+                              int64_t b, int64_t y, int64_t px, uint8_t* rgb) {
+  const int64_t run = s.image.w - px < kOutputConvRun ? s.image.w - px : kOutputConvRun;
+  float acc[kOutputConvRun][kOutputConvMaxChannels];
+  for (int64_t r = 0; r < kOutputConvRun; ++r) {
+    for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
+      acc[r][o] = o < s.out_channels ? bias[o] : 0.0f;
+    }
   }
   const TensorLayout layout = s.input();
   // Consecutive input channels are adjacent in NHWC and one plane apart in NCHW.
   const int64_t channel_step = layout.offset(0, 1, 0, 0) - layout.offset(0, 0, 0, 0);
   const int64_t tap_weights = s.kernel * s.kernel * s.out_channels;
   for (int64_t ky = 0; ky < s.kernel; ++ky) {
-    for (int64_t kx = 0; kx < s.kernel; ++kx) {
-      const T* tap = x + layout.offset(b, 0, y + ky, px + kx);
-      const float* taps = weight + (ky * s.kernel + kx) * s.out_channels;
+    // Input column px + i is tap i - r of pixel px + r.
+    for (int64_t i = 0; i < s.kernel + run - 1; ++i) {
+      const T* column = x + layout.offset(b, 0, y + ky, px + i);
       for (int64_t c = 0; c < s.in_channels; ++c) {
-        const float value = to_float(tap[c * channel_step]);
-        for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
-          acc[o] += o < s.out_channels ? value * taps[c * tap_weights + o] : 0.0f;
+        const float value = to_float(column[c * channel_step]);
+        for (int64_t r = 0; r < kOutputConvRun; ++r) {
+          const int64_t kx = i - r;
+          if (r >= run || kx < 0 || kx >= s.kernel) {
+            continue;
+          }
+          const float* taps = weight + c * tap_weights + (ky * s.kernel + kx) * s.out_channels;
+          for (int64_t o = 0; o < kOutputConvMaxChannels; ++o) {
+            acc[r][o] += o < s.out_channels ? value * taps[o] : 0.0f;
+          }
         }
       }
     }
   }
-  for (int64_t o = 0; o < s.out_channels; ++o) {
-    rgb[o] = to_uint8_value(tanhf(acc[o]));
+  for (int64_t r = 0; r < run; ++r) {
+    for (int64_t o = 0; o < s.out_channels; ++o) {
+      rgb[r * s.out_channels + o] = to_uint8_value(tanhf(acc[r][o]));
+    }
   }
 }
 
