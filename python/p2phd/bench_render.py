@@ -91,9 +91,11 @@ def run(
     warmup: int,
     compile_mode: str | None,
     model_dir: str,
+    precisions: list[str],
 ) -> list[RenderTiming]:
-    """Times every case for every size and batch. The model is saved once as a bundle in
-    `model_dir` and loaded by Runtime, exactly as a user would."""
+    """Times every case for every size and batch; Runtime renders on the torch and fused
+    backends in each of `precisions`. The model is saved once as a bundle in `model_dir` and
+    loaded by Runtime, exactly as a user would."""
     config = ARCHITECTURES[architecture]
     torch.manual_seed(0)
     generator = build_generator(config).eval().requires_grad_(False)
@@ -104,7 +106,7 @@ def run(
     half.load_state_dict(fp32.state_dict())
     compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
     runtime = Runtime(model_dir, device=device)
-    renders = _render_variants(model_dir, runtime, device, compile_mode is not None)
+    renders = _render_variants(model_dir, device, precisions, compile_mode is not None)
     timings = []
     for height, width in sizes:
         for batch in batches:
@@ -156,23 +158,30 @@ RenderVariants = dict[str, tuple[Runtime, dict[str, object]]]
 
 
 def _render_variants(
-    model_dir: str, runtime: Runtime, device: torch.device, with_compile: bool
+    model_dir: str, device: torch.device, precisions: list[str], with_compile: bool
 ) -> RenderVariants:
     """The Runtime configurations timed end to end: name -> (runtime, its Runtime options)."""
-    variants: list[dict[str, object]] = [{}, {"backend": "fused"}]
+    variants: list[dict[str, object]] = []
+    for precision in precisions:
+        variants += [{"precision": precision}, {"backend": "fused", "precision": precision}]
     if device.type == "cuda":  # the fused default there is NHWC; time NCHW beside it
-        variants.append({"backend": "fused", "channels_last": False})
+        variants.append({"backend": "fused", "precision": "fp16", "channels_last": False})
         if with_compile:
-            variants.append({"backend": "fused", "compile_mode": "max-autotune-no-cudagraphs"})
+            variants.append(
+                {
+                    "backend": "fused",
+                    "precision": "fp16",
+                    "compile_mode": "max-autotune-no-cudagraphs",
+                }
+            )
     renders: RenderVariants = {}
     for options in variants:
-        loaded = runtime if not options else Runtime(model_dir, device=device, **options)
-        layout = ""
+        loaded = Runtime(model_dir, device=device, **options)
+        fused = ""
         if loaded.backend == "fused":
-            layout = " NHWC" if loaded.channels_last else " NCHW"
+            fused = " fused NHWC" if loaded.channels_last else " fused NCHW"
         compiled = " compiled" if "compile_mode" in options else ""
-        name = f"p2phd render{' fused' if options else ''}{layout}{compiled} ({loaded.precision})"
-        renders[name] = (loaded, options)
+        renders[f"p2phd render{fused}{compiled} ({loaded.precision})"] = (loaded, options)
     return renders
 
 

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[1, 4],
         help="comma-separated batch sizes (default 1,4)",
     )
+    render_parser.add_argument(
+        "--precisions",
+        type=lambda text: text.split(","),
+        help="comma-separated Runtime precisions to time on the torch and fused backends "
+        "(default fp16,bf16,fp32 on CUDA, fp32 on the CPU)",
+    )
     render_parser.add_argument("--runs", type=int, default=20, help="timed runs after warm-up")
     render_parser.add_argument("--warmup", type=int, default=3)
     render_parser.add_argument(
@@ -141,6 +147,7 @@ def main_render(args: argparse.Namespace) -> int:
             args.warmup,
             compile_mode,
             f"{model_dir}/model",
+            args.precisions or (["fp16", "bf16", "fp32"] if device.type == "cuda" else ["fp32"]),
         )
     machine = machine_description(args.device)
     print(f"p2phd {__version__} render, {args.arch}, {args.device}: {machine}")
