@@ -47,6 +47,15 @@ P2PHD_HD PixelIndex pixel_index(ImageShape shape, int64_t index) {
   return PixelIndex{b, p, y, p - y * shape.w};
 }
 
+// The source index of coordinate i (which may lie up to n - 1 outside [0, n)) in an axis of
+// size n padded by reflection, as nn.ReflectionPad2d does.
+P2PHD_HD int64_t reflect_index(int64_t i, int64_t n) {
+  if (i < 0) {
+    return -i;
+  }
+  return i >= n ? 2 * (n - 1) - i : i;
+}
+
 // Where element (n, c, y, x) of an N x C x H x W tensor lies: planar (NCHW, PyTorch's
 // contiguous format) or interleaved (NHWC, PyTorch's channels_last).
 struct TensorLayout {

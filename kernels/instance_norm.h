@@ -70,10 +70,8 @@ P2PHD_HD void norm_statistics(const NormPartial* partials, int64_t chunks, float
 template <typename T>
 P2PHD_HD T instance_norm_value(const T* x, const T* residual, const float* mean_rstd,
                                InstanceNormShape s, int64_t n, int64_t c, int64_t oy, int64_t ox) {
-  int64_t iy = oy - s.pad;
-  int64_t ix = ox - s.pad;
-  iy = iy < 0 ? -iy : (iy >= s.h ? 2 * (s.h - 1) - iy : iy);
-  ix = ix < 0 ? -ix : (ix >= s.w ? 2 * (s.w - 1) - ix : ix);
+  const int64_t iy = reflect_index(oy - s.pad, s.h);
+  const int64_t ix = reflect_index(ox - s.pad, s.w);
   float value = (to_float(x[s.input().offset(n, c, iy, ix)]) - mean_rstd[0]) * mean_rstd[1];
   if (s.relu) {
     value = value > 0.0f ? value : 0.0f;

@@ -22,14 +22,6 @@ namespace p2phd {
 // enough to stay in registers.
 constexpr int kLabelConvChunk = 16;
 
-// Index of padded coordinate i - pad in a reflection-padded axis of size n (pad < n).
-P2PHD_HD int64_t reflect_index(int64_t i, int64_t n) {
-  if (i < 0) {
-    return -i;
-  }
-  return i >= n ? 2 * (n - 1) - i : i;
-}
-
 struct LabelConvShape {
   ImageShape image;  // of the output, the edges and the features
   int64_t label_h;   // of the label map: the output's size, or twice it (less one) pooled

@@ -106,7 +106,7 @@ def run(
     half.load_state_dict(fp32.state_dict())
     compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
     runtime = Runtime(model_dir, device=device)
-    renders = _render_variants(model_dir, device, precisions, compile_mode is not None)
+    renders = _render_variants(model_dir, runtime, device, precisions, compile_mode is not None)
     timings = []
     for height, width in sizes:
         for batch in batches:
@@ -158,9 +158,14 @@ RenderVariants = dict[str, tuple[Runtime, dict[str, object]]]
 
 
 def _render_variants(
-    model_dir: str, device: torch.device, precisions: list[str], with_compile: bool
+    model_dir: str,
+    runtime: Runtime,
+    device: torch.device,
+    precisions: list[str],
+    with_compile: bool,
 ) -> RenderVariants:
-    """The Runtime configurations timed end to end: name -> (runtime, its Runtime options)."""
+    """The Runtime configurations timed end to end: name -> (runtime, its Runtime options).
+    `runtime`, the torch backend whose stages are timed, serves its own precision."""
     variants: list[dict[str, object]] = []
     for precision in precisions:
         variants += [{"precision": precision}, {"backend": "fused", "precision": precision}]
@@ -176,7 +181,8 @@ def _render_variants(
             )
     renders: RenderVariants = {}
     for options in variants:
-        loaded = Runtime(model_dir, device=device, **options)
+        same = options == {"precision": runtime.precision}
+        loaded = runtime if same else Runtime(model_dir, device=device, **options)
         fused = ""
         if loaded.backend == "fused":
             fused = " fused NHWC" if loaded.channels_last else " fused NCHW"
