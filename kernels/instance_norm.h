@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // InstanceNorm (no affine, biased variance, as nn.InstanceNorm2d) fused with what follows it
 // in a pix2pixHD generator: an optional ReLU, an optional residual add, and the reflection
-// padding of the next convolution. One read of the input for the statistics and one for the
-// output, where eager PyTorch makes several passes and a padded copy. Tensors are NCHW or
-// NHWC (channels_last), all of one layout.
+// padding of the next convolution. The statistics read each 4096-pixel chunk twice in a row
+// (the second time from cache), the output reads the input once more, where eager PyTorch
+// makes several passes and a padded copy. Tensors are NCHW or NHWC (channels_last), all of
+// one layout.
 #pragma once
 
 #include <cmath>
