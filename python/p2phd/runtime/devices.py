@@ -59,6 +59,8 @@ class DeviceStream:
     after the caller's pending work and hands results back ordered before the caller's."""
 
     def __init__(self, device: torch.device) -> None:
+        if device.type == "cuda" and device.index is None:  # "cuda": the device current now
+            device = torch.device("cuda", torch.cuda.current_device())
         self.device = device
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
 
@@ -71,12 +73,14 @@ class DeviceStream:
         if stream is None:
             return work(*args)
         caller = torch.cuda.current_stream(self.device)
-        if caller == stream:  # already inside run(), as the Runtime calls its backend
+        if caller == stream:  # a nested call, already on this stream
             return work(*args)
         stream.wait_stream(caller)
-        with torch.cuda.device(self.device), torch.cuda.stream(stream):
-            result = work(*args)
-        caller.wait_stream(stream)
+        try:
+            with torch.cuda.device(self.device), torch.cuda.stream(stream):
+                result = work(*args)
+        finally:  # after an error too: what was queued may still read the caller's tensors
+            caller.wait_stream(stream)
         if isinstance(result, torch.Tensor) and result.is_cuda:
             result.record_stream(caller)
         return result
