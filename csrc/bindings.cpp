@@ -497,6 +497,30 @@ py::dict build_info() {
 
 }  // namespace
 
+// instance_norm's launch arithmetic, computed on the host as the CUDA launcher computes it,
+// so that tests check its grid on any build: (blocks, threads, channels per block), and the
+// (image, first channel, chunk) a block reduces.
+void bind_instance_norm_launch(py::module_& m) {
+  m.def(
+      "instance_norm_launch",
+      [](const std::vector<int64_t>& x_shape, bool channels_last) {
+        const NormLaunch launch =
+            instance_norm_launch(norm_shape(x_shape, 0, 0, false, channels_last, 1e-5));
+        return py::make_tuple(launch.blocks, launch.threads, launch.channels);
+      },
+      py::arg("x_shape"), py::arg("channels_last"));
+  m.def(
+      "instance_norm_block",
+      [](const std::vector<int64_t>& x_shape, bool channels_last, int64_t block) {
+        const InstanceNormShape shape = norm_shape(x_shape, 0, 0, false, channels_last, 1e-5);
+        const NormLaunch launch = instance_norm_launch(shape);
+        require(block >= 0 && block < launch.blocks, "block outside the launch");
+        const NormBlock coordinates = norm_block(shape, launch, block);
+        return py::make_tuple(coordinates.n, coordinates.c, coordinates.chunk);
+      },
+      py::arg("x_shape"), py::arg("channels_last"), py::arg("block"));
+}
+
 }  // namespace p2phd
 
 PYBIND11_MODULE(_native, m) {
@@ -504,6 +528,7 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "p2phd native kernels (CPU always, CUDA when built with nvcc)";
 
   m.def("build_info", &build_info, "Whether CUDA kernels were compiled in, and for which GPUs");
+  bind_instance_norm_launch(m);
   m.def(
       "one_hot",
       [](const ArrayTuple& labels, const ArrayTuple& out, int64_t num_classes,

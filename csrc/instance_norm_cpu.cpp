@@ -8,42 +8,55 @@ namespace p2phd {
 
 namespace {
 
-// Partial sums of every channel of image n, chunk by chunk. Each channel adds its pixels in
-// order in either layout, so NCHW and NHWC inputs give the same sums.
+// The partial of one chunk of every channel of image n: its mean, then the sums of the
+// deviations from that mean. Each channel's pixels are added in order in either layout, so
+// NCHW and NHWC inputs give the same partials. (image, chunk) pairs are independent.
 template <typename T>
-void norm_partials(const T* x, InstanceNormShape s, int64_t n, NormPartial* partials) {
+void norm_chunk_partials(const T* x, InstanceNormShape s, int64_t n, int64_t chunk,
+                         NormPartial* partials) {
+  using Acc = typename NormAcc<T>::type;
   const TensorLayout layout = s.input();
-  std::vector<float> shifts(s.c);
-  for (int64_t c = 0; c < s.c; ++c) {
-    shifts[c] = to_float(x[layout.offset(n, c, 0, 0)]);
-  }
-  std::vector<NormPartial> sums(s.c);
-  for (int64_t chunk = 0; chunk < s.chunks(); ++chunk) {
-    const int64_t begin = chunk * kNormChunk;
-    const int64_t end = begin + kNormChunk < s.pixels() ? begin + kNormChunk : s.pixels();
-    sums.assign(s.c, NormPartial{0.0f, 0.0f});
-    if (s.channels_last) {
-      for (int64_t p = begin; p < end; ++p) {
-        const T* pixel = x + layout.offset(n, 0, p / s.w, p % s.w);
-        for (int64_t c = 0; c < s.c; ++c) {
-          const float centred = to_float(pixel[c]) - shifts[c];
-          sums[c].sum += centred;
-          sums[c].sum_squares += centred * centred;
-        }
-      }
-    } else {
+  const int64_t begin = s.chunk_begin(chunk);
+  const int64_t end = s.chunk_end(chunk);
+  const Acc count = static_cast<Acc>(end - begin);
+  std::vector<Acc> centre(s.c, Acc(0));
+  std::vector<Acc> sum_d(s.c, Acc(0));
+  std::vector<Acc> sum_d2(s.c, Acc(0));
+  if (s.channels_last) {
+    for (int64_t p = begin; p < end; ++p) {
+      const T* pixel = x + layout.offset(n, 0, p / s.w, p % s.w);
       for (int64_t c = 0; c < s.c; ++c) {
-        const T* plane = x + layout.offset(n, c, 0, 0);
-        for (int64_t p = begin; p < end; ++p) {
-          const float centred = to_float(plane[p]) - shifts[c];
-          sums[c].sum += centred;
-          sums[c].sum_squares += centred * centred;
-        }
+        centre[c] += static_cast<Acc>(to_float(pixel[c]));
       }
     }
     for (int64_t c = 0; c < s.c; ++c) {
-      partials[norm_partial_index(s, n, c, chunk)] = sums[c];
+      centre[c] /= count;
     }
+    for (int64_t p = begin; p < end; ++p) {
+      const T* pixel = x + layout.offset(n, 0, p / s.w, p % s.w);
+      for (int64_t c = 0; c < s.c; ++c) {
+        const Acc d = static_cast<Acc>(to_float(pixel[c])) - centre[c];
+        sum_d[c] += d;
+        sum_d2[c] += d * d;
+      }
+    }
+  } else {
+    for (int64_t c = 0; c < s.c; ++c) {
+      const T* plane = x + layout.offset(n, c, 0, 0);
+      for (int64_t p = begin; p < end; ++p) {
+        centre[c] += static_cast<Acc>(to_float(plane[p]));
+      }
+      centre[c] /= count;
+      for (int64_t p = begin; p < end; ++p) {
+        const Acc d = static_cast<Acc>(to_float(plane[p])) - centre[c];
+        sum_d[c] += d;
+        sum_d2[c] += d * d;
+      }
+    }
+  }
+  for (int64_t c = 0; c < s.c; ++c) {
+    partials[norm_partial_index(s, n, c, chunk)] =
+        norm_partial(static_cast<double>(count), centre[c], sum_d[c], sum_d2[c]);
   }
 }
 
@@ -55,15 +68,13 @@ void instance_norm_cpu(const void* x, const void* residual, InstanceNormShape sh
     using T = decltype(tag);
     const auto* input = static_cast<const T*>(x);
     auto* partials = static_cast<NormPartial*>(workspace);
-    auto* statistics = reinterpret_cast<float*>(partials + shape.planes() * shape.chunks());
-    const TensorLayout layout = shape.input();
-    for (int64_t n = 0; n < shape.n; ++n) {
-      norm_partials(input, shape, n, partials);
-      for (int64_t c = 0; c < shape.c; ++c) {
-        norm_statistics(partials + norm_partial_index(shape, n, c, 0), shape.chunks(),
-                        to_float(input[layout.offset(n, c, 0, 0)]), shape.pixels(), shape.eps,
-                        statistics + 2 * (n * shape.c + c));
-      }
+    auto* statistics = reinterpret_cast<double*>(partials + shape.planes() * shape.chunks());
+    for (int64_t task = 0; task < shape.n * shape.chunks(); ++task) {
+      norm_chunk_partials(input, shape, task / shape.chunks(), task % shape.chunks(), partials);
+    }
+    for (int64_t plane = 0; plane < shape.planes(); ++plane) {
+      norm_statistics(partials + plane * shape.chunks(), shape.chunks(), shape.eps,
+                      statistics + 2 * plane);
     }
     auto* output = static_cast<T*>(out);
     const TensorLayout out_layout = shape.output();

@@ -7,102 +7,105 @@ namespace p2phd {
 
 namespace {
 
-constexpr int kNormThreads = 256;
-
-// NCHW: block (chunk, n * C + c) sums its kNormChunk contiguous elements of one channel.
-template <typename T>
-__global__ void norm_partials_planar_kernel(const T* x, InstanceNormShape shape,
-                                            NormPartial* partials) {
-  const int64_t plane = blockIdx.y;
-  const int64_t chunk = blockIdx.x;
-  const int64_t pixels = shape.pixels();
-  const T* values = x + plane * pixels;
-  const float shift = to_float(values[0]);
-  const int64_t begin = chunk * kNormChunk;
-  const int64_t end = begin + kNormChunk < pixels ? begin + kNormChunk : pixels;
-  float sum = 0.0f;
-  float sum_squares = 0.0f;
-  for (int64_t i = begin + threadIdx.x; i < end; i += kNormThreads) {
-    const float centred = to_float(values[i]) - shift;
-    sum += centred;
-    sum_squares += centred * centred;
+// Sums `value` over the lanes of each channel of a block whose thread t works on channel
+// t % channels: the result is valid in the threads of lane 0 (t < channels). With one
+// channel per block, a warp reduction first; otherwise the lanes are added in shared memory.
+template <typename Acc>
+__device__ Acc block_channel_sum(Acc value, int channels, Acc* scratch) {
+  if (channels == 1) {
+    for (int offset = 16; offset > 0; offset /= 2) {
+      value += __shfl_down_sync(0xffffffffu, value, offset);
+    }
+    if (threadIdx.x % 32 == 0) {
+      scratch[threadIdx.x / 32] = value;
+    }
+    __syncthreads();
+    Acc total = Acc(0);
+    if (threadIdx.x == 0) {
+      for (int i = 0; i < kNormThreads / 32; ++i) {
+        total += scratch[i];
+      }
+    }
+    __syncthreads();
+    return total;
   }
-  for (int offset = 16; offset > 0; offset /= 2) {
-    sum += __shfl_down_sync(0xffffffffu, sum, offset);
-    sum_squares += __shfl_down_sync(0xffffffffu, sum_squares, offset);
-  }
-  __shared__ float warp_sums[kNormThreads / 32][2];
-  const int warp = threadIdx.x / 32;
-  if (threadIdx.x % 32 == 0) {
-    warp_sums[warp][0] = sum;
-    warp_sums[warp][1] = sum_squares;
+  scratch[threadIdx.x] = value;
+  __syncthreads();
+  Acc total = Acc(0);
+  if (static_cast<int>(threadIdx.x) < channels) {
+    for (int i = threadIdx.x; i < static_cast<int>(blockDim.x); i += channels) {
+      total += scratch[i];
+    }
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    NormPartial partial{0.0f, 0.0f};
-    for (int i = 0; i < kNormThreads / 32; ++i) {
-      partial.sum += warp_sums[i][0];
-      partial.sum_squares += warp_sums[i][1];
-    }
-    partials[plane * shape.chunks() + chunk] = partial;
-  }
+  return total;
 }
 
-// NHWC: block (chunk, n, channel group) has `channels` threads per pixel lane and
-// blockDim.x / channels lanes; neighbouring threads read neighbouring channels of a pixel.
+// Block (n, channel group, chunk) of the NormLaunch writes the partial of that chunk of each
+// channel of its group: the chunk's mean by one pass, then the deviations from it by a
+// second (over data the first pass has just brought into the cache).
 template <typename T>
-__global__ void norm_partials_interleaved_kernel(const T* x, InstanceNormShape shape, int channels,
-                                                 NormPartial* partials) {
-  const int64_t chunk = blockIdx.x;
-  const int64_t n = blockIdx.y;
-  const int64_t c = static_cast<int64_t>(blockIdx.z) * channels + threadIdx.x % channels;
-  const int lane = threadIdx.x / channels;
-  const int lanes = blockDim.x / channels;
-  float sum = 0.0f;
-  float sum_squares = 0.0f;
-  if (c < shape.c) {
-    const TensorLayout layout = shape.input();
-    const T* channel = x + layout.offset(n, c, 0, 0);
-    const float shift = to_float(channel[0]);
-    const int64_t begin = chunk * kNormChunk;
-    const int64_t end = begin + kNormChunk < shape.pixels() ? begin + kNormChunk : shape.pixels();
+__global__ void norm_partials_kernel(const T* x, InstanceNormShape shape, NormLaunch launch,
+                                     NormPartial* partials) {
+  using Acc = typename NormAcc<T>::type;
+  __shared__ Acc scratch[kNormThreads];
+  __shared__ Acc centres[kNormThreads];
+  const NormBlock block = norm_block(shape, launch, blockIdx.x);
+  const int channel = threadIdx.x % launch.channels;
+  const int lane = threadIdx.x / launch.channels;
+  const int lanes = blockDim.x / launch.channels;
+  const int64_t c = block.c + channel;
+  const bool active = c < shape.c;
+  const int64_t begin = shape.chunk_begin(block.chunk);
+  const int64_t end = shape.chunk_end(block.chunk);
+  const Acc count = static_cast<Acc>(end - begin);
+  const TensorLayout layout = shape.input();
+  const T* values = active ? x + layout.offset(block.n, c, 0, 0) : x;
+  const int64_t step = shape.channels_last ? shape.c : 1;
+
+  Acc sum = Acc(0);
+  if (active) {
     for (int64_t p = begin + lane; p < end; p += lanes) {
-      const float centred = to_float(channel[p * shape.c]) - shift;
-      sum += centred;
-      sum_squares += centred * centred;
+      sum += static_cast<Acc>(to_float(values[p * step]));
     }
   }
-  __shared__ float lane_sums[kNormThreads][2];
-  lane_sums[threadIdx.x][0] = sum;
-  lane_sums[threadIdx.x][1] = sum_squares;
+  sum = block_channel_sum(sum, launch.channels, scratch);
+  if (static_cast<int>(threadIdx.x) < launch.channels) {
+    centres[threadIdx.x] = sum / count;
+  }
   __syncthreads();
-  if (lane == 0 && c < shape.c) {
-    NormPartial partial{0.0f, 0.0f};
-    for (int i = 0; i < lanes; ++i) {
-      partial.sum += lane_sums[i * channels + threadIdx.x][0];
-      partial.sum_squares += lane_sums[i * channels + threadIdx.x][1];
+  const Acc centre = centres[channel];
+
+  Acc sum_d = Acc(0);
+  Acc sum_d2 = Acc(0);
+  if (active) {
+    for (int64_t p = begin + lane; p < end; p += lanes) {
+      const Acc d = static_cast<Acc>(to_float(values[p * step])) - centre;
+      sum_d += d;
+      sum_d2 += d * d;
     }
-    partials[norm_partial_index(shape, n, c, chunk)] = partial;
+  }
+  sum_d = block_channel_sum(sum_d, launch.channels, scratch);
+  sum_d2 = block_channel_sum(sum_d2, launch.channels, scratch);
+  if (static_cast<int>(threadIdx.x) < launch.channels && active) {
+    partials[norm_partial_index(shape, block.n, c, block.chunk)] =
+        norm_partial(static_cast<double>(count), centre, sum_d, sum_d2);
   }
 }
 
-template <typename T>
-__global__ void norm_statistics_kernel(const T* x, InstanceNormShape shape,
-                                       const NormPartial* partials, float* statistics) {
+__global__ void norm_statistics_kernel(InstanceNormShape shape, const NormPartial* partials,
+                                       double* statistics) {
   const int64_t plane = global_thread_index();
   if (plane >= shape.planes()) {
     return;
   }
-  const int64_t n = plane / shape.c;
-  const int64_t c = plane - n * shape.c;
-  norm_statistics(partials + norm_partial_index(shape, n, c, 0), shape.chunks(),
-                  to_float(x[shape.input().offset(n, c, 0, 0)]), shape.pixels(), shape.eps,
+  norm_statistics(partials + plane * shape.chunks(), shape.chunks(), shape.eps,
                   statistics + 2 * plane);
 }
 
 template <typename T>
 __global__ void norm_apply_kernel(const T* x, const T* residual, InstanceNormShape shape,
-                                  const float* statistics, T* out) {
+                                  const double* statistics, T* out) {
   const int64_t i = global_thread_index();
   const TensorLayout layout = shape.output();
   if (i >= shape.planes() * layout.h * layout.w) {
@@ -114,40 +117,22 @@ __global__ void norm_apply_kernel(const T* x, const T* residual, InstanceNormSha
       instance_norm_value(x, residual, statistics + 2 * (n * shape.c + c), shape, n, c, oy, ox);
 }
 
-unsigned int grid_size(int64_t blocks, const char* what) {
-  if (blocks > 65535) {
-    throw std::invalid_argument(std::string("p2phd: instance_norm: too many ") + what);
-  }
-  return static_cast<unsigned int>(blocks);
-}
-
 }  // namespace
 
 void instance_norm_cuda(const void* x, const void* residual, InstanceNormShape shape, void* out,
                         DType dtype, void* workspace, int device, uintptr_t stream) {
   DeviceGuard guard(device);
   auto* partials = static_cast<NormPartial*>(workspace);
-  auto* statistics = reinterpret_cast<float*>(partials + shape.planes() * shape.chunks());
+  auto* statistics = reinterpret_cast<double*>(partials + shape.planes() * shape.chunks());
   const TensorLayout out_layout = shape.output();
+  const NormLaunch launch = instance_norm_launch(shape);
   dispatch_float_type(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto* input = static_cast<const T*>(x);
-    if (shape.channels_last) {
-      // Channels per block: all of them up to 256, with the spare threads as pixel lanes.
-      const int channels = shape.c < kNormThreads ? static_cast<int>(shape.c) : kNormThreads;
-      const int lanes = kNormThreads / channels;
-      const dim3 grid(static_cast<unsigned int>(shape.chunks()), grid_size(shape.n, "images (N)"),
-                      grid_size((shape.c + channels - 1) / channels, "channels"));
-      norm_partials_interleaved_kernel<<<grid, channels * lanes, 0, as_stream(stream)>>>(
-          input, shape, channels, partials);
-    } else {
-      const dim3 grid(static_cast<unsigned int>(shape.chunks()),
-                      grid_size(shape.planes(), "planes (N * C)"));
-      norm_partials_planar_kernel<<<grid, kNormThreads, 0, as_stream(stream)>>>(input, shape,
-                                                                                partials);
-    }
+    norm_partials_kernel<<<static_cast<unsigned int>(launch.blocks), launch.threads, 0,
+                           as_stream(stream)>>>(input, shape, launch, partials);
     norm_statistics_kernel<<<blocks_for(shape.planes()), kThreadsPerBlock, 0, as_stream(stream)>>>(
-        input, shape, partials, statistics);
+        shape, partials, statistics);
     norm_apply_kernel<<<blocks_for(shape.planes() * out_layout.h * out_layout.w), kThreadsPerBlock,
                         0, as_stream(stream)>>>(input, static_cast<const T*>(residual), shape,
                                                 statistics, static_cast<T*>(out));

@@ -12,8 +12,9 @@ The remaining convolutions are PyTorch's (cuDNN on CUDA), by default on channels
 tensors on CUDA, where cuDNN's FP16 convolutions of these shapes are faster than on NCHW
 (../shared/GPU.md) and the p2phd ops read and write either layout. The result equals the
 module's forward up to float rounding. On CUDA one render per input shape is captured as a
-CUDA graph. With `compile_mode`, torch.compile compiles the whole forward, the p2phd ops
-included as opaque custom operators (fused_ops), so that it can choose the convolutions.
+CUDA graph, on the backend's own stream (runtime.devices). With `compile_mode`,
+torch.compile compiles the whole forward, the p2phd ops included as opaque custom operators
+(fused_ops), so that it can choose the convolutions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import nn
 from p2phd.models import GeneratorConfig
 from p2phd.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
 from p2phd.runtime import fused_ops
+from p2phd.runtime.devices import DeviceStream, cudnn_autotuning, require_kernels
 from p2phd.runtime.torch_backend import PRECISIONS
 
 # The backend captures its own CUDA graph, so a mode that makes torch.compile capture one too
@@ -59,7 +61,9 @@ class FusedBackend:
                 f"the fused backend runs p2phd's GlobalGenerator and LocalEnhancer, not "
                 f"{type(generator).__name__}"
             )
+        require_kernels(device)
         self.device = device
+        self.stream = DeviceStream(device)
         self.precision = precision
         self.input_dtype = PRECISIONS[precision]
         self.config = config
@@ -76,8 +80,6 @@ class FusedBackend:
         # (input keys) -> (graph, static inputs, output); one entry, for the current shape.
         self._graph: tuple[tuple[_MapKey, ...], torch.cuda.CUDAGraph, list, torch.Tensor] | None
         self._graph = None
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
 
     def render_maps(
         self,
@@ -86,11 +88,15 @@ class FusedBackend:
         features: torch.Tensor | None,
     ) -> torch.Tensor:
         """N x H x W labels (valid: the Runtime checks them), instance ids and N x K x H x W
-        features on the device -> N x H x W x 3 uint8 images (a new tensor)."""
+        features on the device -> N x H x W x 3 uint8 images (a new tensor, ready for the
+        caller's current stream)."""
         inputs = [labels, instances, features]
         if self.device.type != "cuda":
             with torch.inference_mode():
                 return self._run(*inputs)
+        return self.stream.run(self._replay, inputs)
+
+    def _replay(self, inputs: list[torch.Tensor | None]) -> torch.Tensor:
         key = tuple(None if t is None else (tuple(t.shape), t.dtype) for t in inputs)
         if self._graph is None or self._graph[0] != key:
             self._graph = None  # frees the previous shape's graph memory first
@@ -105,15 +111,13 @@ class FusedBackend:
     def _capture(
         self, inputs: list[torch.Tensor | None]
     ) -> tuple[torch.cuda.CUDAGraph, list[torch.Tensor | None], torch.Tensor]:
+        """Runs on the backend's stream (inside render_maps)."""
         static = [None if t is None else t.clone() for t in inputs]
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side), torch.inference_mode():
+        with cudnn_autotuning(), torch.inference_mode():
             for _ in range(2):  # cuDNN and torch.compile choose their kernels outside the capture
                 self._run(*static)
-        torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.inference_mode():
+        with self.stream.capturing(graph), torch.inference_mode():
             output = self._run(*static)
         return graph, static, output
 

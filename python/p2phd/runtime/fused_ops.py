@@ -13,8 +13,13 @@ import torch
 from p2phd import ops
 
 
-def _memory_format(channels_last: bool) -> torch.memory_format:
-    return torch.channels_last if channels_last else torch.contiguous_format
+def _empty_nchw(
+    like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool
+) -> torch.Tensor:
+    """An N x C x H x W result as the ops allocate it: with the strides of torch.empty in that
+    memory format (which differ from .contiguous()'s where C == 1 or H == W == 1)."""
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty(shape, dtype=dtype, device=like.device, memory_format=memory_format)
 
 
 @torch.library.custom_op("p2phd::instance_edges", mutates_args=())
@@ -88,8 +93,7 @@ def _(
     n, h, w = labels.shape
     if pool:
         h, w = (h + 1) // 2, (w + 1) // 2
-    out = labels.new_empty((n, weight.shape[0], h, w), dtype=dtype)
-    return out.contiguous(memory_format=_memory_format(channels_last))
+    return _empty_nchw(labels, (n, weight.shape[0], h, w), dtype, channels_last)
 
 
 @torch.library.custom_op("p2phd::instance_norm", mutates_args=())
@@ -116,8 +120,7 @@ def _(
     eps: float,
 ) -> torch.Tensor:
     n, c, h, w = x.shape
-    out = x.new_empty((n, c, h + 2 * pad, w + 2 * pad))
-    return out.contiguous(memory_format=_memory_format(ops.is_channels_last(x)))
+    return _empty_nchw(x, (n, c, h + 2 * pad, w + 2 * pad), x.dtype, ops.is_channels_last(x))
 
 
 @torch.library.custom_op("p2phd::output_conv", mutates_args=())

@@ -13,6 +13,7 @@ import torch
 
 from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
+from p2phd.runtime.devices import DeviceStream
 from p2phd.runtime.features import check_features, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.onnx_backend import OnnxBackend
@@ -150,6 +151,8 @@ class Runtime:
             self._backend = self._load_checkpoint(
                 path, backend, device, precision, (channels_last, compile_mode), config
             )
+        # Renders run on the Runtime's own stream: its buffers are never shared across streams.
+        self._stream = DeviceStream(self.device)
 
     def _load_checkpoint(
         self,
@@ -254,7 +257,9 @@ class Runtime:
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
         with self._lock:
-            return self._render(labels, instances, style, features, features_from, seed, output)
+            return self._stream.run(
+                self._render, labels, instances, style, features, features_from, seed, output
+            )
 
     def _render(
         self,

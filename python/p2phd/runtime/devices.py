@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Where the work of a Runtime and its backends runs: a build that can run on the device,
+a CUDA stream each owns on its device, and cuDNN's autotuning scoped to their own work.
+
+A stream of one's own orders one Runtime's renders among themselves whatever streams its
+callers use, so buffers and CUDA-graph memory shared between renders are never read and
+written by two streams at once; the caller's stream waits for the result, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import torch
+
+Result = TypeVar("Result")
+
+_REBUILD = (
+    "rebuild p2phd with nvcc on PATH (pip install -Ccmake.define.P2PHD_CUDA=ON . ; "
+    "after a CPU-only build use a new build directory) or render on device='cpu'"
+)
+
+
+def cuda_build_error(device: torch.device, build_info: Mapping[str, Any]) -> str | None:
+    """Why p2phd's kernels cannot run on `device` with a build described by `build_info`
+    (p2phd.build_info()), or None when they can."""
+    if device.type == "cuda" and not build_info["cuda"]:
+        return (
+            f"this build of p2phd has no CUDA kernels, so it cannot render on {device}: {_REBUILD}"
+        )
+    return None
+
+
+def require_kernels(device: torch.device) -> None:
+    """Refuses, before any work, a device this build of p2phd has no kernels for."""
+    from p2phd.ops import build_info  # the native module only where a backend is built
+
+    error = cuda_build_error(device, build_info())
+    if error is not None:
+        raise RuntimeError(error)
+
+
+@contextlib.contextmanager
+def cudnn_autotuning() -> Iterator[None]:
+    """cuDNN benchmark mode for the block only: the process-wide flag is restored after.
+    Fixed shapes are the rule here, so cuDNN's search for the fastest kernels pays."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+class DeviceStream:
+    """A CUDA stream of one's own on `device` (nothing on the CPU): `run` runs work on it
+    after the caller's pending work and hands results back ordered before the caller's."""
+
+    def __init__(self, device: torch.device) -> None:
+        if device.type == "cuda" and device.index is None:  # "cuda": the device current now
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.device = device
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def run(self, work: Callable[..., Result], *args: Any) -> Result:
+        """work(*args) on this stream, with this device current. The caller's current stream
+        then waits for it, and CUDA tensors returned are marked in use by the caller's
+        stream, so that the allocator does not hand their memory to this stream's next work
+        while the caller still reads them."""
+        stream = self.stream
+        if stream is None:
+            return work(*args)
+        caller = torch.cuda.current_stream(self.device)
+        if caller == stream:  # a nested call, already on this stream
+            return work(*args)
+        stream.wait_stream(caller)
+        try:
+            with torch.cuda.device(self.device), torch.cuda.stream(stream):
+                result = work(*args)
+        finally:  # after an error too: what was queued may still read the caller's tensors
+            caller.wait_stream(stream)
+        if isinstance(result, torch.Tensor) and result.is_cuda:
+            result.record_stream(caller)
+        return result
+
+    @contextlib.contextmanager
+    def capturing(self, graph: torch.cuda.CUDAGraph) -> Iterator[None]:
+        """Captures `graph` on this stream, with this device current and cuDNN autotuning."""
+        with torch.cuda.device(self.device), cudnn_autotuning():
+            with torch.cuda.graph(graph, stream=self.stream):
+                yield
