@@ -207,3 +207,22 @@ def test_png_files_follow_the_umask(tmp_path):
         os.umask(old)
     assert (tmp_path / "a" / "image.png").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["image.png"]
+
+
+def test_render_cli_takes_demo_and_public_rounding(tmp_path, demo):
+    from p2phd.cli import render
+
+    scene = synthetic_scene(4, 32, 48)
+    Image.fromarray(scene.labels).save(tmp_path / "a_labelIds.png")
+    Image.fromarray(scene.instances.astype(np.uint16)).save(tmp_path / "a_instanceIds.png")
+    out = tmp_path / "out.png"
+    old = os.umask(0o022)
+    try:
+        argv = ["demo", str(tmp_path / "a_labelIds.png"), "--out", str(out)]
+        assert render.main([*argv, "--device", "cpu", "--rounding", "public"]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+    y = demo.render(scene.labels, scene.instances, output="float")
+    expected = np.clip((np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0, 0, 255).astype(np.uint8)
+    assert np.array_equal(np.array(Image.open(out)), expected)
