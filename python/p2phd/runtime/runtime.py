@@ -16,6 +16,7 @@ from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.features import check_features, check_seed, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
+from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
 from p2phd.runtime.padding import network_size, pad_for_network, pad_to_size
@@ -23,7 +24,6 @@ from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 
-ArrayLike = np.ndarray | torch.Tensor
 Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
@@ -31,7 +31,6 @@ Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
 MAX_SIDE = 8192
 
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-_INTEGER_DTYPES = (torch.uint8, torch.int16, torch.uint16, torch.int32, torch.int64)
 ROUNDINGS = ("nearest", "public")
 
 
@@ -55,62 +54,6 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
     return resolved
-
-
-def _as_tensor(array: ArrayLike, name: str) -> torch.Tensor:
-    if isinstance(array, np.ndarray):
-        if not array.dtype.isnative:  # e.g. a big-endian 16-bit TIFF: swap to this machine's
-            array = array.astype(array.dtype.newbyteorder("="))
-        return torch.from_numpy(np.ascontiguousarray(array))
-    if isinstance(array, torch.Tensor):
-        return array
-    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(array).__name__}")
-
-
-def _batched_maps(maps: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
-    if maps.dtype not in _INTEGER_DTYPES:
-        raise ValueError(f"{name} must be an integer map (uint8 ... int64), got {maps.dtype}")
-    if maps.ndim == 3 and maps.shape[-1] in (3, 4) and min(maps.shape[:2]) >= 16:
-        raise ValueError(
-            f"{name} has shape {tuple(maps.shape)}, which looks like an RGB image; pass an "
-            "H x W (or N x H x W) map of ids"
-        )
-    if maps.ndim == 2:
-        return maps[None], True
-    if maps.ndim == 3:
-        return maps, False
-    raise ValueError(f"{name} must be H x W or N x H x W, got shape {tuple(maps.shape)}")
-
-
-def _image_tensor(image: ArrayLike, shape: tuple[int, int, int]) -> torch.Tensor:
-    """A photo for the encoder: uint8 [N x] H x W x 3, or float [N x] 3 x H x W in [-1, 1]."""
-    tensor = _as_tensor(image, "features_from")
-    n, h, w = shape
-    rgb = tensor.ndim in (3, 4) and (
-        tensor.shape[-1] == 3 if tensor.dtype == torch.uint8 else tensor.shape[-3] == 3
-    )
-    if not rgb:
-        layout = "H x W x 3 uint8" if tensor.dtype == torch.uint8 else "3 x H x W float"
-        raise ValueError(
-            f"features_from must be an RGB photo ({layout}) of the maps' size {h} x {w}, got "
-            f"shape {tuple(tensor.shape)}"
-        )
-    if tensor.dtype == torch.uint8:
-        if tensor.ndim == 3:
-            tensor = tensor[None]
-        tensor = tensor.permute(0, 3, 1, 2).float() / 127.5 - 1
-    elif not tensor.is_floating_point():
-        raise ValueError(f"features_from must be uint8 or float, got {tensor.dtype}")
-    elif tensor.ndim == 3:
-        tensor = tensor[None]
-    if tuple(tensor.shape) != (n, 3, h, w):
-        raise ValueError(
-            f"features_from must be an RGB photo of the maps' size {h} x {w}, got shape "
-            f"{tuple(image.shape)}"
-        )
-    if not torch.isfinite(tensor).all():
-        raise ValueError("features_from contains NaN or infinity")
-    return tensor.float()
 
 
 class Runtime:
@@ -153,6 +96,12 @@ class Runtime:
         path = checkpoint.resolve_model(source)
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be 'nearest' or 'public', got {rounding!r}")
+        if rounding == "public" and backend == "fused":
+            raise ValueError(
+                "rounding='public' needs a backend that returns the float image; the fused "
+                "backend converts to uint8 inside its last layer with rounding to nearest "
+                "(use backend='torch')"
+            )
         if memory_limit is not None and (
             isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit < 1
         ):
@@ -345,7 +294,7 @@ class Runtime:
         config = self.config
         returns_numpy = isinstance(labels, np.ndarray)
         with stage("preprocess"):
-            label_maps, single = _batched_maps(_as_tensor(labels, "labels"), "labels")
+            label_maps, single = batched_maps(as_tensor(labels, "labels"), "labels")
             home = label_maps.device
             n, height, width = label_maps.shape
             if max(height, width) > MAX_SIDE or min(height, width) < 1:
@@ -360,7 +309,7 @@ class Runtime:
             if config.use_instance:
                 if instances is None:
                     raise ValueError("this model needs an instance map (it takes instance edges)")
-                instance_maps, _ = _batched_maps(_as_tensor(instances, "instances"), "instances")
+                instance_maps, _ = batched_maps(as_tensor(instances, "instances"), "instances")
                 if instance_maps.shape != label_maps.shape:
                     raise ValueError(
                         f"labels are {tuple(label_maps.shape)} but instances are "
@@ -475,7 +424,7 @@ class Runtime:
         assert instances is not None  # a feature model always takes instance maps
         shape = tuple(instances.shape)
         if features is not None:
-            feature_map = _as_tensor(features, "features").to(self.device).float()
+            feature_map = as_tensor(features, "features").to(self.device).float()
             if feature_map.ndim == 3:
                 feature_map = feature_map[None]
             check_features(feature_map, shape, config.feat_num)
@@ -483,7 +432,7 @@ class Runtime:
         if features_from is not None:
             if self.encoder is None:
                 raise ValueError(f"{self.source.name} has no encoder (latest_net_E.pth)")
-            image = _image_tensor(features_from, shape).to(self.device)
+            image = photo_tensor(features_from, shape).to(self.device)
             stride = max(config.downsampling, self._encoder_stride)
             with torch.inference_mode():
                 encoded = self.encoder(
