@@ -320,7 +320,11 @@ void instance_broadcast(const Array& instances, const Array& ids, const Array& t
                                     workspace.data(), status.data<int64_t>(), device, stream));
 }
 
-void to_uint8_image(const Array& y, const Array& out, uintptr_t stream) {
+void to_uint8_image(const Array& y, const Array& out, const std::string& rounding,
+                    uintptr_t stream) {
+  require(rounding == "nearest" || rounding == "public",
+          "rounding must be 'nearest' or 'public', got '" + rounding + "'");
+  const Rounding mode = rounding == "nearest" ? Rounding::kNearest : Rounding::kTruncated;
   require(y.shape.size() == 4, "y must be N x C x H x W, got shape " + shape_text(y.shape));
   const ImageShape shape{y.shape[0], y.shape[2], y.shape[3]};
   const int64_t channels = y.shape[1];
@@ -336,8 +340,9 @@ void to_uint8_image(const Array& y, const Array& out, uintptr_t stream) {
   }
   const int device = y.device;
   P2PHD_RUN(
-      to_uint8_image_cpu(y.data(), y.dtype, shape, channels, out.data<uint8_t>()),
-      to_uint8_image_cuda(y.data(), y.dtype, shape, channels, out.data<uint8_t>(), device, stream));
+      to_uint8_image_cpu(y.data(), y.dtype, shape, channels, mode, out.data<uint8_t>()),
+      to_uint8_image_cuda(y.data(), y.dtype, shape, channels, mode, out.data<uint8_t>(), device,
+                          stream));
 }
 
 // A float32 [C_in, k, k, C_out] weight (output channels contiguous) and its [C_out] bias.
@@ -577,10 +582,9 @@ PYBIND11_MODULE(_native, m) {
       py::arg("status"), py::arg("stream"));
   m.def(
       "to_uint8_image",
-      [](const ArrayTuple& y, const ArrayTuple& out, uintptr_t stream) {
-        to_uint8_image(to_array(y), to_array(out), stream);
-      },
-      py::arg("y"), py::arg("out"), py::arg("stream"));
+      [](const ArrayTuple& y, const ArrayTuple& out, const std::string& rounding,
+         uintptr_t stream) { to_uint8_image(to_array(y), to_array(out), rounding, stream); },
+      py::arg("y"), py::arg("out"), py::arg("rounding"), py::arg("stream"));
   m.def(
       "label_conv",
       [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,

@@ -7,7 +7,7 @@ namespace p2phd {
 
 namespace {
 
-template <typename T>
+template <Rounding R, typename T>
 __global__ void to_uint8_image_kernel(const T* y, ImageShape shape, int64_t channels,
                                       uint8_t* out) {
   const int64_t i = global_thread_index();
@@ -15,19 +15,27 @@ __global__ void to_uint8_image_kernel(const T* y, ImageShape shape, int64_t chan
     return;
   }
   const PixelIndex at = pixel_index(shape, i);
-  to_uint8_pixel(y + at.b * channels * shape.pixels() + at.p, shape.pixels(), channels,
-                 out + i * channels);
+  to_uint8_pixel<R>(y + at.b * channels * shape.pixels() + at.p, shape.pixels(), channels,
+                    out + i * channels);
 }
 
 }  // namespace
 
 void to_uint8_image_cuda(const void* y, DType dtype, ImageShape shape, int64_t channels,
-                         uint8_t* out, int device, uintptr_t stream) {
+                         Rounding rounding, uint8_t* out, int device, uintptr_t stream) {
   DeviceGuard guard(device);
   dispatch_float_type(dtype, [&](auto tag) {
     using T = decltype(tag);
-    to_uint8_image_kernel<<<blocks_for(shape.total()), kThreadsPerBlock, 0, as_stream(stream)>>>(
-        static_cast<const T*>(y), shape, channels, out);
+    const auto* data = static_cast<const T*>(y);
+    const auto launch = [&](auto kernel) {
+      kernel<<<blocks_for(shape.total()), kThreadsPerBlock, 0, as_stream(stream)>>>(
+          data, shape, channels, out);
+    };
+    if (rounding == Rounding::kNearest) {
+      launch(to_uint8_image_kernel<Rounding::kNearest, T>);
+    } else {
+      launch(to_uint8_image_kernel<Rounding::kTruncated, T>);
+    }
   });
   check_cuda(cudaGetLastError(), "to_uint8_image launch");
 }

@@ -350,7 +350,7 @@ def test_cluster_file_variants(tmp_path: Path) -> None:
     np.save(path, np.zeros((10, 3)))
     with pytest.raises(CheckpointError, match="holds a float64 array"):
         checkpoint.load_clusters(path)
-    clusters = {7: np.arange(6.0).reshape(2, 3), 8: np.zeros((0, 3))}
+    clusters = {7: np.arange(6.0).reshape(2, 3), 8: np.zeros((1, 3))}
     # protocol 2 (Python 2 era and np.save under old numpy) goes through other globals
     array = np.empty((), dtype=object)
     array[()] = clusters
@@ -488,7 +488,7 @@ def _fail_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", broken)
+    monkeypatch.setattr(os, "fsync", broken)
 
 
 @pytest.mark.parametrize("name", ["b.safetensors", "bdir"])

@@ -65,7 +65,13 @@ def test_batches_torch_in_torch_out_and_any_size(bundle, scene):
     images = runtime.render(labels, instances)
     assert isinstance(images, torch.Tensor) and images.shape == (2, 37, 53, 3)
     single = runtime.render(labels[0].numpy(), instances[0].numpy())
-    assert np.array_equal(images[0].numpy(), single)
+    # Within one level, not equal: the CPU convolutions block a batch of 2 differently from
+    # a single image, so float sums round differently and a value near a rounding boundary
+    # may land one level apart. Bit-equal results would mean rendering images one at a time.
+    assert np.abs(images[0].numpy().astype(int) - single).max() <= 1
+    floats = runtime.render(labels, instances, output="float")
+    single_float = runtime.render(labels[0].numpy(), instances[0].numpy(), output="float")
+    assert np.abs(floats[0].numpy() - single_float).max() <= 1e-5
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

@@ -1,13 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Timing of a whole render and of its stages against the public pipeline, FP16 eager and
 torch.compile of the same weights (`p2phd-bench render`), and the peak device memory of a
-render in a fresh process."""
+render in a fresh process. Stages are timed through Runtime's public RenderProfile; on the
+CPU the onnxruntime backend (an export with preprocessing) is timed beside torch and fused.
+Sizes are H x W throughout; a line on stderr announces each size and each long step."""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import multiprocessing
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +25,7 @@ from p2phd import checkpoint, ops
 from p2phd.bench_ops import public_preprocess
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
-from p2phd.runtime import Runtime
+from p2phd.runtime import RenderProfile, Runtime
 
 ARCHITECTURES = {
     # The public Cityscapes 2048x1024 model: 182.9 M parameters.
@@ -47,6 +51,18 @@ class RenderTiming:
     # CUDA, p2phd renders: the most a fresh process that loads the model and renders this
     # size ever allocates (weights, buffers, CUDA graph pool).
     peak_memory_mb: float | None = None
+
+    @property
+    def size(self) -> str:
+        """H x W, as --sizes takes it."""
+        return f"{self.height}x{self.width}"
+
+
+Progress = Callable[[str], None]
+
+
+def print_progress(message: str) -> None:
+    print(f"p2phd-bench: {message}", file=sys.stderr, flush=True)
 
 
 def _time(fn: Callable[[], object], device: torch.device, runs: int, warmup: int) -> list[float]:
@@ -92,10 +108,11 @@ def run(
     compile_mode: str | None,
     model_dir: str,
     precisions: list[str],
+    progress: Progress = print_progress,
 ) -> list[RenderTiming]:
-    """Times every case for every size and batch; Runtime renders on the torch and fused
-    backends in each of `precisions`. The model is saved once as a bundle in `model_dir` and
-    loaded by Runtime, exactly as a user would."""
+    """Times every case for every size (H x W) and batch; Runtime renders on the torch and
+    fused backends in each of `precisions`, and on the CPU on onnxruntime. The model is saved
+    once as a bundle in `model_dir` and loaded by Runtime, exactly as a user would."""
     config = ARCHITECTURES[architecture]
     torch.manual_seed(0)
     generator = build_generator(config).eval().requires_grad_(False)
@@ -110,13 +127,28 @@ def run(
     timings = []
     for height, width in sizes:
         for batch in batches:
+            progress(f"{architecture} at {height}x{width}, batch {batch}")
             labels, instances = _scene_maps(height, width, batch, device)
+            sized = dict(renders)
+            if device.type == "cpu" and _onnxruntime_available():
+                progress(f"exporting to ONNX for {batch}x{height}x{width} (with preprocessing)")
+                onnx = _onnx_runtime(model_dir, batch, height, width)
+                sized["p2phd render onnxruntime (fp32)"] = (onnx, {"backend": "onnxruntime"})
             with torch.inference_mode():
                 cases = _cases(
-                    runtime, renders, fp32, half, compiled, compile_mode, labels, instances
+                    renders=sized,
+                    fp32=fp32,
+                    half=half,
+                    compiled=compiled,
+                    compile_mode=compile_mode,
+                    labels=labels,
+                    instances=instances,
+                    label_nc=config.label_nc,
                 )
                 reference = cases[0][2]()
             for name, fn, produce in cases:
+                if "compile" in name:
+                    progress(f"{name}: compiling at the first call (minutes for large models)")
                 with torch.inference_mode():
                     resident = 0
                     if device.type == "cuda":
@@ -130,27 +162,82 @@ def run(
                         else None
                     )
                     quality = _psnr(produce(), reference) if produce is not None else None
-                median = statistics.median(times)
                 fresh_peak = None
                 # Not for a compiled variant: the fresh process would compile it again.
-                if device.type == "cuda" and name in renders and "compiled" not in name:
-                    options = renders[name][1]
+                if device.type == "cuda" and name in sized and "compiled" not in name:
+                    options = sized[name][1]
                     fresh_peak = peak_render_memory_mb(model_dir, options, batch, height, width)
                 timings.append(
-                    RenderTiming(
-                        name,
-                        height,
-                        width,
-                        batch,
-                        median,
-                        float(np.percentile(times, 90)),
-                        batch * 1e3 / median,
-                        peak,
-                        quality,
-                        fresh_peak,
-                    )
+                    _timing(name, height, width, batch, times, peak, quality, fresh_peak)
                 )
+            timings += _stage_timings(runtime, labels, instances, runs, height, width, batch)
     return timings
+
+
+def _timing(
+    name: str,
+    height: int,
+    width: int,
+    batch: int,
+    times: list[float],
+    working_mb: float | None = None,
+    quality: float | None = None,
+    peak_mb: float | None = None,
+) -> RenderTiming:
+    median = statistics.median(times)
+    return RenderTiming(
+        name,
+        height,
+        width,
+        batch,
+        median,
+        float(np.percentile(times, 90)),
+        batch * 1e3 / median,
+        working_mb,
+        quality,
+        peak_mb,
+    )
+
+
+def _stage_timings(
+    runtime: Runtime,
+    labels: torch.Tensor,
+    instances: torch.Tensor,
+    runs: int,
+    height: int,
+    width: int,
+    batch: int,
+) -> list[RenderTiming]:
+    """The stages of the torch backend's render, from `runs` profiled renders (warm)."""
+    profile = RenderProfile()
+    for _ in range(runs):
+        runtime.render(labels, instances, profile=profile)
+    return [
+        _timing(f"p2phd {stage} ({runtime.precision})", height, width, batch, times)
+        for stage, times in profile.stages_ms.items()
+    ]
+
+
+def _onnxruntime_available() -> bool:
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+
+
+def _onnx_runtime(model_dir: str, batch: int, height: int, width: int) -> Runtime:
+    """The bundle exported to ONNX with preprocessing for this shape, loaded by Runtime."""
+    from p2phd.export import export
+
+    path = f"{model_dir}.{batch}x{height}x{width}.onnx"
+    export(
+        model_dir,
+        to="onnx",
+        size=(height, width),
+        batch=batch,
+        with_preprocess=True,
+        out=path,
+        verify=False,
+        progress=None,
+    )
+    return Runtime(path)
 
 
 Case = tuple[str, Callable[[], object], Callable[[], torch.Tensor] | None]
@@ -192,7 +279,7 @@ def _render_variants(
 
 
 def _cases(
-    runtime: Runtime,
+    *,
     renders: RenderVariants,
     fp32: nn.Module,
     half: nn.Module,
@@ -200,15 +287,12 @@ def _cases(
     compile_mode: str | None,
     labels: torch.Tensor,
     instances: torch.Tensor,
+    label_nc: int,
 ) -> list[Case]:
     """(name, what to time, what produces its image for the PSNR or None) for one input."""
     half_dtype = next(half.parameters()).dtype
     half_name = "FP16" if half_dtype == torch.float16 else "BF16"
-    label_nc = runtime.config.label_nc
     x_half = ops.generator_input(labels, instances, label_nc, dtype=half_dtype)
-    # The stages of a render, as Runtime runs them (one shape, buffers reused).
-    generator_input = runtime._generator_input(labels, instances, None)
-    generated = runtime._backend.generate(generator_input)
 
     def public_pipeline() -> torch.Tensor:
         # The public code's precision: true FP32 convolutions, no TF32.
@@ -224,11 +308,6 @@ def _cases(
     ]
     if compiled is not None:
         cases.append((f"torch.compile {half_name} {compile_mode}", lambda: compiled(x_half), None))
-    cases += [
-        ("p2phd preprocess", lambda: runtime._generator_input(labels, instances, None), None),
-        ("p2phd generator", lambda: runtime._backend.generate(generator_input), None),
-        ("p2phd postprocess", lambda: ops.to_uint8_image(generated), None),
-    ]
     for name, (loaded, _) in renders.items():
         render = functools.partial(loaded.render, labels, instances)
         cases.append((name, render, render))

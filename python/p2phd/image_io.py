@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from p2phd.atomic import atomic_path
 
 # Single-channel PNG modes: 8-bit grey or palette (labels), 16/32-bit integer (instance ids).
 _LABEL_MODES = ("L", "P", "I;16", "I")
@@ -30,7 +30,8 @@ def _read_single_channel(path: str | os.PathLike, what: str, modes: tuple[str, .
         raise ValueError(f"{path}: cannot read the {what}: {error}") from error
     if array.ndim != 2:
         raise ValueError(f"{path}: a {what} must be H x W, got shape {array.shape}")
-    return array
+    # Big-endian 16-bit images (I;16B) come out byte-swapped: give the ids in native order.
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def read_label_map(path: str | os.PathLike) -> np.ndarray:
@@ -45,14 +46,7 @@ def read_instance_map(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Writes an H x W or H x W x 3 uint8 image; the file appears whole or not at all."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
+    """Writes an H x W or H x W x 3 uint8 image; the file appears whole or not at all, with
+    the mode the umask gives new files."""
+    with atomic_path(path) as temporary:
         Image.fromarray(np.ascontiguousarray(image)).save(temporary, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -392,14 +392,20 @@ def instance_broadcast(
     return result
 
 
-def to_uint8_image(y: ArrayLike, *, out: ArrayLike | None = None) -> ArrayLike:
+def to_uint8_image(
+    y: ArrayLike, *, out: ArrayLike | None = None, rounding: str = "nearest"
+) -> ArrayLike:
     """[N x] 3 x H x W generator output in [-1, 1] -> [N x] H x W x 3 uint8 RGB, as
-    round(clamp((y + 1) / 2, 0, 1) * 255) with ties to even and NaN -> 0."""
+    round(clamp((y + 1) / 2, 0, 1) * 255) with ties to even and NaN -> 0; with
+    rounding="public" as the public pix2pixHD code does it, uint8(clip((y + 1) / 2 * 255,
+    0, 255)) in float32 (truncated; NaN -> 0)."""
+    if rounding not in ("nearest", "public"):
+        raise ValueError(f"rounding must be 'nearest' or 'public', got {rounding!r}")
     kind = _kind_of(y)
     y, single = _batched(y, "y", 3)
     n, c, h, w = y.shape
     out, result = _output(kind, (n, h, w, c), "uint8", out, single)
-    _native.to_uint8_image(_native_array(y, kind), _native_array(out, kind), kind.stream)
+    _native.to_uint8_image(_native_array(y, kind), _native_array(out, kind), rounding, kind.stream)
     return result
 
 

@@ -86,11 +86,15 @@ def generator_input(
     return torch.cat(parts, dim=1)
 
 
-def to_uint8_image(y: torch.Tensor) -> torch.Tensor:
+def to_uint8_image(y: torch.Tensor, rounding: str = "nearest") -> torch.Tensor:
     """N x 3 x H x W in [-1, 1] -> N x H x W x 3 uint8, round(clamp((y+1)/2, 0, 1) * 255).
 
-    NaN maps to 0; rounding is half to even.
+    NaN maps to 0; rounding is half to even. rounding="public": the public code's
+    uint8(clip((y + 1) / 2 * 255, 0, 255)), truncated, in float32.
     """
+    if rounding == "public":
+        scaled = torch.nan_to_num((y.float() + 1) / 2 * 255, nan=0.0).clamp(0, 255)
+        return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     t = (y.float() + 1) / 2
     t = torch.nan_to_num(t, nan=0.0).clamp(0, 1)
     return torch.round(t * 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()

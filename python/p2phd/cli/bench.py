@@ -160,7 +160,7 @@ def main_render(args: argparse.Namespace) -> int:
         peak = f"{row.peak_memory_mb:8.0f}" if row.peak_memory_mb is not None else " " * 8
         quality = f"{row.psnr_db:6.1f}" if row.psnr_db is not None else " " * 6
         print(
-            f"{row.case:<44} {row.width:>5}x{row.height:<4} {row.batch:>2} "
+            f"{row.case:<44} {row.size:>10} {row.batch:>2} "
             f"{row.median_ms:>10.3f} {row.p90_ms:>9.3f} {row.images_per_s:>8.1f} {memory} "
             f"{peak} {quality}"
         )

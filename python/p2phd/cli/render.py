@@ -10,8 +10,9 @@
   p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
                                                     the small model shipped with p2phd
 
-MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX file or a
-TensorRT engine. Exit status: 0 all rendered, 1 some inputs failed (listed), 2 bad usage.
+MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX file, a
+TensorRT engine, or demo (the small model shipped with p2phd). Exit status: 0 all rendered,
+1 some inputs failed (listed), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, fp32, fp16, bf16")
+    parser.add_argument(
+        "--rounding",
+        choices=("nearest", "public"),
+        default="nearest",
+        help="float -> uint8: nearest (default) or public, the public pix2pixHD code's "
+        "truncation, for bit-exact comparison with its results",
+    )
     parser.add_argument("--label-nc", type=int, help="classes of a public checkpoint (35)")
     parser.add_argument("--no-instance", action="store_true", help="public checkpoint without")
     parser.add_argument(
@@ -145,8 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     source, out = Path(args.input), Path(args.out)
     if not source.exists():
         parser.error(f"{source} does not exist")
-    if not Path(args.model).exists():
-        parser.error(f"{args.model} does not exist")
     options = {}
     if args.label_nc is not None:
         options["label_nc"] = args.label_nc
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             backend=args.backend,
             device=args.device,
             precision=args.precision,
+            rounding=args.rounding,
             **options,
         )
     except (ValueError, RuntimeError, OSError, TypeError) as error:

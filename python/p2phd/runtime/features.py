@@ -13,6 +13,18 @@ from p2phd import ops
 
 Clusters = Mapping[int, np.ndarray]
 
+# The seed of the cluster choice when the caller gives none: the same call, the same image.
+DEFAULT_SEED = 0
+
+
+def check_seed(seed: object) -> int:
+    """`seed` as an int >= 0 (DEFAULT_SEED for None), or a ValueError naming it."""
+    if seed is None:
+        return DEFAULT_SEED
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    return int(seed)
+
 
 def instance_class(instance_id: int) -> int:
     """The public convention: ids below 1000 are the class itself, others class * 1000 + k."""
@@ -25,18 +37,21 @@ def cluster_features(
     feat_num: int,
     *,
     style: Mapping[int, int] | None = None,
-    seed: int | None = None,
+    seed: int = DEFAULT_SEED,
 ) -> torch.Tensor:
     """N x H x W instance map -> N x feat_num x H x W float32 feature map on its device.
 
     Every instance whose class has clusters gets one of its class's centres: `style[id]` when
-    given, else one drawn by a generator seeded with `seed` (reproducible; fresh when None).
+    given, else one drawn by a generator seeded with `seed` (the same seed, the same choice).
     Instances of classes without clusters get zeros, as in the public code."""
     style = dict(style or {})
     rng = np.random.default_rng(seed)
     present = [image.unique().tolist() for image in instances]
     known = {instance_id for ids in present for instance_id in ids}
     for instance_id, choice in style.items():
+        for what, value in (("instance id", instance_id), ("cluster index", choice)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ValueError(f"style maps instance ids to cluster indices; {what} {value!r}")
         if instance_id not in known:
             raise ValueError(
                 f"style names instance {instance_id}, which is not in the instance map"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reflection padding of maps to the network's stride, and cropping the result back."""
+"""Reflection padding of maps to the sizes a network with a given stride can take."""
 
 from __future__ import annotations
 
@@ -9,6 +9,14 @@ import torch
 def padded_size(size: int, stride: int) -> int:
     """The smallest multiple of `stride` that is >= size."""
     return -(-size // stride) * stride
+
+
+def network_size(size: int, stride: int) -> int:
+    """The side a map of `size` is padded to before a network with this total stride: a
+    multiple of the stride, and at least 2 * stride (and 4), so that the coarsest feature map
+    is 2 x 2 or more (instance norm needs more than one value, reflection padding of 1 needs
+    2) and the 7 x 7 convolutions' reflection padding of 3 has 4 rows to reflect."""
+    return max(padded_size(size, stride), 2 * stride, 4)
 
 
 def reflect_indices(size: int, padded: int, device: torch.device) -> torch.Tensor:
@@ -28,6 +36,12 @@ def pad_to_stride(maps: torch.Tensor, stride: int) -> torch.Tensor:
     dtype, so label and instance maps pad like features. Returns `maps` when nothing to do."""
     height, width = maps.shape[-2:]
     return pad_to_size(maps, padded_size(height, stride), padded_size(width, stride))
+
+
+def pad_for_network(maps: torch.Tensor, stride: int) -> torch.Tensor:
+    """Pads the last two axes of `maps` by reflection to `network_size` of each."""
+    height, width = maps.shape[-2:]
+    return pad_to_size(maps, network_size(height, stride), network_size(width, stride))
 
 
 def pad_to_size(maps: torch.Tensor, padded_height: int, padded_width: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -14,14 +15,16 @@ import torch
 from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream
-from p2phd.runtime.features import check_features, cluster_features
+from p2phd.runtime.features import check_features, check_seed, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
+from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
+from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
-from p2phd.runtime.padding import pad_to_size, pad_to_stride
+from p2phd.runtime.padding import network_size, pad_for_network, pad_to_size
+from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 
-ArrayLike = np.ndarray | torch.Tensor
 Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
@@ -29,7 +32,7 @@ Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
 MAX_SIDE = 8192
 
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-_INTEGER_DTYPES = (torch.uint8, torch.int16, torch.uint16, torch.int32, torch.int64)
+ROUNDINGS = ("nearest", "public")
 
 
 def read_sidecar(path: Path) -> dict[str, Any] | None:
@@ -54,53 +57,13 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _as_tensor(array: ArrayLike, name: str) -> torch.Tensor:
-    if isinstance(array, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(array))
-    if isinstance(array, torch.Tensor):
-        return array
-    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(array).__name__}")
-
-
-def _batched_maps(maps: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
-    if maps.dtype not in _INTEGER_DTYPES:
-        raise ValueError(f"{name} must be an integer map (uint8 ... int64), got {maps.dtype}")
-    if maps.ndim == 3 and maps.shape[-1] in (3, 4) and min(maps.shape[:2]) >= 16:
-        raise ValueError(
-            f"{name} has shape {tuple(maps.shape)}, which looks like an RGB image; pass an "
-            "H x W (or N x H x W) map of ids"
-        )
-    if maps.ndim == 2:
-        return maps[None], True
-    if maps.ndim == 3:
-        return maps, False
-    raise ValueError(f"{name} must be H x W or N x H x W, got shape {tuple(maps.shape)}")
-
-
-def _image_tensor(image: ArrayLike, shape: tuple[int, int, int]) -> torch.Tensor:
-    """A photo for the encoder: uint8 [N x] H x W x 3, or float [N x] 3 x H x W in [-1, 1]."""
-    tensor = _as_tensor(image, "features_from")
-    if tensor.dtype == torch.uint8:
-        if tensor.ndim == 3:
-            tensor = tensor[None]
-        tensor = tensor.permute(0, 3, 1, 2).float() / 127.5 - 1
-    elif tensor.ndim == 3:
-        tensor = tensor[None]
-    n, h, w = shape
-    if tuple(tensor.shape) != (n, 3, h, w):
-        raise ValueError(
-            f"features_from must be an RGB photo of the maps' size {h} x {w}, got shape "
-            f"{tuple(image.shape)}"
-        )
-    return tensor.float()
-
-
 class Runtime:
     """Renders [N x] H x W label maps (and instance maps) into [N x] H x W x 3 uint8 images.
 
     `source` is a public pix2pixHD checkpoint (a directory with latest_net_G.pth, or any
     *_net_G.pth), a p2phd bundle, an ONNX file or a TensorRT engine (with the JSON sidecar
-    p2phd-export writes next to it). `backend` is "auto", "torch", "fused" (PyTorch's
+    p2phd-export writes next to it), or a model name: "demo", the small model shipped with
+    p2phd. `backend` is "auto", "torch", "fused" (PyTorch's
     convolutions with p2phd's fused first layer, norms and last layer; uint8 output only),
     "onnxruntime" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
     "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
@@ -109,7 +72,11 @@ class Runtime:
     has torch.compile compile its forward (minutes at the first render of a shape). `config`
     holds the public checkpoint options (label_nc, use_instance, feat_num, instance_feat,
     which_epoch, clusters), or the GeneratorConfig fields of an ONNX file or engine without a
-    sidecar.
+    sidecar. `rounding` is how the image becomes uint8: "nearest" (default) or "public", the
+    public pix2pixHD code's truncation `uint8(clip((y + 1) / 2 * 255, 0, 255))`, for bit-exact
+    comparison with its results (backends that return float only: not "fused", nor an export
+    with preprocessing). `memory_limit` caps, in bytes, what one render may allocate (default:
+    what the device has available); a larger render is refused with RenderMemoryError.
 
     One Runtime can be shared between threads: render() calls run one at a time.
     """
@@ -123,11 +90,23 @@ class Runtime:
         precision: str = "auto",
         channels_last: bool | None = None,
         compile_mode: str | None = None,
+        rounding: str = "nearest",
+        memory_limit: int | None = None,
         **config: Any,
     ) -> None:
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such checkpoint, bundle, ONNX file or engine")
+        path = checkpoint.resolve_model(source)
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be 'nearest' or 'public', got {rounding!r}")
+        if rounding == "public" and backend == "fused":
+            raise ValueError(
+                "rounding='public' needs a backend that returns the float image; the fused "
+                "backend converts to uint8 inside its last layer with rounding to nearest "
+                "(use backend='torch')"
+            )
+        if memory_limit is not None and (
+            isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit < 1
+        ):
+            raise ValueError(f"memory_limit must be a positive int (bytes), got {memory_limit!r}")
         if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt"):
             raise ValueError(
                 f"backend must be auto, torch, fused, onnxruntime or tensorrt, got {backend!r}"
@@ -137,7 +116,10 @@ class Runtime:
                 "channels_last and compile_mode apply to the fused backend (backend='fused') only"
             )
         self.source = path
+        self.rounding = rounding
+        self.memory_limit = memory_limit
         self.encoder: torch.nn.Module | None = None
+        self._encoder_stride = 1
         self.clusters: dict[int, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._input_buffers: dict[tuple[int, ...], torch.Tensor] = {}
@@ -153,6 +135,13 @@ class Runtime:
             )
         # Renders run on the Runtime's own stream: its buffers are never shared across streams.
         self._stream = DeviceStream(self.device)
+        if rounding == "public" and self._backend.takes_maps:
+            raise ValueError(
+                f"rounding='public' needs a backend that returns the float image; the "
+                f"{self._backend.name} backend of {path.name} converts to uint8 inside the "
+                "network with rounding to nearest (use backend='torch', or an export without "
+                "preprocessing)"
+            )
 
     def _load_checkpoint(
         self,
@@ -176,6 +165,8 @@ class Runtime:
             precision = "fp16" if resolved.type == "cuda" else "fp32"
         if model.encoder is not None:
             self.encoder = model.encoder.eval().requires_grad_(False).to(resolved)
+            if model.encoder_config is not None:
+                self._encoder_stride = 2**model.encoder_config.n_downsample
         if backend == "fused":
             return FusedBackend(model.generator, model.config, resolved, precision, *fused_options)
         return TorchBackend(model.generator, resolved, precision)
@@ -245,20 +236,59 @@ class Runtime:
         features_from: ArrayLike | None = None,
         seed: int | None = None,
         output: Literal["uint8", "float"] = "uint8",
+        profile: RenderProfile | None = None,
     ) -> ArrayLike:
         """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8, or with
         output="float" [N x] 3 x H x W in [-1, 1]. numpy in, numpy out; torch in, torch out
-        on the input's device. Any H, W: maps are padded by reflection to the network's
-        stride and the result is cropped back.
+        on the input's device. Any H, W in [1, MAX_SIDE]: maps are padded by reflection to
+        the network's stride (and to at least twice it) and the result is cropped back.
 
         Feature models: `features` gives the N x feat_num x H x W map; `features_from` encodes
         a photo (uint8 H x W x 3) with the encoder; otherwise every instance takes a cluster
-        centre of its class, `style[instance_id]` where given, else drawn with `seed`."""
+        centre of its class, `style[instance_id]` where given, else drawn with `seed`
+        (default 0: the same call gives the same image; pass other seeds for variety).
+        `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
+        seed = check_seed(seed)
         with self._lock:
+            stage = (
+                (lambda name: profile.stage(name, self.device))
+                if profile is not None
+                else (lambda name: contextlib.nullcontext())
+            )
             return self._stream.run(
-                self._render, labels, instances, style, features, features_from, seed, output
+                self._render,
+                labels,
+                instances,
+                style,
+                features,
+                features_from,
+                seed,
+                output,
+                stage,
+            )
+
+    def required_memory(self, n: int, height: int, width: int) -> int:
+        """Bytes that a render of N x H x W maps is estimated to allocate (weights aside)."""
+        stride = self.config.downsampling
+        if self._fixed_shape is not None:
+            n, height, width = self._fixed_shape
+        else:
+            height, width = network_size(height, stride), network_size(width, stride)
+        element = torch.tensor([], dtype=self._backend.input_dtype).element_size()
+        return render_bytes(self.config, n, height, width, element)
+
+    def _check_memory(self, n: int, height: int, width: int) -> None:
+        needed = self.required_memory(n, height, width)
+        limit, where = self.memory_limit, "the memory_limit"
+        if limit is None:
+            limit, where = available_bytes(self.device), f"what {self.device} has available"
+        if limit is not None and needed > limit:
+            raise RenderMemoryError(
+                f"rendering {n} x {height} x {width} maps with {self.source.name} needs about "
+                f"{needed / 2**30:.1f} GiB, more than {where} ({limit / 2**30:.1f} GiB); "
+                "render smaller maps or fewer at once"
             )
 
     def _render(
@@ -268,38 +298,42 @@ class Runtime:
         style: dict[int, int] | None,
         features: ArrayLike | None,
         features_from: ArrayLike | None,
-        seed: int | None,
+        seed: int,
         output: str,
+        stage: Any,
     ) -> ArrayLike:
         config = self.config
         returns_numpy = isinstance(labels, np.ndarray)
-        label_maps, single = _batched_maps(_as_tensor(labels, "labels"), "labels")
-        home = label_maps.device
-        n, height, width = label_maps.shape
-        if max(height, width) > MAX_SIDE or min(height, width) < 1:
-            raise ValueError(
-                f"maps of {height} x {width}: height and width must lie in [1, {MAX_SIDE}]"
-            )
-        label_maps = label_maps.to(self.device)
-        instance_maps = None
-        if config.use_instance:
-            if instances is None:
-                raise ValueError("this model needs an instance map (it takes instance edges)")
-            instance_maps, _ = _batched_maps(_as_tensor(instances, "instances"), "instances")
-            if instance_maps.shape != label_maps.shape:
+        with stage("preprocess"):
+            label_maps, single = batched_maps(as_tensor(labels, "labels"), "labels")
+            home = label_maps.device
+            n, height, width = label_maps.shape
+            if max(height, width) > MAX_SIDE or min(height, width) < 1:
                 raise ValueError(
-                    f"labels are {tuple(label_maps.shape)} but instances are "
-                    f"{tuple(instance_maps.shape)}"
+                    f"maps of {height} x {width}: height and width must lie in [1, {MAX_SIDE}]"
                 )
-            # int32 at least: uint16 tensors cannot be indexed for padding.
-            instance_maps = instance_maps.to(self.device, torch.int64)
-        elif instances is not None:
-            raise ValueError("this model takes no instance map (it was trained without one)")
-        feature_map = self._feature_map(instance_maps, style, features, features_from, seed)
-
-        label_maps, instance_maps, feature_map = self._pad(label_maps, instance_maps, feature_map)
-
-        try:
+            self._check_memory(n, height, width)
+            # 16-bit label PNGs read as uint16, which the native ops do not take.
+            wide = label_maps.dtype == torch.uint16
+            label_maps = label_maps.to(self.device, torch.int32 if wide else None)
+            instance_maps = None
+            if config.use_instance:
+                if instances is None:
+                    raise ValueError("this model needs an instance map (it takes instance edges)")
+                instance_maps, _ = batched_maps(as_tensor(instances, "instances"), "instances")
+                if instance_maps.shape != label_maps.shape:
+                    raise ValueError(
+                        f"labels are {tuple(label_maps.shape)} but instances are "
+                        f"{tuple(instance_maps.shape)}"
+                    )
+                # int32 at least: uint16 tensors cannot be indexed for padding.
+                instance_maps = instance_maps.to(self.device, torch.int64)
+            elif instances is not None:
+                raise ValueError("this model takes no instance map (it was trained without one)")
+            feature_map = self._feature_map(instance_maps, style, features, features_from, seed)
+            label_maps, instance_maps, feature_map = self._pad(
+                label_maps, instance_maps, feature_map
+            )
             if self._backend.takes_maps:
                 if output == "float":
                     raise ValueError(f"{self.source.name} returns uint8 images only")
@@ -308,33 +342,48 @@ class Runtime:
                 if low < 0 or high >= config.label_nc:
                     bad = low if low < 0 else high
                     raise ValueError(f"labels must lie in [0, {config.label_nc}): got {bad}")
-                result = self._backend.render_maps(label_maps, instance_maps, feature_map)
-                result = result[:, :height, :width]
             else:
-                generated = self._backend.generate(
-                    self._generator_input(label_maps, instance_maps, feature_map)
-                )[:, :, :height, :width]
-                # A copy either way: the backend may reuse the memory of `generated`.
-                result = (
-                    generated.to(torch.float32, copy=True)
-                    if output == "float"
-                    else ops.to_uint8_image(generated)
-                )
-        except ValueError as error:
-            if "label" in str(error) and "outside" in str(error):
-                raise ValueError(f"labels must lie in [0, {config.label_nc}): {error}") from None
-            raise
+                try:
+                    generator_input = self._generator_input(label_maps, instance_maps, feature_map)
+                except ValueError as error:
+                    if "label" in str(error) and "outside" in str(error):
+                        raise ValueError(
+                            f"labels must lie in [0, {config.label_nc}): {error}"
+                        ) from None
+                    raise
+        if self._backend.takes_maps:
+            with stage("generator"):
+                result = self._backend.render_maps(label_maps, instance_maps, feature_map)
+            with stage("postprocess"):
+                result = result[:, :height, :width]
+                return self._deliver(result, single, returns_numpy, home)
+        with stage("generator"):
+            generated = self._backend.generate(generator_input)
+        with stage("postprocess"):
+            generated = generated[:, :, :height, :width]
+            # A copy either way: the backend may reuse the memory of `generated`.
+            result = (
+                generated.to(torch.float32, copy=True)
+                if output == "float"
+                else ops.to_uint8_image(generated, rounding=self.rounding)
+            )
+            return self._deliver(result, single, returns_numpy, home)
+
+    @staticmethod
+    def _deliver(
+        result: torch.Tensor, single: bool, returns_numpy: bool, home: torch.device
+    ) -> ArrayLike:
         if single:
             result = result[0]
         return result.cpu().numpy() if returns_numpy else result.to(home)
 
     def _pad(self, *maps: torch.Tensor | None) -> list[torch.Tensor | None]:
-        """Pads maps by reflection to the network's stride, or to the fixed size of an
-        artifact exported for one size."""
+        """Pads maps by reflection to sizes the network takes (network_size), or to the
+        fixed size of an artifact exported for one size."""
         n, height, width = maps[0].shape
         if self._fixed_shape is None:
             stride = self.config.downsampling
-            return [m if m is None else pad_to_stride(m, stride) for m in maps]
+            return [m if m is None else pad_for_network(m, stride) for m in maps]
         fixed_n, fixed_height, fixed_width = self._fixed_shape
         if n != fixed_n or height > fixed_height or width > fixed_width:
             raise ValueError(
@@ -386,7 +435,7 @@ class Runtime:
         assert instances is not None  # a feature model always takes instance maps
         shape = tuple(instances.shape)
         if features is not None:
-            feature_map = _as_tensor(features, "features").to(self.device).float()
+            feature_map = as_tensor(features, "features").to(self.device).float()
             if feature_map.ndim == 3:
                 feature_map = feature_map[None]
             check_features(feature_map, shape, config.feat_num)
@@ -394,11 +443,11 @@ class Runtime:
         if features_from is not None:
             if self.encoder is None:
                 raise ValueError(f"{self.source.name} has no encoder (latest_net_E.pth)")
-            image = _image_tensor(features_from, shape).to(self.device)
-            stride = config.downsampling
+            image = photo_tensor(features_from, shape).to(self.device)
+            stride = max(config.downsampling, self._encoder_stride)
             with torch.inference_mode():
                 encoded = self.encoder(
-                    pad_to_stride(image, stride), pad_to_stride(instances, stride)
+                    pad_for_network(image, stride), pad_for_network(instances, stride)
                 )
             return encoded[:, :, : shape[1], : shape[2]].float()
         if not self.clusters:

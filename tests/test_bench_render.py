@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: Apache-2.0
+"""p2phd-bench render through Runtime's public API: stage rows from RenderProfile, the
+onnxruntime row, H x W sizes and a line before each size and long step (issue 14)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from p2phd.cli import bench
+
+
+def test_render_bench_rows_sizes_and_progress(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "render.json"
+    argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40", "--batches", "1"]
+    argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
+    assert bench.main(argv) == 0
+    rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
+    for stage in ("preprocess", "generator", "postprocess"):
+        assert rows[f"p2phd {stage} (fp32)"]["median_ms"] > 0
+    onnx = rows["p2phd render onnxruntime (fp32)"]
+    assert onnx["psnr_db"] > 40 and (onnx["height"], onnx["width"]) == (16, 40)
+    captured = capsys.readouterr()
+    table = [line for line in captured.out.splitlines() if "(fp32)" in line]
+    assert len(table) == len([case for case in rows if "(fp32)" in case])
+    assert all(" 16x40 " in line for line in table)  # H x W, as --sizes takes it
+    assert "p2phd-bench: tiny at 16x40, batch 1" in captured.err
+    assert "exporting to ONNX for 1x16x40" in captured.err
