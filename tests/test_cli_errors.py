@@ -175,9 +175,11 @@ def test_every_cli_has_version_and_shows_defaults(cli, capsys):
         text = " ".join(parser.format_help().split())
         for action in parser._actions:
             default = action.default
-            if not action.option_strings or default in (None, False, argparse.SUPPRESS):
+            hidden = default is None or default is False or default in ("", [])
+            if not action.option_strings or hidden or default == argparse.SUPPRESS:
                 continue
-            help_text = " ".join((action.help or "").split())
+            assert action.help, (parser.prog, action.dest)  # no help: no line in --help
+            help_text = " ".join(action.help.split())
             if "%(default)" in help_text:
                 continue
             assert f"{help_text} (default: " in text, (parser.prog, action.dest)

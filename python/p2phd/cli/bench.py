@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_parser = commands.add_parser(
         "ops", help="time each native op against the torch reference, numpy and the public code"
     )
-    ops_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ops_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
     ops_parser.add_argument("--size", type=parse_size, default=(1024, 2048), help="HxW")
     ops_parser.add_argument("--batch", type=positive_int, default=1, help="maps per call")
     ops_parser.add_argument(
@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="label2city_1024p" if CUDA_READY else "tiny",
         help="generator architecture (random weights)",
     )
-    render_parser.add_argument("--device", choices=["cpu", "cuda"], default=device)
+    render_parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default=device, help="where to run"
+    )
     render_parser.add_argument(
         "--sizes",
         type=scene_sizes,
@@ -105,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         "same generator untrained, and the same generator trained with L1 alone",
     )
     quality_parser.add_argument("model", help="checkpoint or bundle trained on synthetic scenes")
-    quality_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    quality_parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where to run"
+    )
     quality_parser.add_argument("--size", type=scene_size, default=(256, 512), help="HxW")
     quality_parser.add_argument(
         "--seeds", type=parse_range, default=range(100000, 100050), help="held-out seeds A-B"

@@ -56,6 +56,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             or "%(default)" in text
             or default is None
             or default is False
+            or (isinstance(default, str | list) and not default)
             or default is argparse.SUPPRESS
         ):
             return text

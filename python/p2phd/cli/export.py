@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         "source", help="a p2phd bundle, or a public pix2pixHD checkpoint (directory or _net_G.pth)"
     )
     parser.add_argument("--to", choices=FORMATS, required=True, help="artifact format")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help="precision of the artifact"
+    )
     parser.add_argument(
         "--size",
         type=parse_size,

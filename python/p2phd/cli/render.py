@@ -11,7 +11,8 @@
                                                     the small model shipped with p2phd
 
 MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX file or a
-TensorRT engine. Exit status: 0 all rendered, 1 some inputs failed (listed), 2 bad usage.
+TensorRT engine. Exit status: 0 all rendered, 1 an error at run time or some inputs failed
+(listed), 2 bad usage. Errors are one line; P2PHD_TRACEBACK=1 shows where they came from.
 """
 
 from __future__ import annotations
@@ -130,12 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(the public test.py's --loadSize WIDTH --resize_or_crop scale_width)",
     )
     parser.add_argument(
-        "--backend", default="auto", choices=["auto", "torch", "fused", "onnxruntime", "tensorrt"]
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt"],
+        help="what runs the generator (auto: torch for checkpoints and bundles)",
     )
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="torch and fused backends (auto: fp16 on CUDA, fp32 on the CPU)",
+    )
     parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
-    parser.add_argument("--no-instance", action="store_true", help="public checkpoint without")
+    parser.add_argument(
+        "--no-instance", action="store_true", help="a public checkpoint trained with --no_instance"
+    )
     parser.add_argument(
         "--seed",
         type=non_negative_int,
