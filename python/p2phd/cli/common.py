@@ -105,6 +105,8 @@ def one_line(text: object) -> str:
 def describe_error(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.filename}: {error.strerror}"
+    if isinstance(error, KeyError):  # str() of a KeyError is only the key
+        return f"no {error} entry"
     if isinstance(error, MemoryError):
         return f"out of memory: {error}" if str(error) else "out of memory"
     return str(error) or type(error).__name__

@@ -32,6 +32,7 @@ from p2phd.cli.common import (
     UsageError,
     check_output_dir,
     check_output_file,
+    describe_error,
     device_name,
     int_at_least,
     non_negative_int,
@@ -223,8 +224,8 @@ def render_maps(args: argparse.Namespace) -> int:
             precision=args.precision,
             **options,
         )
-    except (ValueError, RuntimeError, OSError, TypeError) as error:
-        raise RuntimeError(f"cannot load {args.model}: {error}") from error
+    except Exception as error:  # whatever went wrong, name the model that did not load
+        raise RuntimeError(f"cannot load {args.model}: {describe_error(error)}") from error
     jobs = plan_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
     if not jobs:
         raise UsageError(f"no label maps (*.png) found in {source}")
