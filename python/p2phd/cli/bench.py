@@ -169,7 +169,7 @@ def main_render(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{h}x{w}" for h, w in args.sizes)
     print(
         f"p2phd-bench: timing {args.arch} on {args.device} at {sizes} (HxW), batches "
-        f"{args.batches}, {args.warmup} warm-up + {args.runs} runs each"
+        f"{','.join(map(str, args.batches))}, {args.warmup} warm-up + {args.runs} runs each"
         + (f"; torch.compile {compile_mode} first (minutes)" if compile_mode else ""),
         file=sys.stderr,
         flush=True,

@@ -20,7 +20,6 @@ import numpy as np
 from p2phd import __version__
 from p2phd.image_io import write_png
 
-EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
