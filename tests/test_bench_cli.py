@@ -4,6 +4,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from p2phd import bench_ops, checkpoint
@@ -60,3 +61,24 @@ def test_quality_table(tmp_path, capsys):
     assert "untrained" in table and "L1 only, 2 iterations" in table
     psnr = [float(line.split()[-2]) for line in table.splitlines() if line.startswith("L1 only")]
     assert np.isfinite(psnr).all()
+
+
+def test_render_defaults_fit_a_machine_without_cuda(capsys):
+    args = bench.build_parser().parse_args(["render"])
+    if bench.CUDA_READY:
+        assert (args.device, args.arch) == ("cuda", "label2city_1024p")
+    else:
+        assert (args.device, args.arch, args.compile) == ("cpu", "tiny", "none")
+        assert args.sizes == [(256, 512)] and args.batches == [1]
+    with pytest.raises(SystemExit):
+        bench.main(["render", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "comma-separated HxW list (default: 256x512" in help_text
+    assert f"(default: {args.device})" in help_text
+
+
+def test_render_table_gives_sizes_as_hxw(capsys):
+    argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x48", "--runs", "1"]
+    assert bench.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "HxW" in table.splitlines()[1] and "   16x48" in table

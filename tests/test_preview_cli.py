@@ -56,3 +56,13 @@ def test_write_png_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(TypeError):
         write_png(tmp_path / "bad.png", np.zeros((4, 4), object))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_labels_alone_show_class_borders(tmp_path):
+    labels = np.zeros((16, 16), np.uint8)
+    labels[:, 8:] = 7
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    out = tmp_path / "x.png"
+    assert preview.main(["--labels", str(tmp_path / "labels.png"), "--out", str(out)]) == 0
+    edges = np.array(Image.open(out))[:, 16:, 0]
+    assert (edges[:, 7:9] == 255).all() and (edges[:, :7] == 0).all()

@@ -56,13 +56,13 @@ def test_folder_renders_every_pair_and_lists_failures(bundle, dataset, tmp_path,
     assert f"failed: {bad}" in error
 
 
-def test_usage_errors_exit_2(bundle, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        render.main([str(bundle), str(tmp_path / "missing.png"), "--out", "x.png"])
-    assert exit_info.value.code == 2
-    with pytest.raises(SystemExit) as exit_info:
-        render.main([str(bundle), str(tmp_path), "--out", "x", "--style", "car"])
-    assert exit_info.value.code == 2
+def test_usage_errors_exit_2(bundle, tmp_path, capsys):
+    assert render.main([str(bundle), str(tmp_path / "missing.png"), "--out", "x.png"]) == 2
+    assert render.main([str(bundle), str(tmp_path), "--out", "x", "--style", "car"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"p2phd-render: error: {tmp_path / 'missing.png'} does not exist",
+        "p2phd-render: error: --style takes ID=K, got 'car'",
+    ]
 
 
 def test_unloadable_model_exits_1(tmp_path, dataset, capsys):
@@ -85,3 +85,61 @@ def test_demo_model_renders_the_real_cityscapes_maps(cityscapes):
     for name, labels, instances in cityscapes:
         image = runtime.render(labels[::8, ::8], instances[::8, ::8], seed=0)
         assert image.shape == (128, 256, 3), name
+
+
+def test_demo_uses_the_backend_asked_for(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    argv = ["--demo", str(out), "--size", "32x64", "--device", "cpu", "--backend", "fused"]
+    assert render.main(argv) == 0
+    assert "demo model (fused) on cpu" in capsys.readouterr().out
+    argv[-1] = "onnxruntime"  # the demo model is a bundle: no ONNX file to run
+    assert render.main(argv) == 1
+    assert "onnxruntime" in capsys.readouterr().err
+
+
+def _public_scale_width(path, width):
+    """The public test.py's scale_width for a map: PIL NEAREST to WIDTH x int(WIDTH*H/W)."""
+    with Image.open(path) as image:
+        old_width, height = image.size
+        return np.array(image.resize((width, int(width * height / old_width)), Image.NEAREST))
+
+
+@pytest.mark.parametrize("width", [36, 50, 72, 100])
+def test_resize_scales_the_maps_as_the_public_code_does(bundle, dataset, tmp_path, width):
+    from p2phd.runtime import Runtime
+
+    stem = "city_000001_000019_gtFine"
+    labels_path = dataset / "test_label" / f"{stem}_labelIds.png"
+    instances_path = dataset / "test_inst" / f"{stem}_instanceIds.png"
+    out = tmp_path / "resized.png"
+    argv = [str(bundle), str(labels_path), "--out", str(out), "--resize", str(width)]
+    assert render.main(argv + ["--device", "cpu"]) == 0
+    labels = _public_scale_width(labels_path, width)
+    instances = _public_scale_width(instances_path, width)
+    assert labels.shape == (int(width * 40 / 72), width)
+    expected = Runtime(bundle, device="cpu").render(labels, instances)
+    np.testing.assert_array_equal(np.array(Image.open(out)), expected)
+
+
+def test_scale_width_of_a_cityscapes_map_matches_pil(cityscapes):
+    from tests.conftest import CITYSCAPES
+
+    name, labels, instances = cityscapes[0]
+    for array, folder, kind in (
+        (labels, "test_label", "labelIds"),
+        (instances, "test_inst", "instanceIds"),
+    ):
+        expected = _public_scale_width(CITYSCAPES / folder / f"{name}_{kind}.png", 1024)
+        scaled = render.scale_width(array, 1024)
+        assert scaled.shape == (512, 1024) and scaled.dtype == array.dtype
+        np.testing.assert_array_equal(scaled, expected)
+
+
+def test_folder_progress_in_a_pipe_is_plain_lines(bundle, dataset, tmp_path, capsys):
+    assert render.main([str(bundle), str(dataset), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("[")]
+    assert [line.split()[0] for line in lines] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert all(" s, ETA " in line for line in lines)
+    assert "3 of 3 images rendered in" in err and "s each" in err

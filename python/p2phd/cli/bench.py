@@ -9,24 +9,27 @@ import json
 import platform
 import sys
 import tempfile
+from pathlib import Path
 
 import torch
 
 from p2phd import __version__, bench_ops, bench_quality, bench_render, build_info
+from p2phd.cli.common import (
+    Parser,
+    UsageError,
+    add_subcommands,
+    non_negative_int,
+    parse_size,
+    positive_int,
+    positive_ints,
+    run_command,
+    scene_size,
+    scene_sizes,
+)
 from p2phd.models import build_generator
 from p2phd.runtime import Runtime
 
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"size must look like 1024x2048 (HxW), got {text!r}"
-        ) from None
-    if height <= 0 or width <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return height, width
+CUDA_READY = torch.cuda.is_available() and build_info()["cuda"]
 
 
 def machine_description(device: str) -> str:
@@ -36,17 +39,20 @@ def machine_description(device: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="p2phd-bench", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    # Defaults fit the machine the command runs on: the GPU-sized table where CUDA is, a
+    # small model at one size on a CPU (the full-size table takes hours there).
+    device = "cuda" if CUDA_READY else "cpu"
+    parser = Parser(prog="p2phd-bench", description=__doc__)
+    commands = add_subcommands(parser, dest="command", required=True)
     ops_parser = commands.add_parser(
         "ops", help="time each native op against the torch reference, numpy and the public code"
     )
-    ops_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ops_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
+    ops_parser.add_argument("--size", type=parse_size, default=(1024, 2048), help="HxW")
+    ops_parser.add_argument("--batch", type=positive_int, default=1, help="maps per call")
     ops_parser.add_argument(
-        "--size", type=parse_size, default=(1024, 2048), help="HxW (default 1024x2048)"
+        "--runs", type=positive_int, default=20, help="timed runs after warm-up"
     )
-    ops_parser.add_argument("--batch", type=int, default=1)
-    ops_parser.add_argument("--runs", type=int, default=20, help="timed runs after warm-up")
     ops_parser.add_argument("--json", help="also write the results to this JSON file")
 
     render_parser = commands.add_parser(
@@ -55,20 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
         "FP16 eager and torch.compile of the same random weights",
     )
     render_parser.add_argument(
-        "--arch", choices=sorted(bench_render.ARCHITECTURES), default="label2city_1024p"
+        "--arch",
+        choices=sorted(bench_render.ARCHITECTURES),
+        default="label2city_1024p" if CUDA_READY else "tiny",
+        help="generator architecture (random weights)",
     )
-    render_parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
+    render_parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default=device, help="where to run"
+    )
     render_parser.add_argument(
         "--sizes",
-        type=lambda text: [parse_size(part) for part in text.split(",")],
-        default=[(256, 512), (512, 1024), (1024, 2048)],
-        help="comma-separated HxW list (default 256x512,512x1024,1024x2048)",
+        type=scene_sizes,
+        default=[(256, 512), (512, 1024), (1024, 2048)] if CUDA_READY else [(256, 512)],
+        help="comma-separated HxW list",
     )
     render_parser.add_argument(
         "--batches",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=[1, 4],
-        help="comma-separated batch sizes (default 1,4)",
+        type=positive_ints,
+        default=[1, 4] if CUDA_READY else [1],
+        help="comma-separated batch sizes",
     )
     render_parser.add_argument(
         "--precisions",
@@ -76,11 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated Runtime precisions to time on the torch and fused backends "
         "(default fp16,bf16,fp32 on CUDA, fp32 on the CPU)",
     )
-    render_parser.add_argument("--runs", type=int, default=20, help="timed runs after warm-up")
-    render_parser.add_argument("--warmup", type=int, default=3)
+    render_parser.add_argument(
+        "--runs", type=positive_int, default=20 if CUDA_READY else 5, help="timed runs"
+    )
+    render_parser.add_argument(
+        "--warmup", type=positive_int, default=3 if CUDA_READY else 1, help="untimed runs first"
+    )
     render_parser.add_argument(
         "--compile",
-        default="max-autotune",
+        default="max-autotune" if CUDA_READY else "none",
         help="torch.compile mode of the baseline, or 'none' to skip it (compiling the "
         "label2city_1024p generator takes minutes)",
     )
@@ -92,16 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
         "same generator untrained, and the same generator trained with L1 alone",
     )
     quality_parser.add_argument("model", help="checkpoint or bundle trained on synthetic scenes")
-    quality_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    quality_parser.add_argument("--size", type=parse_size, default=(256, 512), help="HxW")
     quality_parser.add_argument(
-        "--seeds", type=parse_range, default=range(100000, 100050), help="held-out A-B"
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where to run"
+    )
+    quality_parser.add_argument("--size", type=scene_size, default=(256, 512), help="HxW")
+    quality_parser.add_argument(
+        "--seeds", type=parse_range, default=range(100000, 100050), help="held-out seeds A-B"
     )
     quality_parser.add_argument(
-        "--l1-seeds", type=parse_range, default=range(0, 3000), help="L1 baseline train A-B"
+        "--l1-seeds", type=parse_range, default=range(0, 3000), help="L1 baseline train seeds A-B"
     )
-    quality_parser.add_argument("--l1-iterations", type=int, default=0, help="0: no L1 row")
-    quality_parser.add_argument("--l1-batch", type=int, default=8)
+    quality_parser.add_argument(
+        "--l1-iterations",
+        type=non_negative_int,
+        default=0,
+        help="L1 baseline iterations (0: no L1 row)",
+    )
+    quality_parser.add_argument(
+        "--l1-batch", type=positive_int, default=8, help="L1 baseline batch"
+    )
     quality_parser.add_argument("--json", help="also write the results to this JSON file")
     return parser
 
@@ -109,9 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_range(text: str) -> range:
     first, _, last = text.partition("-")
     try:
-        return range(int(first), int(last) + 1)
+        seeds = range(int(first), int(last) + 1)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a seed range A-B, got {text!r}") from None
+    if not seeds or seeds.start < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected non-negative seeds A-B with A <= B, got {text!r}"
+        )
+    return seeds
 
 
 def write_json(path: str, device: str, command: str, args: argparse.Namespace, rows: list) -> None:
@@ -137,6 +166,14 @@ def main_render(args: argparse.Namespace) -> int:
     compile_mode = None if args.compile == "none" else args.compile
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    sizes = ", ".join(f"{h}x{w}" for h, w in args.sizes)
+    print(
+        f"p2phd-bench: timing {args.arch} on {args.device} at {sizes} (HxW), batches "
+        f"{','.join(map(str, args.batches))}, {args.warmup} warm-up + {args.runs} runs each"
+        + (f"; torch.compile {compile_mode} first (minutes)" if compile_mode else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as model_dir:
         rows = bench_render.run(
             args.arch,
@@ -152,7 +189,7 @@ def main_render(args: argparse.Namespace) -> int:
     machine = machine_description(args.device)
     print(f"p2phd {__version__} render, {args.arch}, {args.device}: {machine}")
     print(
-        f"{'case':<44} {'size':>10} {'N':>2} {'median ms':>10} {'p90 ms':>9} "
+        f"{'case':<44} {'HxW':>10} {'N':>2} {'median ms':>10} {'p90 ms':>9} "
         f"{'img/s':>8} {'work MB':>8} {'peak MB':>8} {'PSNR':>6}"
     )
     for row in rows:
@@ -190,6 +227,8 @@ def main_ops(args: argparse.Namespace) -> int:
 
 
 def main_quality(args: argparse.Namespace) -> int:
+    if not Path(args.model).exists():
+        raise UsageError(f"MODEL {args.model} does not exist")
     height, width = args.size
     device = torch.device(args.device)
     trained = Runtime(args.model, device=device, precision="fp32")
@@ -218,12 +257,16 @@ def main_quality(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
-        print("p2phd-bench: --device cuda needs a GPU and a CUDA build of p2phd", file=sys.stderr)
-        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
     commands = {"ops": main_ops, "render": main_render, "quality": main_quality}
-    return commands[args.command](args)
+
+    def body() -> int:
+        if args.device == "cuda" and not CUDA_READY:
+            raise RuntimeError("--device cuda needs a GPU and a CUDA build of p2phd")
+        return commands[args.command](args)
+
+    return run_command(parser.prog, body)
 
 
 if __name__ == "__main__":

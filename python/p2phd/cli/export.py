@@ -14,9 +14,8 @@ import signal
 import sys
 import time
 
-from p2phd import __version__
 from p2phd.checkpoint import CheckpointError
-from p2phd.cli.bench import parse_size
+from p2phd.cli.common import Parser, parse_size, run_command
 from p2phd.export import (
     FORMATS,
     OPSET,
@@ -29,16 +28,14 @@ from p2phd.export import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="p2phd-export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = Parser(prog="p2phd-export", description=__doc__)
     parser.add_argument(
         "source", help="a p2phd bundle, or a public pix2pixHD checkpoint (directory or _net_G.pth)"
     )
     parser.add_argument("--to", choices=FORMATS, required=True, help="artifact format")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help="precision of the artifact"
+    )
     parser.add_argument(
         "--size",
         type=parse_size,
@@ -49,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-size", type=parse_size, help="with --dynamic: smallest HxW")
     parser.add_argument("--max-size", type=parse_size, help="with --dynamic: largest HxW")
     parser.add_argument(
-        "--batch", type=int, default=1, help="fixed batch, or with --dynamic the largest (1)"
+        "--batch", type=int, default=1, help="fixed batch, or with --dynamic the largest"
     )
     parser.add_argument(
         "--with-preprocess",
@@ -88,7 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     public.add_argument("--feat-num", type=int, help="instance feature channels (default 3)")
     public.add_argument("--which-epoch", help="checkpoint epoch (default latest)")
     parser.add_argument("--quiet", action="store_true", help="print only the result")
-    parser.add_argument("--version", action="version", version=f"p2phd {__version__}")
     return parser
 
 
@@ -110,6 +106,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_command("p2phd-export", lambda: export_command(argv))
+
+
+def export_command(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()

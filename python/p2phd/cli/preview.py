@@ -15,9 +15,17 @@ import time
 import numpy as np
 
 from p2phd import ops
-from p2phd.cli.bench import parse_size
+from p2phd.cli.common import (
+    Parser,
+    check_output_file,
+    int_at_least,
+    non_negative_int,
+    run_command,
+    scene_size,
+    write_image,
+)
 from p2phd.data.synthetic import CITYSCAPES_PALETTE, NUM_LABELS, synthetic_scene
-from p2phd.image_io import read_instance_map, read_label_map, write_png
+from p2phd.image_io import read_instance_map, read_label_map
 
 
 def preview_image(labels: np.ndarray, instances: np.ndarray, label_nc: int) -> np.ndarray:
@@ -34,43 +42,50 @@ def preview_image(labels: np.ndarray, instances: np.ndarray, label_nc: int) -> n
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="p2phd-preview", description=__doc__)
+    parser = Parser(prog="p2phd-preview", description=__doc__)
     parser.add_argument("--labels", help="label map PNG (default: a synthetic scene)")
-    parser.add_argument("--instances", help="instance map PNG (default: the labels)")
-    parser.add_argument("--label-nc", type=int, default=NUM_LABELS, help="number of classes")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
     parser.add_argument(
-        "--size", type=parse_size, default=(256, 512), help="synthetic scene HxW (256x512)"
+        "--instances", help="instance map PNG (default: the labels, so class borders show)"
     )
+    parser.add_argument(
+        "--label-nc", type=int_at_least(1), default=NUM_LABELS, help="number of classes"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="synthetic scene seed")
+    parser.add_argument("--size", type=scene_size, default=(256, 512), help="synthetic scene HxW")
     parser.add_argument("--out", required=True, help="PNG to write")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def preview(args: argparse.Namespace) -> int:
+    out = check_output_file(args.out, "--out")
     start = time.perf_counter()
-    try:
-        if args.labels:
-            labels = read_label_map(args.labels)
-            instances = read_instance_map(args.instances) if args.instances else labels
-            source = args.labels
+    if args.labels:
+        labels = read_label_map(args.labels)
+        if args.instances:
+            instances = read_instance_map(args.instances)
         else:
-            height, width = args.size
-            scene = synthetic_scene(args.seed, height, width)
-            labels, instances = scene.labels, scene.instances
-            source = f"synthetic scene {args.seed} ({height}x{width})"
-        if instances.shape != labels.shape:
-            raise ValueError(
-                f"labels are {labels.shape[0]}x{labels.shape[1]} but instances are "
-                f"{instances.shape[0]}x{instances.shape[1]}"
-            )
-        write_png(args.out, preview_image(labels, instances, args.label_nc))
-    except ValueError as error:
-        print(f"p2phd-preview: {error}", file=sys.stderr)
-        return 1
+            instances = labels.astype(np.int32)
+        source = args.labels
+    else:
+        height, width = args.size
+        scene = synthetic_scene(args.seed, height, width)
+        labels, instances = scene.labels, scene.instances
+        source = f"synthetic scene {args.seed} ({height}x{width})"
+    if instances.shape != labels.shape:
+        raise ValueError(
+            f"labels are {labels.shape[0]}x{labels.shape[1]} but instances are "
+            f"{instances.shape[0]}x{instances.shape[1]}"
+        )
+    write_image(out, preview_image(labels, instances, args.label_nc))
     elapsed = time.perf_counter() - start
-    print(f"{args.out}: one-hot and instance edges of {source}, {elapsed:.2f} s")
+    print(f"{out}: one-hot and instance edges of {source}, {elapsed:.2f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: preview(args))
 
 
 if __name__ == "__main__":

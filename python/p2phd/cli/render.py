@@ -12,7 +12,8 @@
 
 MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX file, a
 TensorRT engine, or demo (the small model shipped with p2phd). Exit status: 0 all rendered,
-1 some inputs failed (listed), 2 bad usage.
+1 an error at run time or some inputs failed (listed), 2 bad usage. Errors are one line;
+P2PHD_TRACEBACK=1 shows where they came from.
 """
 
 from __future__ import annotations
@@ -23,9 +24,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2phd.cli.bench import parse_size
+import numpy as np
+from PIL import Image
+
+from p2phd.cli.common import (
+    MAX_SIDE,
+    Parser,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    describe_error,
+    device_name,
+    int_at_least,
+    non_negative_int,
+    run_command,
+    scene_size,
+    write_image,
+)
+from p2phd.cli.progress import Progress
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.image_io import read_instance_map, read_label_map, write_png
+from p2phd.image_io import read_instance_map, read_label_map
 from p2phd.runtime import Runtime
 
 # The demo model: a bundle trained on synthetic scenes by tools/train_demo.sh.
@@ -81,10 +99,21 @@ def parse_style(items: list[str]) -> dict[int, int]:
     return style
 
 
+def scale_width(array: np.ndarray, width: int) -> np.ndarray:
+    """A label or instance map scaled as the public test.py does (--resize_or_crop
+    scale_width --loadSize WIDTH): width WIDTH, height int(WIDTH * H / W), nearest pixel."""
+    height, old_width = array.shape
+    if old_width == width:
+        return array
+    new_height = int(width * height / old_width)
+    if new_height < 1:
+        raise ValueError(f"--resize {width} would make this {height}x{old_width} map empty")
+    image = Image.fromarray(array)
+    return np.asarray(image.resize((width, new_height), Image.NEAREST)).astype(array.dtype)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="p2phd-render", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = Parser(prog="p2phd-render", description=__doc__)
     parser.add_argument("model", nargs="?", help="checkpoint, bundle, ONNX file or TensorRT engine")
     parser.add_argument(
         "input", nargs="?", help="a label map PNG, or a folder of them / a dataset root"
@@ -93,16 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo", metavar="OUT.png", help="render a synthetic scene with the bundled demo model"
     )
-    parser.add_argument(
-        "--size", type=parse_size, default=(256, 512), help="--demo scene size HxW (256x512)"
-    )
+    parser.add_argument("--size", type=scene_size, default=(256, 512), help="--demo scene HxW")
     parser.add_argument("--instances", help="instance map PNG of a single label map")
-    parser.add_argument("--phase", default="test", help="dataset phase folder prefix (test)")
+    parser.add_argument("--phase", default="test", help="dataset phase folder prefix")
     parser.add_argument(
-        "--backend", default="auto", help="auto, torch, fused, onnxruntime, tensorrt"
+        "--resize",
+        type=int_at_least(1),
+        metavar="WIDTH",
+        help="scale the maps to this width first, keeping the aspect ratio, nearest pixel "
+        "(the public test.py's --loadSize WIDTH --resize_or_crop scale_width)",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--precision", default="auto", help="auto, fp32, fp16, bf16")
     parser.add_argument(
         "--rounding",
         choices=("nearest", "public"),
@@ -110,10 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="float -> uint8: nearest (default) or public, the public pix2pixHD code's "
         "truncation, for bit-exact comparison with its results",
     )
-    parser.add_argument("--label-nc", type=int, help="classes of a public checkpoint (35)")
-    parser.add_argument("--no-instance", action="store_true", help="public checkpoint without")
     parser.add_argument(
-        "--seed", type=int, help="seed of the instance feature clusters (and of the --demo scene)"
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt"],
+        help="what runs the generator (auto: torch for checkpoints and bundles)",
+    )
+    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="torch and fused backends (auto: fp16 on CUDA, fp32 on the CPU)",
+    )
+    parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
+    parser.add_argument(
+        "--no-instance", action="store_true", help="a public checkpoint trained with --no_instance"
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        help="seed of the instance feature clusters (and of the --demo scene, default 0)",
     )
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
@@ -121,38 +167,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def render_demo(out: Path, seed: int, size: tuple[int, int], device: str) -> int:
-    """A synthetic scene through the bundled demo model: label colours | render | photo."""
+def render_demo(args: argparse.Namespace) -> int:
+    """A synthetic scene through the bundled demo model."""
+    out = check_output_file(args.demo, "--demo")
     if not (DEMO_MODEL / "weights.safetensors").is_file():
-        print(f"p2phd-render: the demo model is missing from {DEMO_MODEL}", file=sys.stderr)
-        return 1
+        raise OSError(f"the demo model is missing from {DEMO_MODEL}")
+    seed = args.seed or 0
     start = time.perf_counter()
-    runtime = Runtime(DEMO_MODEL, device=device)
-    scene = synthetic_scene(seed, *size)
+    runtime = Runtime(
+        DEMO_MODEL, backend=args.backend, device=args.device, precision=args.precision
+    )
+    scene = synthetic_scene(seed, *args.size)
     image = runtime.render(scene.labels, scene.instances, seed=seed)
-    write_png(out, image)
+    write_image(out, image)
     elapsed = time.perf_counter() - start
     print(
-        f"{out}: synthetic scene {seed} ({size[0]}x{size[1]}) rendered by the demo model "
-        f"on {runtime.device} in {elapsed:.2f} s"
+        f"{out}: synthetic scene {seed} ({args.size[0]}x{args.size[1]}) rendered by the demo "
+        f"model ({runtime.backend}) on {runtime.device} in {elapsed:.2f} s"
     )
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.demo:
-        return render_demo(Path(args.demo), args.seed or 0, args.size, args.device)
+def read_maps(job: Job, use_instance: bool, resize: int | None) -> tuple[np.ndarray, ...]:
+    labels = read_label_map(job.labels)
+    instances = None
+    if use_instance:
+        if job.instances is None:
+            raise ValueError("no instance map found next to it (use --instances)")
+        instances = read_instance_map(job.instances)
+    if resize is not None:
+        labels = scale_width(labels, resize)
+        instances = None if instances is None else scale_width(instances, resize)
+    if max(labels.shape) > MAX_SIDE:
+        raise ValueError(f"a {labels.shape[0]}x{labels.shape[1]} map is over {MAX_SIDE} a side")
+    return labels, instances
+
+
+def render_maps(args: argparse.Namespace) -> int:
     if args.model is None or args.input is None or args.out is None:
-        parser.error("give MODEL INPUT --out OUT, or --demo OUT.png")
+        raise UsageError("give MODEL INPUT --out OUT, or --demo OUT.png")
     try:
         style = parse_style(args.style)
     except argparse.ArgumentTypeError as error:
-        parser.error(str(error))
+        raise UsageError(str(error)) from None
     source, out = Path(args.input), Path(args.out)
     if not source.exists():
-        parser.error(f"{source} does not exist")
+        raise UsageError(f"{source} does not exist")
+    if source.is_file():
+        check_output_file(out, "--out")
+    else:
+        check_output_dir(out, "--out")
     options = {}
     if args.label_nc is not None:
         options["label_nc"] = args.label_nc
@@ -167,38 +231,34 @@ def main(argv: list[str] | None = None) -> int:
             rounding=args.rounding,
             **options,
         )
-    except (ValueError, RuntimeError, OSError, TypeError) as error:
-        print(f"p2phd-render: cannot load {args.model}: {error}", file=sys.stderr)
-        return 1
+    except Exception as error:  # whatever went wrong, name the model that did not load
+        raise RuntimeError(f"cannot load {args.model}: {describe_error(error)}") from error
     jobs = plan_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
     if not jobs:
-        parser.error(f"no label maps (*.png) found in {source}")
+        raise UsageError(f"no label maps (*.png) found in {source}")
     print(runtime.describe(), file=sys.stderr)
     failures: list[tuple[Path, str]] = []
-    start = time.perf_counter()
-    for index, job in enumerate(jobs, 1):
-        print(f"\r[{index}/{len(jobs)}] {job.labels.name}", end="", file=sys.stderr, flush=True)
+    progress = Progress(len(jobs), "images", "rendered")
+    for job in jobs:
+        ok = True
         try:
-            labels = read_label_map(job.labels)
-            instances = None
-            if runtime.config.use_instance:
-                if job.instances is None:
-                    raise ValueError("no instance map found next to it (use --instances)")
-                instances = read_instance_map(job.instances)
+            labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
             image = runtime.render(labels, instances, style=style or None, seed=args.seed)
-            write_png(job.out, image)
+            write_image(job.out, image)
         except (ValueError, RuntimeError, OSError) as error:
             failures.append((job.labels, str(error)))
-    elapsed = time.perf_counter() - start
-    done = len(jobs) - len(failures)
-    print(
-        f"\r{done} of {len(jobs)} images rendered in {elapsed:.2f} s "
-        f"({done / elapsed:.2f} images/s) to {out}",
-        file=sys.stderr,
-    )
+            ok = False
+        progress.update(job.labels.name, ok=ok)
+    progress.finish(f"to {out}")
     for path, reason in failures:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: render_demo(args) if args.demo else render_maps(args))
 
 
 if __name__ == "__main__":

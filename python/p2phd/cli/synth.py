@@ -13,58 +13,62 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from p2phd.cli.bench import parse_size
+from p2phd.cli.common import (
+    Parser,
+    check_output_dir,
+    non_negative_int,
+    positive_int,
+    run_command,
+    scene_size,
+    write_image,
+)
+from p2phd.cli.progress import Progress
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.image_io import write_png
 
 
 def write_scene(root: Path, phase: str, seed: int, height: int, width: int) -> None:
     scene = synthetic_scene(seed, height, width)
     name = f"scene_{seed:06d}.png"
-    write_png(root / f"{phase}_label" / name, scene.labels)
-    write_png(root / f"{phase}_inst" / name, scene.instances.astype(np.uint16))
-    write_png(root / f"{phase}_img" / name, scene.image)
+    write_image(root / f"{phase}_label" / name, scene.labels)
+    write_image(root / f"{phase}_inst" / name, scene.instances.astype(np.uint16))
+    write_image(root / f"{phase}_img" / name, scene.image)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="p2phd-synth", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = Parser(prog="p2phd-synth", description=__doc__)
     parser.add_argument("out", help="dataset root to write")
-    parser.add_argument("--count", type=int, default=100, help="number of scenes (100)")
-    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first scene (0)")
-    parser.add_argument("--size", type=parse_size, default=(256, 512), help="HxW (256x512)")
+    parser.add_argument("--count", type=positive_int, default=100, help="number of scenes")
+    parser.add_argument(
+        "--first-seed", type=non_negative_int, default=0, help="seed of the first scene"
+    )
+    parser.add_argument("--size", type=scene_size, default=(256, 512), help="HxW")
     parser.add_argument("--phase", default="train", help="folder prefix: train or test")
-    parser.add_argument("--workers", type=int, default=None, help="processes (all cores)")
+    parser.add_argument("--workers", type=positive_int, help="processes (default: all cores)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.count < 1:
-        build_parser().error("--count must be positive")
-    root, (height, width) = Path(args.out), args.size
+def synthesize(args: argparse.Namespace) -> int:
+    root, (height, width) = check_output_dir(args.out), args.size
     seeds = range(args.first_seed, args.first_seed + args.count)
-    start = time.perf_counter()
+    progress = Progress(args.count, "scenes", "written")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         jobs = [pool.submit(write_scene, root, args.phase, s, height, width) for s in seeds]
-        interactive = sys.stderr.isatty()
-        for done, job in enumerate(jobs, 1):
+        for seed, job in zip(seeds, jobs, strict=True):
             job.result()
-            if interactive:
-                print(f"\r{done}/{args.count} scenes", end="", file=sys.stderr, flush=True)
-    print(
-        f"\r{args.count} scenes of {height}x{width} in {time.perf_counter() - start:.1f} s "
-        f"-> {root}/{args.phase}_{{label,inst,img}}",
-        file=sys.stderr,
-    )
+            progress.update(f"scene_{seed:06d}")
+    progress.finish(f"of {height}x{width} -> {root}/{args.phase}_{{label,inst,img}}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: synthesize(args))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ from the same defaults and refuses names the parser does not know.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from p2phd import __version__
 from p2phd.models import EncoderConfig, GeneratorConfig
 
 RESIZE_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -64,8 +65,11 @@ class TrainOptions(argparse.Namespace):
         return base
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(
+    parser_class: Callable[..., argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
+    """The p2phd-train parser; p2phd-train passes its parser class (one-line errors)."""
+    parser = parser_class(
         prog="p2phd-train",
         description=(
             "Train a pix2pixHD generator (label map + instance map -> photo). Option names "
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"p2phd {__version__}")
     g = parser.add_argument_group("experiment")
     g.add_argument(
         "--name",
@@ -322,9 +327,12 @@ def _validate(opts: TrainOptions) -> TrainOptions:
     return opts
 
 
-def parse_options(argv: Sequence[str] | None = None) -> TrainOptions:
+def parse_options(
+    argv: Sequence[str] | None = None,
+    parser_class: Callable[..., argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> TrainOptions:
     """Options from a command line (sys.argv[1:] when argv is None)."""
-    parser = build_parser()
+    parser = build_parser(parser_class)
     opts = parser.parse_args(argv, namespace=TrainOptions())
     try:
         return _validate(opts)

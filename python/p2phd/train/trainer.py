@@ -44,6 +44,7 @@ from .dataset import (
 from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
 from .options import TrainOptions, format_options
+from .resume import ResumeError, check_train_state, first_line, load_resume_file
 
 LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
 CSV_FIELDS = (
@@ -144,6 +145,7 @@ class Trainer:
         self.epoch, self.epoch_iter, self.total_steps, self.iteration = 1, 0, 0, 0
         self.fixed_global = opts.niter_fix_global > 0
         self._resume_state: dict[str, Any] | None = None
+        self._resume_path: Path | None = None
         if opts.continue_train:
             self._load_checkpoint()
             if self.epoch_iter >= self.epoch_length():  # saved at the very end of an epoch
@@ -329,12 +331,18 @@ class Trainer:
             if net is None:
                 continue
             path = self._path(which, f"net_{role}.pth")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
+            state = load_resume_file(path)
+            try:
+                net.load_state_dict(state)
+            except (RuntimeError, TypeError, AttributeError) as error:
+                raise ResumeError(
+                    f"--continue_train: {path} does not fit this network (were the options "
+                    f"of the run that saved it different?): {first_line(error)}"
+                ) from error
         state_path = self._path(which, "train_state.pth")
         if state_path.is_file():
-            # Only tensors, numbers and containers: loads without unpickling arbitrary code.
-            self._resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
+            self._resume_state = check_train_state(load_resume_file(state_path), state_path)
+            self._resume_path = state_path
             self.epoch = self._resume_state["epoch"]
             self.epoch_iter = self._resume_state["epoch_iter"]
             self.fixed_global = self._resume_state["fixed_global"]
@@ -351,6 +359,14 @@ class Trainer:
         self.log(f"resuming from epoch {self.epoch}, epoch_iter {self.epoch_iter}")
 
     def _restore_training_state(self, state: dict[str, Any], *, same_g: bool = True) -> None:
+        try:
+            self._restore_state(state, same_g=same_g)
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
+            raise ResumeError(
+                f"--continue_train: {self._resume_path} does not fit this run: {first_line(error)}"
+            ) from error
+
+    def _restore_state(self, state: dict[str, Any], *, same_g: bool) -> None:
         self.total_steps = state["total_steps"]
         self.iteration = state["iteration"]
         if same_g:

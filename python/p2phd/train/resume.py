@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reading what --continue_train resumes from, refusing what does not fit: files that are
+empty, cut short, hold pickled objects, or a training state of the wrong shape; every error
+names the file."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class ResumeError(ValueError):
+    """A checkpoint that --continue_train cannot resume from; the message names the file."""
+
+
+def first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def load_resume_file(path: Path) -> Any:
+    """torch.load restricted to tensors, numbers and containers (loading never runs code),
+    with errors that name the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ResumeError(
+            f"--continue_train: {path} holds objects other than tensors, numbers and "
+            "containers; refused (loading it could run code)"
+        ) from error
+    except (EOFError, RuntimeError, ValueError, OSError) as error:
+        reason = "empty" if path.stat().st_size == 0 else "cut short or not a torch file"
+        raise ResumeError(f"--continue_train: cannot read {path}: {reason}") from error
+
+
+# What a train_state file must hold (p2phd-train writes it in Trainer.save).
+_TRAIN_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "epoch_iter": int,
+    "total_steps": int,
+    "iteration": int,
+    "fixed_global": bool,
+    "optimizer_G": dict,
+    "optimizer_D": dict,
+    "scaler": dict,
+    "rng": dict,
+}
+_RNG_TYPES: dict[str, type | tuple[type, ...]] = {
+    "python": (tuple, list),
+    "numpy": (tuple, list),
+    "torch": torch.Tensor,
+}
+
+
+def check_train_state(state: Any, path: Path) -> dict[str, Any]:
+    def refuse(what: str) -> ResumeError:
+        return ResumeError(f"--continue_train: {path} is not a p2phd training state: {what}")
+
+    if not isinstance(state, dict):
+        raise refuse(f"a {type(state).__name__}, not a dict")
+    for table, expected in ((state, _TRAIN_STATE_TYPES), (state.get("rng"), _RNG_TYPES)):
+        for key, kind in expected.items():
+            if key not in table:
+                raise refuse(f"no {key!r}")
+            value = table[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise refuse(f"{key!r} is a {type(value).__name__}")
+    if state["epoch"] < 1 or min(state["epoch_iter"], state["total_steps"], state["iteration"]) < 0:
+        raise refuse("negative counters")
+    return state
