@@ -7,6 +7,9 @@
                                                     dataset root with test_label/ and
                                                     test_inst/ (the public layout), or a
                                                     folder of label maps
+  p2phd-render MODEL DIR --out OUT_DIR --ray        the same on a Ray cluster (p2phd[ray]):
+                [auto|local|ADDRESS] [--actors N]   one Runtime per actor, existing outputs
+                [--batch-size B] [--overwrite]      skipped unless --overwrite
   p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
                                                     the small model shipped with p2phd
 
@@ -24,6 +27,8 @@ from pathlib import Path
 
 from p2phd.cli.bench import parse_size
 from p2phd.data.synthetic import synthetic_scene
+from p2phd.distributed import map_seed
+from p2phd.distributed.command import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.image_io import read_instance_map, read_label_map, write_png
 from p2phd.runtime import Runtime
 
@@ -105,11 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-nc", type=int, help="classes of a public checkpoint (35)")
     parser.add_argument("--no-instance", action="store_true", help="public checkpoint without")
     parser.add_argument(
-        "--seed", type=int, help="seed of the instance feature clusters (and of the --demo scene)"
+        "--seed",
+        type=int,
+        help="seed of the instance feature clusters, drawn per map from its file name and this "
+        "seed (0 if not given); also the --demo scene",
     )
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
     )
+    add_ray_arguments(parser)
     return parser
 
 
@@ -152,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         options["label_nc"] = args.label_nc
     if args.no_instance:
         options["use_instance"] = False
+    check_ray_arguments(parser, args)
+    if args.ray is not None:
+        return run_on_ray(parser, args, options, style)
     try:
         runtime = Runtime(
             args.model,
@@ -178,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                 if job.instances is None:
                     raise ValueError("no instance map found next to it (use --instances)")
                 instances = read_instance_map(job.instances)
-            image = runtime.render(labels, instances, style=style or None, seed=args.seed)
+            image = runtime.render(
+                labels, instances, style=style or None, seed=map_seed(job.labels.name, args.seed)
+            )
             write_png(job.out, image)
         except (ValueError, RuntimeError, OSError) as error:
             failures.append((job.labels, str(error)))
