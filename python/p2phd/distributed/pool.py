@@ -65,7 +65,7 @@ def plan_pool(resources: Mapping[str, float], actors: int | None, device: str) -
     if count < wanted:
         what = f"{gpus} GPU{'s' * (gpus > 1)}" if use_gpu else f"{cpus:g} CPUs"
         note = f"{wanted} actors asked for; the cluster's {what} hold {count}"
-    share = round((cpus - IO_RESERVE) / count, 2)
+    share = math.floor((cpus - IO_RESERVE) / count * 100) / 100  # rounded down: it must fit
     if use_gpu:
         return PoolPlan(count, 1, min(1.0, share), 1, note)
     return PoolPlan(count, 0, share, max(1, math.ceil(share)), note)
