@@ -73,7 +73,11 @@ class RenderActor:
         style: dict[int, int] | None,
     ) -> None:
         torch.set_num_threads(threads)
-        self.runtime = Runtime(model, **runtime_options)
+        try:
+            self.runtime = Runtime(model, **runtime_options)
+        except (ValueError, RuntimeError, OSError, TypeError) as error:
+            # One line for the driver's summary rather than the loader's inner traceback.
+            raise RuntimeError(f"cannot load {model}: {error}") from None
         self.style = style
 
     def __call__(self, batch: Batch) -> Batch:
