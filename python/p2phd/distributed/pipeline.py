@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from p2phd.distributed.jobs import MapPaths, map_seed, pending, plan_maps
-from p2phd.distributed.pool import PoolPlan, plan_pool, read_stage_arguments, render_stage_arguments
+from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
 from p2phd.distributed.stages import RenderActor, read_maps, write_images
 
 if TYPE_CHECKING:
@@ -147,16 +147,19 @@ def render_jobs(
     style: Mapping[int, int] | None = None,
     device: str = "auto",
     progress: TextIO | None = sys.stderr,
-    log: Callable[[str], None] | None = None,
     **runtime_options: Any,
 ) -> RenderSummary:
     """Renders `jobs` (from plan_maps) with `model` on a Ray cluster (see `connect` for
     `address`). Outputs that exist are skipped unless `overwrite`; a map that cannot be read
     or rendered is listed in the summary's failures and the others finish. `seed` and
     `style` are those of Runtime.render, `runtime_options` Runtime's (backend, precision,
-    label_nc, ...); `device` "auto" takes one GPU per actor where the cluster has GPUs."""
-    if log is None:
-        log = lambda line: print(line, file=progress) if progress else None  # noqa: E731
+    label_nc, ...); `device` "auto" takes one GPU per actor where the cluster has GPUs.
+    Messages and progress go to `progress` (None: silent)."""
+
+    def log(line: str) -> None:
+        if progress is not None:
+            print(line, file=progress)
+
     model = Path(model).resolve()
     if not model.exists():
         raise FileNotFoundError(f"{model}: no such checkpoint, bundle, ONNX file or engine")
@@ -213,7 +216,7 @@ def _build_dataset(
 ) -> Any:
     """read maps (CPU tasks) -> RenderActor pool -> write PNGs (CPU tasks); streamed."""
     blocks = max(1, math.ceil(len(jobs) / batch_size))
-    io = read_stage_arguments()
+    io = io_stage_arguments()
     return (
         ray.data.from_items(_rows(jobs, seed), override_num_blocks=blocks)
         .map_batches(read_maps, **io)

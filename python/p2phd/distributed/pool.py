@@ -71,7 +71,7 @@ def plan_pool(resources: Mapping[str, float], actors: int | None, device: str) -
     return PoolPlan(count, 0, share, max(1, math.ceil(share)), note)
 
 
-def read_stage_arguments() -> dict[str, Any]:
+def io_stage_arguments() -> dict[str, Any]:
     """map_batches arguments of the PNG decode and encode stages (one block per task)."""
     return {"batch_size": None, "batch_format": "numpy", "num_cpus": IO_CPUS}
 
