@@ -7,6 +7,9 @@
                                                     dataset root with test_label/ and
                                                     test_inst/ (the public layout), or a
                                                     folder of label maps
+  p2phd-render MODEL DIR --out OUT_DIR --ray        the same on a Ray cluster (p2phd[ray]):
+                [auto|local|ADDRESS] [--actors N]   one Runtime per actor, existing outputs
+                [--batch-size B] [--overwrite]      skipped unless --overwrite
   p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
                                                     the small model shipped with p2phd
 
@@ -43,6 +46,8 @@ from p2phd.cli.common import (
 )
 from p2phd.cli.progress import Progress
 from p2phd.data.synthetic import synthetic_scene
+from p2phd.distributed import map_seed
+from p2phd.distributed.command import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.image_io import read_instance_map, read_label_map
 from p2phd.runtime import Runtime
 
@@ -159,11 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed",
         type=non_negative_int,
-        help="seed of the instance feature clusters (and of the --demo scene, default 0)",
+        help="seed of the instance feature clusters, drawn per map from its file name and this "
+        "seed (0 if not given); also the --demo scene",
     )
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
     )
+    add_ray_arguments(parser)
     return parser
 
 
@@ -222,6 +229,9 @@ def render_maps(args: argparse.Namespace) -> int:
         options["label_nc"] = args.label_nc
     if args.no_instance:
         options["use_instance"] = False
+    check_ray_arguments(args)
+    if args.ray is not None:
+        return run_on_ray(args, {**options, "rounding": args.rounding}, style)
     try:
         runtime = Runtime(
             args.model,
@@ -243,7 +253,9 @@ def render_maps(args: argparse.Namespace) -> int:
         ok = True
         try:
             labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
-            image = runtime.render(labels, instances, style=style or None, seed=args.seed)
+            image = runtime.render(
+                labels, instances, style=style or None, seed=map_seed(job.labels.name, args.seed)
+            )
             write_image(job.out, image)
         except (ValueError, RuntimeError, OSError) as error:
             failures.append((job.labels, str(error)))

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`p2phd-render MODEL DATASET --out DIR --ray`: the flags, and the run on Ray with its
+messages and exit code (0 all rendered, 1 failures, 2 bad usage)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from p2phd.cli.common import UsageError
+from p2phd.distributed.pipeline import DEFAULT_BATCH_SIZE, RayNotInstalled, render_jobs
+
+RAY_FLAGS = ("actors", "batch_size", "overwrite")
+
+
+def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("rendering a folder on Ray Data (the p2phd[ray] extra)")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="auto|local|ADDRESS",
+        help="auto (the default): the Ray cluster this machine belongs to, else a new local "
+        "one; local: always a new local one; ADDRESS: host:port or ray://host:port",
+    )
+    group.add_argument(
+        "--actors", type=int, help="Runtime actors (default: one per GPU, or per 4 CPUs)"
+    )
+    group.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"maps per actor call and per read task ({DEFAULT_BATCH_SIZE})",
+    )
+    group.add_argument(
+        "--overwrite", action="store_true", help="render maps whose output exists again"
+    )
+
+
+def check_ray_arguments(args: argparse.Namespace) -> None:
+    """Usage errors of the Ray flags (exit 2)."""
+    if args.ray is None:
+        used = [flag for flag in RAY_FLAGS if getattr(args, flag) not in (None, False)]
+        if used:
+            names = ", ".join("--" + flag.replace("_", "-") for flag in used)
+            raise UsageError(f"{names}: for --ray renders only")
+        return
+    if args.actors is not None and args.actors < 1:
+        raise UsageError(f"--actors must be at least 1, got {args.actors}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.instances:
+        raise UsageError("--instances names the instance map of one label map; not for --ray")
+    if args.resize is not None:
+        raise UsageError("--resize: for local renders only (Ray actors read the maps as they are)")
+
+
+def run_on_ray(
+    args: argparse.Namespace,
+    runtime_options: dict[str, Any],
+    style: dict[int, int],
+) -> int:
+    """Renders the maps of args.input on Ray and prints the summary."""
+    from p2phd.cli.render import plan_jobs  # the local render's planning, imported late
+
+    jobs = plan_jobs(Path(args.input), Path(args.out), None, args.phase)
+    if not jobs:
+        raise UsageError(f"no label maps (*.png) found in {args.input}")
+    try:
+        summary = render_jobs(
+            args.model,
+            jobs,
+            address=args.ray,
+            actors=args.actors,
+            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+            overwrite=args.overwrite,
+            seed=args.seed,
+            style=style or None,
+            device=args.device,
+            backend=args.backend,
+            precision=args.precision,
+            **runtime_options,
+        )
+    except RayNotInstalled as error:
+        print(f"p2phd-render: --ray: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"p2phd-render: {error}", file=sys.stderr)
+        return 1
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return 1 if summary.failures else 0
