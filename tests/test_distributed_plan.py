@@ -131,15 +131,16 @@ def test_local_render_draws_styles_per_map(dataset, tmp_path):
 
 
 def test_ray_flags_need_ray(dataset, tmp_path):
-    for flags in (["--actors", "2"], ["--batch-size", "2"], ["--overwrite"]):
-        with pytest.raises(SystemExit) as exit_info:
-            render.main([str(render.DEMO_MODEL), str(dataset), "--out", str(tmp_path), *flags])
-        assert exit_info.value.code == 2
-    with pytest.raises(SystemExit) as exit_info:
-        render.main(
-            [str(render.DEMO_MODEL), str(dataset), "--out", str(tmp_path), "--ray", "--actors", "0"]
-        )
-    assert exit_info.value.code == 2
+    out = str(tmp_path / "out")
+    usage_errors = (
+        ["--actors", "2"],
+        ["--batch-size", "2"],
+        ["--overwrite"],
+        ["--ray", "--actors", "0"],
+        ["--ray", "--resize", "64"],
+    )
+    for flags in usage_errors:
+        assert render.main([str(render.DEMO_MODEL), str(dataset), "--out", out, *flags]) == 2
 
 
 def test_ray_missing_says_how_to_install_it(dataset, tmp_path, monkeypatch, capsys):
