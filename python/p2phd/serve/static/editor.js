@@ -64,6 +64,7 @@ async function startSession() {
 async function adopt(session, startedAt) {
   state.session = session;
   sessionStorage.setItem("p2phd-session", session.id);
+  body.dataset.session = session.id;
   body.dataset.version = session.version;
   $("undo").disabled = session.undo === 0;
   $("redo").disabled = session.redo === 0;
@@ -113,6 +114,7 @@ async function refresh(startedAt) {
     drawSelection();
     const latency = performance.now() - startedAt;
     body.dataset.latencyMs = latency.toFixed(1);
+    body.dataset.serverMs = serverMs;
     $("latency").textContent =
       `last edit → image on screen: ${latency.toFixed(0)} ms ` +
       `(server render + PNG: ${Number(serverMs).toFixed(0)} ms)`;
