@@ -144,6 +144,24 @@ def test_stroke_undo_redo_are_exact(client, session):
     assert_error(client.post(f"/api/sessions/{session['id']}/redo"), 409, "nothing to redo")
 
 
+def test_new_scene_and_colours(client, session):
+    base = f"/api/sessions/{session['id']}"
+    edit(client, session, op="fill", x=0, y=0, label=22)
+    info = client.post(f"{base}/scene", json={"seed": 4, "height": 32, "width": 48}).json()
+    assert (info["height"], info["width"], info["seed"], info["undo"]) == (32, 48, 4, 0)
+    labels, instances = maps(client, info)
+    colors = decode_png(client.get(f"{base}/colors.png").content)
+    assert colors.shape == (32, 48, 3)
+    palette = client.app.state.editor.model.labels.palette
+    # Away from instance boundaries (and the image border, skipped), the class colours.
+    skipped = np.ones((32, 48), bool)
+    skipped[1:-1, 1:-1] = False
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        skipped[1:-1, 1:-1] |= (np.roll(instances, (dy, dx), axis=(0, 1)) != instances)[1:-1, 1:-1]
+    assert np.array_equal(colors[~skipped], palette[labels[~skipped]])
+    assert_error(client.post(f"{base}/scene", json={"seed": 1, "width": 9999}), 422, "between")
+
+
 def test_reset_is_one_undoable_step(client, session):
     labels0, _ = maps(client, session)
     for label in (21, 23, 11):
