@@ -27,7 +27,8 @@ pytest.importorskip("fastapi", reason="needs the serve extra (fastapi)")
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the serve extra (playwright)")
 expect = sync_api.expect
 
-from tests.serve_helpers import decode_png, serve_process  # noqa: E402
+from p2phd.data.synthetic import synthetic_scene  # noqa: E402
+from tests.serve_helpers import decode_png, png_bytes, serve_process  # noqa: E402
 
 LAUNCH_ARGS = [
     "--headless",
@@ -207,3 +208,84 @@ def test_stroke_to_image_latency(page, server):
         f"median {statistics.median(bare[1:]):.0f} ms"
     )
     assert len(latencies) == 7
+
+
+def test_upload_tools_history_and_errors(page, server, tmp_path):
+    scene = synthetic_scene(2, 64, 128)
+    (tmp_path / "labelIds.png").write_bytes(png_bytes(scene.labels))
+    (tmp_path / "instanceIds.png").write_bytes(png_bytes(scene.instances.astype(np.uint16)))
+    page.click("#upload")  # nothing chosen yet: a message, no request
+    expect(page.locator("#message")).to_have_class("error")
+    page.set_input_files("#upload-labels", tmp_path / "labelIds.png")
+    page.set_input_files("#upload-instances", tmp_path / "instanceIds.png")
+    before = version(page)
+    page.click("#upload")
+    wait_idle(page, before)
+    assert map_size(page) == (64, 128)
+    labels, instances = session_maps(server, page)
+    assert np.array_equal(labels, scene.labels) and np.array_equal(instances, scene.instances)
+
+    # Pick the class under a building pixel.
+    page.keyboard.press("i")
+    y, x = np.argwhere(labels == 11)[0]
+    click_map(page, x, y)
+    expect(page.locator("#current-class-name")).to_have_text("building")
+
+    # Fill the road with terrain.
+    page.click('#palette li[data-label="22"]')
+    page.keyboard.press("f")
+    y, x = np.argwhere(labels == 7)[-1]
+    before = version(page)
+    click_map(page, x, y)
+    wait_idle(page, before)
+    filled, _ = session_maps(server, page)
+    assert filled[y, x] == 22 and not (filled == 7).any()
+
+    # The eraser paints its own class (sky here).
+    page.keyboard.press("e")
+    page.select_option("#eraser-class", "23")
+    before = version(page)
+    stroke(page, [(10, 60), (110, 60)])
+    wait_idle(page, before)
+    erased, _ = session_maps(server, page)
+    assert erased[60, 60] == 23
+
+    # Select a car, delete it with the Delete key, then duplicate another with the button.
+    cars, areas = np.unique(instances[instances // 1000 == 26], return_counts=True)
+    order = cars[np.argsort(-areas)]
+    page.keyboard.press("v")
+    ys, xs = np.nonzero(instances == order[0])
+    click_map(page, xs[len(xs) // 2], ys[len(ys) // 2])
+    expect(page.locator("#object-title")).to_contain_text(f"{order[0]}: car")
+    before = version(page)
+    page.keyboard.press("Delete")
+    wait_idle(page, before)
+    assert order[0] not in session_maps(server, page)[1]
+    ys, xs = np.nonzero(instances == order[1])
+    click_map(page, xs[len(xs) // 2], ys[len(ys) // 2])
+    expect(page.locator("#object-title")).to_contain_text(f"{order[1]}: car")
+    before_duplicate = session_maps(server, page)[1]
+    before = version(page)
+    page.click("#object-duplicate")
+    wait_idle(page, before)
+    _, duplicated = session_maps(server, page)
+
+    new_ids = set(np.unique(duplicated).tolist()) - set(np.unique(before_duplicate).tolist())
+    assert len(new_ids) == 1 and new_ids.pop() // 1000 == 26  # the copy, a car of its own
+
+    # Undo with the button, redo with Ctrl+Y, reset to the upload.
+    before = version(page)
+    page.click("#undo")
+    wait_idle(page, before)
+    assert np.array_equal(session_maps(server, page)[1], before_duplicate)
+    before = version(page)
+    page.keyboard.press("Control+y")
+    wait_idle(page, before)
+    assert np.array_equal(session_maps(server, page)[1], duplicated)
+    before = version(page)
+    page.click("#reset")
+    wait_idle(page, before)
+    assert np.array_equal(session_maps(server, page)[0], scene.labels)
+
+    page.locator("#opacity").fill("50")
+    assert page.evaluate("$('render-labels').style.opacity") == "0.5"
