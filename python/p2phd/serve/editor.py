@@ -12,7 +12,7 @@ import numpy as np
 from p2phd import ops
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.runtime import Runtime
-from p2phd.serve.classes import LabelSet
+from p2phd.serve.classes import LabelSet, instance_class
 from p2phd.serve.edits import Box
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import encode_png
@@ -105,7 +105,7 @@ class Editor:
         if count == 0:
             raise ClientError(422, f"instance {instance_id} has no styles to choose from")
         base = session.feature_map()
-        centres = self.model.clusters[instance_id if instance_id < 1000 else instance_id // 1000]
+        centres = self.model.clusters[instance_class(instance_id)]
         features = np.repeat(base[None], count, axis=0)
         for index in range(count):
             features[index][:, mask] = centres[index][:, None]

@@ -55,16 +55,25 @@ def stroke_mask(
     )
     if box.top >= box.bottom or box.left >= box.right:
         return None
-    ys = np.arange(box.top, box.bottom, dtype=np.float64)[:, None] + 0.5
-    xs = np.arange(box.left, box.right, dtype=np.float64)[None, :] + 0.5
     mask = np.zeros((box.bottom - box.top, box.right - box.left), bool)
     starts = xy if len(xy) == 1 else xy[:-1]
     ends = xy if len(xy) == 1 else xy[1:]
     for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
+        # Each segment only looks at its own box: a long stroke costs its length, not its
+        # box's area times its number of points.
+        top = max(box.top, int(np.floor(min(y0, y1) - radius)))
+        bottom = min(box.bottom, int(np.ceil(max(y0, y1) + radius)) + 1)
+        left = max(box.left, int(np.floor(min(x0, x1) - radius)))
+        right = min(box.right, int(np.ceil(max(x0, x1) + radius)) + 1)
+        if top >= bottom or left >= right:
+            continue
+        ys = np.arange(top, bottom, dtype=np.float64)[:, None] + 0.5
+        xs = np.arange(left, right, dtype=np.float64)[None, :] + 0.5
         dx, dy = x1 - x0, y1 - y0
         length2 = dx * dx + dy * dy
         t = 0.0 if length2 == 0 else np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0, 1)
-        mask |= (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2 <= radius * radius
+        inside = (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2 <= radius * radius
+        mask[top - box.top : bottom - box.top, left - box.left : right - box.left] |= inside
     found = mask_box(mask)
     if found is None:
         return None

@@ -60,6 +60,9 @@ class Session:
     redo_stack: list[Patch] = field(default_factory=list)
     rendered: tuple[int, bytes] | None = None  # (version, PNG) of the last render
     max_history: int = 200
+    # Set by load(): draws the styles of new instances; the maps and styles as loaded.
+    _rng: random.Random = field(init=False, repr=False)
+    _original: tuple[np.ndarray, np.ndarray, dict[int, int]] = field(init=False, repr=False)
 
     @classmethod
     def create(
@@ -151,18 +154,18 @@ class Session:
 
     def set_class(self, instance_id: int, label: int) -> None:
         self._check_label(label)
-        mask, box = self._object(instance_id)
+        mask, box = self.object_mask(instance_id)
         self._paint(box, mask[box.slices], label, self._new_id(label))
 
     def delete(self, instance_id: int) -> None:
-        mask, box = self._object(instance_id)
+        mask, box = self.object_mask(instance_id)
         label, instance = edits.surrounding_fill(self.labels, self.instances, mask)
         self._paint(box, mask[box.slices], label, instance)
 
     def move(self, instance_id: int, dx: int, dy: int, duplicate: bool) -> None:
         """Moves (or copies) an object by (dx, dy); it takes a new instance id and keeps its
         style. What a move uncovers takes the surroundings' class."""
-        mask, box = self._object(instance_id)
+        mask, box = self.object_mask(instance_id)
         target_mask = edits.shifted(mask, dx, dy)
         target_box = edits.mask_box(target_mask)
         if target_box is None:
@@ -181,7 +184,7 @@ class Session:
         self._commit(whole, labels, instances, styles)
 
     def set_style(self, instance_id: int, cluster: int) -> None:
-        self._object(instance_id)
+        self.object_mask(instance_id)
         count = self.model.style_count(instance_id)
         if count == 0:
             raise ClientError(422, f"instance {instance_id} has no styles to choose from")
@@ -216,9 +219,7 @@ class Session:
 
     # -- helpers -------------------------------------------------------------------------
     def object_mask(self, instance_id: int) -> tuple[np.ndarray, Box]:
-        return self._object(instance_id)
-
-    def _object(self, instance_id: int) -> tuple[np.ndarray, Box]:
+        """The object's pixels and their box; 404 when it is not in the map."""
         mask = self.instances == instance_id
         box = edits.mask_box(mask)
         if box is None:
