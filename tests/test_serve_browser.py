@@ -287,5 +287,16 @@ def test_upload_tools_history_and_errors(page, server, tmp_path):
     wait_idle(page, before)
     assert np.array_equal(session_maps(server, page)[0], scene.labels)
 
+    # Drag a car with the select tool: it moves and takes a new instance id.
+    ys, xs = np.nonzero(instances == order[2])
+    y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+    click_map(page, x, y)
+    expect(page.locator("#object-title")).to_contain_text(f"{order[2]}: car")
+    before = version(page)
+    stroke(page, [(x + 0.5, y + 0.5), (x + 6.5, y + 0.5)])
+    wait_idle(page, before)
+    _, dragged = session_maps(server, page)
+    assert order[2] not in dragged and dragged[y, x + 6] // 1000 == 26
+
     page.locator("#opacity").fill("50")
     assert page.evaluate("$('render-labels').style.opacity") == "0.5"

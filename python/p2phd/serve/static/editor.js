@@ -203,7 +203,7 @@ function brushRadius() {
 
 // ---- painting on the label canvas -------------------------------------------------------
 let stroke = null; // {points, label} while painting
-let drag = null; // {start, instance} while dragging an object
+let drag = null; // {start, end, instance} while the button is down with the select tool
 
 function previewStroke() {
   const context = $("labels-overlay").getContext("2d");
@@ -234,10 +234,13 @@ function onPointerDown(event) {
   } else if (current === "pick") {
     objectAt(point).then((info) => info && setLabel(info.label));
   } else if (current === "select") {
+    const pressed = { start: point, end: null, instance: null };
+    drag = pressed;
     objectAt(point).then((info) => {
       if (!info) return;
       select(info.instance, true);
-      drag = { start: point, instance: info.instance };
+      pressed.instance = info.instance;
+      if (pressed.end) finishDrag(pressed); // released before the server answered
     });
   }
 }
@@ -261,13 +264,17 @@ function onPointerUp(event) {
     stroke = null;
     edit(payload, startedAt);
   } else if (drag) {
-    const [x, y] = mapPoint(event);
-    const dx = Math.round(x - drag.start[0]);
-    const dy = Math.round(y - drag.start[1]);
-    const instance = drag.instance;
+    drag.end = mapPoint(event);
+    if (drag.instance !== null) finishDrag(drag);
     drag = null;
-    if (dx || dy) moveObject(instance, dx, dy, $("drag-copies").checked);
   }
+}
+
+// A drag with the select tool moves (or copies) the object by the distance dragged.
+function finishDrag(pressed) {
+  const dx = Math.round(pressed.end[0] - pressed.start[0]);
+  const dy = Math.round(pressed.end[1] - pressed.start[1]);
+  if (dx || dy) moveObject(pressed.instance, dx, dy, $("drag-copies").checked);
 }
 
 async function objectAt([x, y]) {
@@ -430,7 +437,8 @@ function wire() {
 }
 
 function onKey(event) {
-  if (event.target instanceof HTMLInputElement && event.target.type !== "radio") return;
+  const typing = event.target instanceof HTMLInputElement && event.target.type !== "radio";
+  if (typing || event.target instanceof HTMLSelectElement) return;
   const key = event.key.toLowerCase();
   const command = event.ctrlKey || event.metaKey;
   if (command && key === "z") {
