@@ -104,3 +104,19 @@ def test_one_bad_job_fails_alone(runtime):
     assert isinstance(failure, ClientError) and failure.status == 422
     assert "labels must lie in [0, 35)" in failure.message
     assert first.shape == (1, 16, 16, 3) and np.array_equal(first, third)
+
+
+def test_health_is_503_until_the_warm_up_render(runtime):
+    async def run():
+        app = create_app(Settings(scene_size=(32, 64)), runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            cold = await client.get("/health")  # the lifespan has not run: no model call yet
+            async with app.router.lifespan_context(app):
+                await app.state.editor.ready.wait()
+                warm = await client.get("/health")
+        return cold, warm
+
+    cold, warm = asyncio.run(run())
+    assert (cold.status_code, cold.json()["status"]) == (503, "warming up")
+    assert (warm.status_code, warm.json()["render_calls"]) == (200, 1)
