@@ -22,7 +22,8 @@ def test_serve_load_table_and_json(tmp_path, capsys, kind):
     assert bench.main(argv) == 0
     table = capsys.readouterr().out
     assert "no batching" in table and "p99 ms" in table
-    batched, alone = json.loads(out.read_text())["timings"]
+    bare, batched, alone = json.loads(out.read_text())["timings"]
+    assert bare["kind"] == "in-process" and bare["p50_ms"] > 0
     for row in (batched, alone):
         assert (row["done"], row["errors"], row["kind"]) == (9, 0, kind)
         assert row["p99_ms"] >= row["p50_ms"] > 0

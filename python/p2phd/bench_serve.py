@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """p2phd-bench serve: a loopback load test of p2phd-serve. A real server process, N concurrent
 clients, each with its own editor session, sending a fixed number of edits (a stroke, then
-the new render) or stateless renders, once with the render queue batching and once without."""
+the new render) or stateless renders, once with the render queue batching and once without,
+beside the bare Runtime.render of the same map."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import os
@@ -132,6 +134,37 @@ async def _load(url: str, kind: str, clients: int, requests: int, size, timeout:
     return latencies, errors, issued, wall, calls, maps
 
 
+def bare_render(model: str, size: tuple[int, int], device: str, runs: int = 5) -> ServeRow:
+    """The baseline: Runtime.render of the benchmark's map in this process, no HTTP, run in
+    a worker thread as the server runs it."""
+    from p2phd.runtime import Runtime
+
+    runtime = Runtime(model, device=device)
+    scene = synthetic_scene(0, *size)
+
+    def timed() -> float:
+        start = time.perf_counter()
+        runtime.render(scene.labels, scene.instances, seed=0)
+        return (time.perf_counter() - start) * 1000
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(timed).result()  # warm-up
+        times = sorted(pool.submit(timed).result() for _ in range(runs))
+    return ServeRow(
+        case="bare Runtime.render, one map",
+        kind="in-process",
+        clients=1,
+        asked=runs,
+        done=runs,
+        errors=0,
+        p50_ms=statistics.median(times),
+        p99_ms=times[-1],
+        requests_per_s=1000 / statistics.median(times),
+        runtime_calls=runs,
+        mean_batch=1.0,
+    )
+
+
 def run(
     model: str,
     kind: str,
@@ -143,7 +176,7 @@ def run(
     device: str,
     timeout: float,
 ) -> list[ServeRow]:
-    rows = []
+    rows = [bare_render(model, size, device)]
     cases = [
         (f"batching (max {max_batch}, wait {max_wait_ms:g} ms)", max_batch),
         ("no batching", 1),
