@@ -24,6 +24,8 @@ from p2phd.serve.store import SessionStore
 
 def editor_model(runtime: Runtime) -> EditorModel:
     config = runtime.config
+    if config.label_nc > 256:
+        raise ValueError(f"the editor keeps 8-bit label maps; this model has {config.label_nc}")
     clusters = runtime.clusters if config.instance_feat and runtime.clusters else {}
     return EditorModel(
         label_nc=config.label_nc,
