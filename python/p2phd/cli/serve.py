@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime = Runtime(
             args.model, backend=args.backend, device=args.device, precision=args.precision
         )
+        app = create_app(settings, runtime)
     except (ValueError, RuntimeError, OSError, TypeError) as error:
         print(f"p2phd-serve: {error}", file=sys.stderr)
         return 2
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print(runtime.describe(), file=sys.stderr)
     print(f"p2phd-serve: listening on http://{host}:{port}/ ({reach})", file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = uvicorn.Config(create_app(settings, runtime), log_level="warning")
+    config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])
     return 0
 
