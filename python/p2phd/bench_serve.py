@@ -134,17 +134,18 @@ async def _load(url: str, kind: str, clients: int, requests: int, size, timeout:
     return latencies, errors, issued, wall, calls, maps
 
 
-def bare_render(model: str, size: tuple[int, int], device: str, runs: int = 5) -> ServeRow:
-    """The baseline: Runtime.render of the benchmark's map in this process, no HTTP, run in
-    a worker thread as the server runs it."""
+def bare_render(
+    model: str, labels: np.ndarray, instances: np.ndarray, device: str, runs: int = 5
+) -> ServeRow:
+    """The baseline: Runtime.render of one map in this process, no HTTP, run in a worker
+    thread as the server runs it."""
     from p2phd.runtime import Runtime
 
     runtime = Runtime(model, device=device)
-    scene = synthetic_scene(0, *size)
 
     def timed() -> float:
         start = time.perf_counter()
-        runtime.render(scene.labels, scene.instances, seed=0)
+        runtime.render(labels, instances, seed=0)
         return (time.perf_counter() - start) * 1000
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -176,7 +177,8 @@ def run(
     device: str,
     timeout: float,
 ) -> list[ServeRow]:
-    rows = [bare_render(model, size, device)]
+    scene = synthetic_scene(0, *size)
+    rows = [bare_render(model, scene.labels, scene.instances, device)]
     cases = [
         (f"batching (max {max_batch}, wait {max_wait_ms:g} ms)", max_batch),
         ("no batching", 1),

@@ -16,7 +16,7 @@ from p2phd.serve.classes import LabelSet, instance_class
 from p2phd.serve.edits import Box
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import encode_png
-from p2phd.serve.render_queue import RenderQueue
+from p2phd.serve.render_queue import Rendered, RenderQueue
 from p2phd.serve.session import EditorModel, Session
 from p2phd.serve.settings import Settings
 from p2phd.serve.store import SessionStore
@@ -76,7 +76,7 @@ class Editor:
             )
         return labels, scene.instances
 
-    async def render_maps(self, session: Session, features: np.ndarray | None = None) -> np.ndarray:
+    async def render_maps(self, session: Session, features: np.ndarray | None = None) -> Rendered:
         """N x H x W x 3 renders of a session's maps: N = 1, or one per row of `features`."""
         count = 1 if features is None else len(features)
         labels = np.repeat(session.labels[None], count, axis=0)
@@ -87,17 +87,20 @@ class Editor:
             features = session.feature_map()[None]
         return await self.queue.render(labels, instances, features)
 
-    async def render_png(self, session: Session) -> tuple[bytes, float]:
-        """The session's render as PNG (cached per version), and the milliseconds it took."""
+    async def render_png(self, session: Session) -> tuple[bytes, float, float]:
+        """The session's render as PNG (cached per version), the milliseconds from the request
+        to the PNG, and those of the Runtime call within them (0 and 0 when cached)."""
         version = session.version
         if session.rendered is not None and session.rendered[0] == version:
-            return session.rendered[1], 0.0
+            return session.rendered[1], 0.0, 0.0
         start = time.perf_counter()
-        image = await self.render_maps(session)
-        png = await asyncio.to_thread(encode_png, image[0], self.settings.png_compress_level)
+        rendered = await self.render_maps(session)
+        png = await asyncio.to_thread(
+            encode_png, rendered.images[0], self.settings.png_compress_level
+        )
         session.rendered = (version, png)
         self.store.enforce_limits(keep=session.id)
-        return png, (time.perf_counter() - start) * 1000
+        return png, (time.perf_counter() - start) * 1000, rendered.runtime_ms
 
     async def style_strip(self, session: Session, instance_id: int) -> tuple[bytes, int, Box]:
         """One tile per cluster of the object's class, all rendered in one Runtime call:
@@ -111,7 +114,7 @@ class Editor:
         features = np.repeat(base[None], count, axis=0)
         for index in range(count):
             features[index][:, mask] = centres[index][:, None]
-        images = await self.render_maps(session, features)
+        images = (await self.render_maps(session, features)).images
         crop = _grow(box, *session.shape)
         tiles = np.concatenate([image[crop.slices] for image in images], axis=1)
         png = await asyncio.to_thread(encode_png, tiles, self.settings.png_compress_level)

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,11 @@ log = logging.getLogger("p2phd.serve")
 
 # labels N x H x W, instances N x H x W or None, features N x F x H x W or None -> N x H x W x 3
 RenderFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
+
+
+class Rendered(NamedTuple):
+    images: np.ndarray  # N x H x W x 3 uint8
+    runtime_ms: float  # the Runtime call that rendered them (shared by its whole batch)
 
 
 @dataclass
@@ -74,7 +80,7 @@ class RenderQueue:
         labels: np.ndarray,
         instances: np.ndarray | None = None,
         features: np.ndarray | None = None,
-    ) -> np.ndarray:
+    ) -> Rendered:
         """N x H x W maps -> N x H x W x 3 uint8, rendered with whatever else is waiting."""
         if self._worker is None or self._worker.done():
             raise RuntimeError("the render worker is not running")
@@ -133,7 +139,9 @@ class RenderQueue:
         offset = 0
         for job in batch:
             if not job.future.done():
-                job.future.set_result(images[offset : offset + job.count])
+                job.future.set_result(
+                    Rendered(images[offset : offset + job.count], self.stats.last_call_ms)
+                )
             offset += job.count
 
 

@@ -25,6 +25,8 @@ async def render(
     """The rendered RGB PNG. Nothing is kept on the server."""
     label_map, instance_map = await read_maps(editor, labels, instances)
     session = Session.create("stateless", editor.model, label_map, instance_map, seed, 0)
-    image = await editor.render_maps(session)
-    png = await asyncio.to_thread(encode_png, image[0], editor.settings.png_compress_level)
+    rendered = await editor.render_maps(session)
+    png = await asyncio.to_thread(
+        encode_png, rendered.images[0], editor.settings.png_compress_level
+    )
     return Response(png, media_type="image/png")

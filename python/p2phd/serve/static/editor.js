@@ -79,8 +79,8 @@ async function adopt(session, startedAt) {
 
 async function fetchBitmap(path) {
   const response = await api("GET", path);
-  const serverMs = response.headers.get("X-Render-Ms");
-  return [await createImageBitmap(await response.blob()), serverMs];
+  const timings = [response.headers.get("X-Render-Ms"), response.headers.get("X-Runtime-Ms")];
+  return [await createImageBitmap(await response.blob()), timings];
 }
 
 function drawBitmap(canvas, bitmap) {
@@ -100,7 +100,7 @@ async function refresh(startedAt) {
   body.dataset.renderState = "busy";
   const v = `?v=${state.session.version}`;
   try {
-    const [[render, serverMs], [colors]] = await Promise.all([
+    const [[render, [serverMs, runtimeMs]], [colors]] = await Promise.all([
       fetchBitmap(sessionPath(`/render.png${v}`)),
       fetchBitmap(sessionPath(`/colors.png${v}`)),
     ]);
@@ -115,9 +115,11 @@ async function refresh(startedAt) {
     const latency = performance.now() - startedAt;
     body.dataset.latencyMs = latency.toFixed(1);
     body.dataset.serverMs = serverMs;
+    body.dataset.runtimeMs = runtimeMs;
     $("latency").textContent =
       `last edit → image on screen: ${latency.toFixed(0)} ms ` +
-      `(server render + PNG: ${Number(serverMs).toFixed(0)} ms)`;
+      `(server: ${Number(serverMs).toFixed(0)} ms, of which Runtime.render ` +
+      `${Number(runtimeMs).toFixed(0)} ms)`;
   } catch (error) {
     showMessage(error.message, true);
   } finally {
