@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         else "reachable from other machines: there is no authentication"
     )
     print(runtime.describe(), file=sys.stderr)
-    print(f"p2phd-serve: listening on http://{host}:{port}/ ({reach})", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    print(
+        f"p2phd-serve: listening on http://{shown}:{port}/ ({reach})", file=sys.stderr, flush=True
+    )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])
