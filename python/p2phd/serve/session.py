@@ -81,8 +81,9 @@ class Session:
     # -- state ---------------------------------------------------------------------------
     def load(self, labels: np.ndarray, instances: np.ndarray, seed: int) -> None:
         """New maps: a fresh history, and every instance a cluster drawn with `seed`."""
-        self.labels = np.ascontiguousarray(labels, np.uint8)
-        self.instances = np.ascontiguousarray(instances, np.int32)
+        # Copies: edits write into these, never into the caller's arrays.
+        self.labels = np.array(labels, np.uint8)
+        self.instances = np.array(instances, np.int32)
         self.seed = seed
         self._rng = random.Random(seed)
         self.style = {}
