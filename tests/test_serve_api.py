@@ -162,6 +162,17 @@ def test_new_scene_and_colours(client, session):
     assert_error(client.post(f"{base}/scene", json={"seed": 1, "width": 9999}), 422, "between")
 
 
+def test_undo_answers_with_the_very_same_png_at_once(client, session):
+    base = f"/api/sessions/{session['id']}"
+    first = client.get(f"{base}/render.png")
+    assert float(first.headers["x-runtime-ms"]) > 0
+    edit(client, session, op="fill", x=0, y=0, label=22)
+    assert client.get(f"{base}/render.png").content != first.content
+    client.post(f"{base}/undo")
+    again = client.get(f"{base}/render.png")
+    assert again.content == first.content and again.headers["x-render-ms"] == "0.0"
+
+
 def test_reset_is_one_undoable_step(client, session):
     labels0, _ = maps(client, session)
     for label in (21, 23, 11):

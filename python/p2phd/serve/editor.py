@@ -88,17 +88,19 @@ class Editor:
         return await self.queue.render(labels, instances, features)
 
     async def render_png(self, session: Session) -> tuple[bytes, float, float]:
-        """The session's render as PNG (cached per version), the milliseconds from the request
-        to the PNG, and those of the Runtime call within them (0 and 0 when cached)."""
-        version = session.version
-        if session.rendered is not None and session.rendered[0] == version:
-            return session.rendered[1], 0.0, 0.0
+        """The session's render as PNG, the milliseconds from the request to the PNG, and
+        those of the Runtime call within them (0 and 0 for a state rendered before)."""
+        key = session.state_key()
+        cached = session.renders.get(key)
+        if cached is not None:
+            session.renders.move_to_end(key)
+            return cached, 0.0, 0.0
         start = time.perf_counter()
         rendered = await self.render_maps(session)
         png = await asyncio.to_thread(
             encode_png, rendered.images[0], self.settings.png_compress_level
         )
-        session.rendered = (version, png)
+        session.remember_render(key, png)
         self.store.enforce_limits(keep=session.id)
         return png, (time.perf_counter() - start) * 1000, rendered.runtime_ms
 

@@ -4,6 +4,8 @@ for each instance, and a multi-level undo/redo history of small patches."""
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,7 +60,9 @@ class Session:
     version: int = 0
     undo_stack: list[Patch] = field(default_factory=list)
     redo_stack: list[Patch] = field(default_factory=list)
-    rendered: tuple[int, bytes] | None = None  # (version, PNG) of the last render
+    # PNGs of the last few states rendered, by state_key(): undo and redo back to one of them
+    # answer at once and with the very same image, whatever batch it was rendered in.
+    renders: collections.OrderedDict[bytes, bytes] = field(default_factory=collections.OrderedDict)
     max_history: int = 200
     # Set by load(): draws the styles of new instances; the maps and styles as loaded.
     _rng: random.Random = field(init=False, repr=False)
@@ -100,11 +104,30 @@ class Session:
     @property
     def nbytes(self) -> int:
         history = sum(p.nbytes for p in (*self.undo_stack, *self.redo_stack))
-        render = len(self.rendered[1]) if self.rendered else 0
-        return 2 * (self.labels.nbytes + self.instances.nbytes) + history + render
+        renders = sum(len(png) for png in self.renders.values())
+        return 2 * (self.labels.nbytes + self.instances.nbytes) + history + renders
 
-    def trim_history(self) -> bool:
-        """Drops the oldest undo step (to save memory); False when there is none."""
+    def state_key(self) -> bytes:
+        """A digest of everything the render depends on: maps and styles."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(np.asarray(self.labels.shape, np.int64).tobytes())
+        digest.update(self.labels.tobytes())
+        digest.update(self.instances.tobytes())
+        digest.update(repr(sorted(self.style.items())).encode())
+        return digest.digest()
+
+    def remember_render(self, key: bytes, png: bytes, keep: int = 8) -> None:
+        self.renders[key] = png
+        self.renders.move_to_end(key)
+        while len(self.renders) > keep:
+            self.renders.popitem(last=False)
+
+    def shed_memory(self) -> bool:
+        """Drops the oldest cached render but the newest, else the oldest undo step; False
+        when there is nothing left to drop."""
+        if len(self.renders) > 1:
+            self.renders.popitem(last=False)
+            return True
         if not self.undo_stack:
             return False
         self.undo_stack.pop(0)

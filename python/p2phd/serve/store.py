@@ -63,14 +63,14 @@ class SessionStore:
 
     def enforce_limits(self, keep: str) -> None:
         """Evicts the least recently used sessions (never `keep`) while over a limit; if `keep`
-        alone is over the memory cap, its oldest undo steps go."""
+        alone is over the memory cap, its older cached renders and undo steps go."""
         while len(self._sessions) > self.max_sessions or self.nbytes > self.max_bytes:
             oldest = next(iter(self._sessions))
             if oldest == keep:
                 if len(self._sessions) > 1:
                     self._sessions.move_to_end(keep)
                     continue
-                if not self._sessions[keep].trim_history():
+                if not self._sessions[keep].shed_memory():
                     return
                 continue
             del self._sessions[oldest]
