@@ -127,6 +127,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--l1-batch", type=positive_int, default=8, help="L1 baseline batch"
     )
     quality_parser.add_argument("--json", help="also write the results to this JSON file")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="loopback load test of p2phd-serve: N clients, a fixed number of requests, with "
+        "and without batching",
+    )
+    serve_parser.add_argument("model", nargs="?", help="default: the bundled demo model")
+    serve_parser.add_argument(
+        "--kind", choices=["edit", "render"], default="edit", help="session edits or POST /render"
+    )
+    serve_parser.add_argument("--clients", type=positive_int, default=4, help="concurrent clients")
+    serve_parser.add_argument(
+        "--requests", type=positive_int, default=64, help="requests in all, per case"
+    )
+    serve_parser.add_argument("--size", type=scene_size, default=(256, 512), help="map HxW")
+    serve_parser.add_argument(
+        "--max-batch", type=positive_int, default=8, help="largest batch of the batching case"
+    )
+    serve_parser.add_argument(
+        "--max-wait-ms", type=float, default=5.0, help="batching case: longest wait for a batch"
+    )
+    serve_parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where the server renders"
+    )
+    serve_parser.add_argument("--timeout", type=float, default=300, help="seconds per case")
+    serve_parser.add_argument("--json", help="also write the results to this JSON file")
     return parser
 
 
@@ -256,10 +282,49 @@ def main_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_serve(args: argparse.Namespace) -> int:
+    from p2phd import bench_serve
+
+    rows = bench_serve.run(
+        args.model or bench_serve.default_model(),
+        args.kind,
+        args.clients,
+        args.requests,
+        args.size,
+        args.max_batch,
+        args.max_wait_ms,
+        args.device,
+        args.timeout,
+    )
+    height, width = args.size
+    print(
+        f"p2phd {__version__} serve, {args.kind} requests at {height}x{width}, "
+        f"{args.clients} clients, {args.device}: {machine_description(args.device)}"
+    )
+    print(
+        f"{'case':<34} {'done':>9} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
+        f"{'calls':>6} {'batch':>6}"
+    )
+    for row in rows:
+        print(
+            f"{row.case:<34} {row.done:>4}/{row.asked:<4} {row.errors:>6} {row.p50_ms:>8.1f} "
+            f"{row.p99_ms:>8.1f} {row.requests_per_s:>7.2f} {row.runtime_calls:>6} "
+            f"{row.mean_batch:>6.2f}"
+        )
+    if args.json:
+        write_json(args.json, args.device, "serve", args, rows)
+    return 1 if any(row.errors or row.done < row.asked for row in rows) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"ops": main_ops, "render": main_render, "quality": main_quality}
+    commands = {
+        "ops": main_ops,
+        "render": main_render,
+        "quality": main_quality,
+        "serve": main_serve,
+    }
 
     def body() -> int:
         if args.device == "cuda" and not CUDA_READY:

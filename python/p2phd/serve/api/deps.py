@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Typed dependencies shared by the routers, and the bounded reading of uploads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, File, Form, Request, UploadFile
+
+from p2phd.serve.editor import Editor
+from p2phd.serve.errors import ClientError
+from p2phd.serve.pngio import check_pair, decode_instances, decode_labels
+from p2phd.serve.session import Session
+
+
+def get_editor(request: Request) -> Editor:
+    return request.app.state.editor
+
+
+EditorDep = Annotated[Editor, Depends(get_editor)]
+
+
+def get_session(session_id: str, editor: EditorDep) -> Session:
+    return editor.store.get(session_id)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+LabelsFile = Annotated[UploadFile, File(description="labelIds PNG (8-bit)")]
+InstancesFile = Annotated[UploadFile | None, File(description="instanceIds PNG (16-bit)")]
+SeedForm = Annotated[int, Form(ge=0, le=2**31 - 1, description="draws each instance's style")]
+
+PNG = {200: {"content": {"image/png": {}}, "description": "a PNG image"}}
+
+
+async def read_upload(upload: UploadFile, what: str, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise ClientError(413, f"the {what} is larger than this server's {limit} byte cap")
+    if not data:
+        raise ClientError(400, f"the {what} is empty")
+    return data
+
+
+async def read_maps(editor: Editor, labels: UploadFile, instances: UploadFile | None):
+    """An uploaded labelIds (+ instanceIds) PNG pair -> checked uint8 and int32 maps. Without
+    an instance map every pixel's instance is its label (all stuff)."""
+    settings = editor.settings
+    label_nc = editor.model.label_nc
+    label_map = decode_labels(
+        await read_upload(labels, "label map", settings.max_upload_bytes),
+        label_nc,
+        settings.max_side,
+    )
+    if instances is None:
+        instance_map = label_map.astype("int32")
+    else:
+        data = await read_upload(instances, "instance map", settings.max_upload_bytes)
+        instance_map = decode_instances(data, settings.max_side)
+    check_pair(label_map, instance_map, label_nc)
+    return label_map, instance_map

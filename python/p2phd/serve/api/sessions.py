@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Editor sessions: create, load maps, edit, undo/redo, render and download."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from p2phd.serve.api.deps import (
+    PNG,
+    EditorDep,
+    InstancesFile,
+    LabelsFile,
+    SeedForm,
+    SessionDep,
+    read_maps,
+)
+from p2phd.serve.api.schemas import (
+    Delete,
+    Edit,
+    Fill,
+    Move,
+    NewScene,
+    SessionInfo,
+    SetClass,
+    SetStyle,
+    Stroke,
+)
+from p2phd.serve.errors import ClientError
+from p2phd.serve.pngio import encode_png
+from p2phd.serve.session import Session
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+@router.post("", status_code=201)
+async def create_session(editor: EditorDep, scene: NewScene | None = None) -> SessionInfo:
+    """A new session on a synthetic street scene drawn from `seed`."""
+    scene = scene or NewScene()
+    labels, instances = editor.scene(scene.seed, scene.height, scene.width)
+    return SessionInfo.of(editor.store.create(labels, instances, scene.seed))
+
+
+@router.post("/upload", status_code=201)
+async def create_session_from_upload(
+    editor: EditorDep,
+    labels: LabelsFile,
+    instances: InstancesFile = None,
+    seed: SeedForm = 0,
+) -> SessionInfo:
+    """A new session on an uploaded labelIds (+ instanceIds) PNG pair."""
+    label_map, instance_map = await read_maps(editor, labels, instances)
+    return SessionInfo.of(editor.store.create(label_map, instance_map, seed))
+
+
+@router.get("/{session_id}")
+async def session_info(session: SessionDep) -> SessionInfo:
+    return SessionInfo.of(session)
+
+
+@router.delete("/{session_id}", status_code=204)
+async def delete_session(session: SessionDep, editor: EditorDep) -> Response:
+    editor.store.delete(session.id)
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/scene")
+async def new_scene(session: SessionDep, editor: EditorDep, scene: NewScene) -> SessionInfo:
+    """Replaces the maps with a synthetic scene; the history starts afresh."""
+    labels, instances = editor.scene(scene.seed, scene.height, scene.width)
+    session.load(labels, instances, scene.seed)
+    editor.store.enforce_limits(keep=session.id)
+    return SessionInfo.of(session)
+
+
+@router.put("/{session_id}/maps")
+async def upload_maps(
+    session: SessionDep,
+    editor: EditorDep,
+    labels: LabelsFile,
+    instances: InstancesFile = None,
+    seed: SeedForm = 0,
+) -> SessionInfo:
+    """Replaces the maps with an uploaded pair; the history starts afresh."""
+    label_map, instance_map = await read_maps(editor, labels, instances)
+    session.load(label_map, instance_map, seed)
+    editor.store.enforce_limits(keep=session.id)
+    return SessionInfo.of(session)
+
+
+@router.post("/{session_id}/edits")
+async def edit(session: SessionDep, editor: EditorDep, body: Edit) -> SessionInfo:
+    """One edit, as a small request: a stroke is its points, never a whole image."""
+    apply_edit(session, body, editor.settings.max_stroke_points)
+    editor.store.enforce_limits(keep=session.id)
+    return SessionInfo.of(session)
+
+
+def apply_edit(session: Session, body: Edit, max_points: int) -> None:
+    if isinstance(body, Stroke):
+        if len(body.points) > max_points:
+            raise ClientError(413, f"a stroke may have at most {max_points} points")
+        session.stroke(body.points, body.radius, body.label, body.instance)
+    elif isinstance(body, Fill):
+        session.fill(body.x, body.y, body.label)
+    elif isinstance(body, SetClass):
+        session.set_class(body.instance, body.label)
+    elif isinstance(body, Delete):
+        session.delete(body.instance)
+    elif isinstance(body, Move):
+        session.move(body.instance, body.dx, body.dy, body.duplicate)
+    elif isinstance(body, SetStyle):
+        session.set_style(body.instance, body.cluster)
+
+
+@router.post("/{session_id}/undo")
+async def undo(session: SessionDep) -> SessionInfo:
+    session.undo()
+    return SessionInfo.of(session)
+
+
+@router.post("/{session_id}/redo")
+async def redo(session: SessionDep) -> SessionInfo:
+    session.redo()
+    return SessionInfo.of(session)
+
+
+@router.post("/{session_id}/reset")
+async def reset(session: SessionDep, editor: EditorDep) -> SessionInfo:
+    """Back to the maps as loaded (one undoable step)."""
+    session.reset()
+    editor.store.enforce_limits(keep=session.id)
+    return SessionInfo.of(session)
+
+
+@router.get("/{session_id}/render.png", response_class=Response, responses=PNG)
+async def render(session: SessionDep, editor: EditorDep) -> Response:
+    """The current maps rendered; the last 8 states rendered are kept, so undo and redo
+    answer at once with the very same image. Headers: X-Render-Ms, the time from the request
+    to the encoded PNG, and X-Runtime-Ms, the Runtime call's share of it (both 0 when kept)."""
+    png, total_ms, runtime_ms = await editor.render_png(session)
+    headers = {
+        "X-Render-Ms": f"{total_ms:.1f}",
+        "X-Runtime-Ms": f"{runtime_ms:.1f}",
+        "Cache-Control": "no-store",
+    }
+    return Response(png, media_type="image/png", headers=headers)
+
+
+@router.get("/{session_id}/labels.png", response_class=Response, responses=PNG)
+async def labels_png(session: SessionDep, editor: EditorDep) -> Response:
+    """The labelIds map as an 8-bit PNG."""
+    return await _png(session.labels.copy(), editor)
+
+
+@router.get("/{session_id}/instances.png", response_class=Response, responses=PNG)
+async def instances_png(session: SessionDep, editor: EditorDep) -> Response:
+    """The instanceIds map as a 16-bit PNG, as Cityscapes stores it."""
+    if int(session.instances.max()) > np.iinfo(np.uint16).max:
+        raise ClientError(409, "instance ids above 65535 do not fit a 16-bit PNG")
+    return await _png(session.instances.astype(np.uint16), editor)
+
+
+@router.get("/{session_id}/colors.png", response_class=Response, responses=PNG)
+async def colors_png(session: SessionDep, editor: EditorDep) -> Response:
+    """The label map in the model's class colours, instance boundaries darkened."""
+    return await _png(editor.colors(session), editor)
+
+
+async def _png(array: np.ndarray, editor: EditorDep) -> Response:
+    png = await asyncio.to_thread(encode_png, array, editor.settings.png_compress_level)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

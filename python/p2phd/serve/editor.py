@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The server's shared state: the Runtime, the session store and the render queue, and the
+renders built from them (a session's map, its style strip, a stateless upload)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from p2phd import ops
+from p2phd.data.synthetic import synthetic_scene
+from p2phd.runtime import Runtime
+from p2phd.serve.classes import LabelSet, instance_class
+from p2phd.serve.edits import Box
+from p2phd.serve.errors import ClientError
+from p2phd.serve.pngio import encode_png
+from p2phd.serve.render_queue import Rendered, RenderQueue
+from p2phd.serve.session import EditorModel, Session
+from p2phd.serve.settings import Settings
+from p2phd.serve.store import SessionStore
+
+
+def editor_model(runtime: Runtime) -> EditorModel:
+    config = runtime.config
+    if config.label_nc > 256:
+        raise ValueError(f"the editor keeps 8-bit label maps; this model has {config.label_nc}")
+    clusters = runtime.clusters if config.instance_feat and runtime.clusters else {}
+    return EditorModel(
+        label_nc=config.label_nc,
+        use_instance=config.use_instance,
+        feat_num=config.feat_num if config.instance_feat else 0,
+        clusters={int(k): np.asarray(v, np.float32) for k, v in clusters.items()},
+        labels=LabelSet(config.label_nc),
+    )
+
+
+class Editor:
+    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.model = editor_model(runtime)
+        self.store = SessionStore(
+            self.model, settings.max_sessions, settings.max_memory_bytes, settings.max_history
+        )
+        self.queue = RenderQueue(self._render_batch, settings.max_batch, settings.max_wait_ms)
+        self.ready = asyncio.Event()
+
+    def _render_batch(
+        self, labels: np.ndarray, instances: np.ndarray | None, features: np.ndarray | None
+    ) -> np.ndarray:
+        return self.runtime.render(labels, instances, features=features)
+
+    async def warm_up(self) -> None:
+        """One render at the scene size, so the first user does not pay for allocation."""
+        scene = synthetic_scene(0, *self.settings.scene_size)
+        session = Session.create("warm-up", self.model, scene.labels, scene.instances, 0, 1)
+        await self.render_maps(session)
+        self.ready.set()
+
+    def scene(self, seed: int, height: int | None, width: int | None) -> tuple[np.ndarray, ...]:
+        height = height or self.settings.scene_size[0]
+        width = width or self.settings.scene_size[1]
+        if not (16 <= height <= self.settings.max_side and 16 <= width <= self.settings.max_side):
+            raise ClientError(
+                422, f"a scene must be between 16 and {self.settings.max_side} pixels a side"
+            )
+        scene = synthetic_scene(seed, height, width)
+        labels = scene.labels
+        if labels.size and int(labels.max()) >= self.model.label_nc:
+            raise ClientError(
+                409,
+                f"synthetic scenes use Cityscapes labels; this model has "
+                f"{self.model.label_nc} classes",
+            )
+        return labels, scene.instances
+
+    async def render_maps(self, session: Session, features: np.ndarray | None = None) -> Rendered:
+        """N x H x W x 3 renders of a session's maps: N = 1, or one per row of `features`."""
+        count = 1 if features is None else len(features)
+        labels = np.repeat(session.labels[None], count, axis=0)
+        instances = (
+            np.repeat(session.instances[None], count, axis=0) if self.model.use_instance else None
+        )
+        if features is None and self.model.feat_num:
+            features = session.feature_map()[None]
+        return await self.queue.render(labels, instances, features)
+
+    async def render_png(self, session: Session) -> tuple[bytes, float, float]:
+        """The session's render as PNG, the milliseconds from the request to the PNG, and
+        those of the Runtime call within them (0 and 0 for a state rendered before)."""
+        key = session.state_key()
+        cached = session.renders.get(key)
+        if cached is not None:
+            session.renders.move_to_end(key)
+            return cached, 0.0, 0.0
+        start = time.perf_counter()
+        rendered = await self.render_maps(session)
+        png = await asyncio.to_thread(
+            encode_png, rendered.images[0], self.settings.png_compress_level
+        )
+        session.remember_render(key, png)
+        self.store.enforce_limits(keep=session.id)
+        return png, (time.perf_counter() - start) * 1000, rendered.runtime_ms
+
+    async def style_strip(self, session: Session, instance_id: int) -> tuple[bytes, int, Box]:
+        """One tile per cluster of the object's class, all rendered in one Runtime call:
+        the object's surroundings as they look with that style. PNG, count, tile box."""
+        mask, box = session.object_mask(instance_id)
+        count = self.model.style_count(instance_id)
+        if count == 0:
+            raise ClientError(422, f"instance {instance_id} has no styles to choose from")
+        base = session.feature_map()
+        centres = self.model.clusters[instance_class(instance_id)]
+        features = np.repeat(base[None], count, axis=0)
+        for index in range(count):
+            features[index][:, mask] = centres[index][:, None]
+        images = (await self.render_maps(session, features)).images
+        crop = _grow(box, *session.shape)
+        tiles = np.concatenate([image[crop.slices] for image in images], axis=1)
+        png = await asyncio.to_thread(encode_png, tiles, self.settings.png_compress_level)
+        return png, count, crop
+
+    def colors(self, session: Session) -> np.ndarray:
+        """The label map in the model's colours, instance boundaries darkened."""
+        image = self.model.labels.colorize(session.labels)
+        edges = ops.instance_edges(session.instances)[0] > 0
+        image[edges] = image[edges] // 2
+        return image
+
+
+def _grow(box: Box, height: int, width: int) -> Box:
+    """The box with a quarter of its size (at least 8 pixels) of context on every side."""
+    pad_y = max(8, (box.bottom - box.top) // 4)
+    pad_x = max(8, (box.right - box.left) // 4)
+    return Box(
+        max(0, box.top - pad_y),
+        min(height, box.bottom + pad_y),
+        max(0, box.left - pad_x),
+        min(width, box.right + pad_x),
+    )

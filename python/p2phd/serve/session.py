@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One editor session: the label and instance maps on the server, the style (cluster) chosen
+for each instance, and a multi-level undo/redo history of small patches."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from p2phd import ops
+from p2phd.serve import edits
+from p2phd.serve.classes import LabelSet, instance_class
+from p2phd.serve.edits import Box
+from p2phd.serve.errors import ClientError
+
+
+@dataclass(frozen=True)
+class EditorModel:
+    """What the editor needs to know of the model behind it."""
+
+    label_nc: int
+    use_instance: bool
+    feat_num: int  # 0 for models without instance features
+    clusters: Mapping[int, np.ndarray]  # class -> K x feat_num cluster centres
+    labels: LabelSet
+
+    def style_count(self, instance_id: int) -> int:
+        centres = self.clusters.get(instance_class(instance_id))
+        return 0 if centres is None else len(centres)
+
+
+@dataclass
+class Patch:
+    """One undoable step: the maps inside `box` and the styles it touched, before and after."""
+
+    box: Box
+    before: tuple[np.ndarray, np.ndarray]
+    after: tuple[np.ndarray, np.ndarray]
+    style_before: dict[int, int | None]
+    style_after: dict[int, int | None]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (*self.before, *self.after)) + 64 * len(self.style_after)
+
+
+@dataclass
+class Session:
+    id: str
+    model: EditorModel
+    labels: np.ndarray  # H x W uint8
+    instances: np.ndarray  # H x W int32
+    style: dict[int, int]
+    seed: int
+    version: int = 0
+    undo_stack: list[Patch] = field(default_factory=list)
+    redo_stack: list[Patch] = field(default_factory=list)
+    # PNGs of the last few states rendered, by state_key(): undo and redo back to one of them
+    # answer at once and with the very same image, whatever batch it was rendered in.
+    renders: collections.OrderedDict[bytes, bytes] = field(default_factory=collections.OrderedDict)
+    max_history: int = 200
+    # Set by load(): draws the styles of new instances; the maps and styles as loaded.
+    _rng: random.Random = field(init=False, repr=False)
+    _original: tuple[np.ndarray, np.ndarray, dict[int, int]] = field(init=False, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        session_id: str,
+        model: EditorModel,
+        labels: np.ndarray,
+        instances: np.ndarray,
+        seed: int,
+        max_history: int,
+    ) -> Session:
+        session = cls(session_id, model, labels, instances, {}, seed, max_history=max_history)
+        session.load(labels, instances, seed)
+        return session
+
+    # -- state ---------------------------------------------------------------------------
+    def load(self, labels: np.ndarray, instances: np.ndarray, seed: int) -> None:
+        """New maps: a fresh history, and every instance a cluster drawn with `seed`."""
+        # Copies: edits write into these, never into the caller's arrays.
+        self.labels = np.array(labels, np.uint8)
+        self.instances = np.array(instances, np.int32)
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self.style = {}
+        self.style.update(self._new_styles(np.unique(self.instances)))
+        self._original = (self.labels.copy(), self.instances.copy(), dict(self.style))
+        self.undo_stack.clear()
+        self.redo_stack.clear()
+        self.version += 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.labels.shape
+
+    @property
+    def nbytes(self) -> int:
+        history = sum(p.nbytes for p in (*self.undo_stack, *self.redo_stack))
+        renders = sum(len(png) for png in self.renders.values())
+        return 2 * (self.labels.nbytes + self.instances.nbytes) + history + renders
+
+    def state_key(self) -> bytes:
+        """A digest of everything the render depends on: maps and styles."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(np.asarray(self.labels.shape, np.int64).tobytes())
+        digest.update(self.labels.tobytes())
+        digest.update(self.instances.tobytes())
+        digest.update(repr(sorted(self.style.items())).encode())
+        return digest.digest()
+
+    def remember_render(self, key: bytes, png: bytes, keep: int = 8) -> None:
+        self.renders[key] = png
+        self.renders.move_to_end(key)
+        while len(self.renders) > keep:
+            self.renders.popitem(last=False)
+
+    def shed_memory(self) -> bool:
+        """Drops the oldest cached render but the newest, else the oldest undo step; False
+        when there is nothing left to drop."""
+        if len(self.renders) > 1:
+            self.renders.popitem(last=False)
+            return True
+        if not self.undo_stack:
+            return False
+        self.undo_stack.pop(0)
+        return True
+
+    def feature_map(self) -> np.ndarray | None:
+        """feat_num x H x W: each instance's chosen cluster centre (zeros for classes without
+        clusters), or None for a model without instance features."""
+        if not self.model.feat_num:
+            return None
+        ids, rows = [], []
+        for instance_id in np.unique(self.instances).tolist():
+            centres = self.model.clusters.get(instance_class(instance_id))
+            if centres is not None and instance_id in self.style:
+                ids.append(instance_id)
+                rows.append(centres[self.style[instance_id]])
+        table = (
+            np.asarray(rows, np.float32) if rows else np.zeros((0, self.model.feat_num), np.float32)
+        )
+        return ops.instance_broadcast(self.instances, np.asarray(ids, np.int32), table)
+
+    # -- edits ---------------------------------------------------------------------------
+    def stroke(
+        self, points: list[tuple[float, float]], radius: float, label: int, instance: int | None
+    ) -> None:
+        self._check_label(label)
+        height, width = self.shape
+        found = edits.stroke_mask(points, radius, height, width)
+        if found is None:
+            return
+        box, mask = found
+        if instance is not None:
+            if instance_class(instance) != label:
+                raise ClientError(
+                    422, f"instance {instance} is of class {instance_class(instance)}, not {label}"
+                )
+            target = instance
+        else:
+            target = self._new_id(label)
+        self._paint(box, mask, label, target)
+
+    def fill(self, x: int, y: int, label: int) -> None:
+        self._check_label(label)
+        edits.check_point(x, y, *self.shape)
+        region = edits.connected_region(self.labels == self.labels[y, x], y, x)
+        box = edits.mask_box(region)
+        self._paint(box, region[box.slices], label, self._new_id(label))
+
+    def set_class(self, instance_id: int, label: int) -> None:
+        self._check_label(label)
+        mask, box = self.object_mask(instance_id)
+        self._paint(box, mask[box.slices], label, self._new_id(label))
+
+    def delete(self, instance_id: int) -> None:
+        mask, box = self.object_mask(instance_id)
+        label, instance = edits.surrounding_fill(self.labels, self.instances, mask)
+        self._paint(box, mask[box.slices], label, instance)
+
+    def move(self, instance_id: int, dx: int, dy: int, duplicate: bool) -> None:
+        """Moves (or copies) an object by (dx, dy); it takes a new instance id and keeps its
+        style. What a move uncovers takes the surroundings' class."""
+        mask, box = self.object_mask(instance_id)
+        target_mask = edits.shifted(mask, dx, dy)
+        target_box = edits.mask_box(target_mask)
+        if target_box is None:
+            raise ClientError(422, f"moving instance {instance_id} by ({dx}, {dy}) leaves the map")
+        label = int(self.labels[mask][0])
+        new_id = self._new_id(label)
+        whole = box.union(target_box)
+        labels, instances = self.labels[whole.slices].copy(), self.instances[whole.slices].copy()
+        if not duplicate:
+            fill_label, fill_instance = edits.surrounding_fill(self.labels, self.instances, mask)
+            labels[mask[whole.slices]] = fill_label
+            instances[mask[whole.slices]] = fill_instance
+        labels[target_mask[whole.slices]] = label
+        instances[target_mask[whole.slices]] = new_id
+        styles = {new_id: self.style[instance_id]} if instance_id in self.style else {}
+        self._commit(whole, labels, instances, styles)
+
+    def set_style(self, instance_id: int, cluster: int) -> None:
+        self.object_mask(instance_id)
+        count = self.model.style_count(instance_id)
+        if count == 0:
+            raise ClientError(422, f"instance {instance_id} has no styles to choose from")
+        if not 0 <= cluster < count:
+            raise ClientError(422, f"style {cluster} is outside [0, {count})")
+        if self.style.get(instance_id) == cluster:
+            return
+        empty = Box(0, 0, 0, 0)
+        self._commit(empty, self.labels[:0, :0], self.instances[:0, :0], {instance_id: cluster})
+
+    def reset(self) -> None:
+        """Back to the maps as loaded, as one undoable step."""
+        labels, instances, style = self._original
+        height, width = self.shape
+        changed = {k: v for k, v in style.items() if self.style.get(k) != v}
+        removed = {k: None for k in self.style if k not in style}
+        self._commit(Box(0, height, 0, width), labels, instances, {**changed, **removed})
+
+    def undo(self) -> None:
+        if not self.undo_stack:
+            raise ClientError(409, "nothing to undo")
+        patch = self.undo_stack.pop()
+        self._apply(patch.box, patch.before, patch.style_before)
+        self.redo_stack.append(patch)
+
+    def redo(self) -> None:
+        if not self.redo_stack:
+            raise ClientError(409, "nothing to redo")
+        patch = self.redo_stack.pop()
+        self._apply(patch.box, patch.after, patch.style_after)
+        self.undo_stack.append(patch)
+
+    # -- helpers -------------------------------------------------------------------------
+    def object_mask(self, instance_id: int) -> tuple[np.ndarray, Box]:
+        """The object's pixels and their box; 404 when it is not in the map."""
+        mask = self.instances == instance_id
+        box = edits.mask_box(mask)
+        if box is None:
+            raise ClientError(404, f"instance {instance_id} is not in the map")
+        return mask, box
+
+    def _check_label(self, label: int) -> None:
+        if not 0 <= label < self.model.label_nc:
+            raise ClientError(422, f"label {label} is outside [0, {self.model.label_nc})")
+
+    def _new_id(self, label: int) -> int:
+        """A fresh instance id for a thing class (label * 1000 + k), the label for stuff."""
+        if not self.model.labels.is_thing(label):
+            return label
+        used = [
+            i % 1000
+            for i in (*np.unique(self.instances).tolist(), *self.style)
+            if i >= 1000 and i // 1000 == label
+        ]
+        k = max(used, default=-1) + 1
+        if k >= 1000:
+            raise ClientError(409, f"class {label} already has 1000 instances")
+        return label * 1000 + k
+
+    def _new_styles(self, ids: np.ndarray | list[int]) -> dict[int, int]:
+        styles = {}
+        for instance_id in (int(i) for i in ids):
+            count = self.model.style_count(instance_id)
+            if count and instance_id not in self.style:
+                styles[instance_id] = self._rng.randrange(count)
+        return styles
+
+    def _paint(self, box: Box, mask: np.ndarray, label: int, instance: int) -> None:
+        labels = self.labels[box.slices].copy()
+        instances = self.instances[box.slices].copy()
+        labels[mask] = label
+        instances[mask] = instance
+        self._commit(box, labels, instances, {})
+
+    def _commit(
+        self, box: Box, labels: np.ndarray, instances: np.ndarray, styles: dict[int, int | None]
+    ) -> None:
+        rows, cols = box.slices
+        unchanged = np.array_equal(labels, self.labels[rows, cols]) and np.array_equal(
+            instances, self.instances[rows, cols]
+        )
+        styles = {**self._new_styles(np.unique(instances)), **styles}
+        styles = {k: v for k, v in styles.items() if self.style.get(k) != v}
+        if unchanged and not styles:
+            return
+        before = (self.labels[rows, cols].copy(), self.instances[rows, cols].copy())
+        patch = Patch(
+            box, before, (labels, instances), {k: self.style.get(k) for k in styles}, styles
+        )
+        self._apply(box, patch.after, styles)
+        self.undo_stack.append(patch)
+        self.redo_stack.clear()
+        if len(self.undo_stack) > self.max_history:
+            self.undo_stack.pop(0)
+
+    def _apply(
+        self, box: Box, maps: tuple[np.ndarray, np.ndarray], styles: Mapping[int, int | None]
+    ) -> None:
+        rows, cols = box.slices
+        self.labels[rows, cols], self.instances[rows, cols] = maps
+        for instance_id, cluster in styles.items():
+            if cluster is None:
+                self.style.pop(instance_id, None)
+            else:
+                self.style[instance_id] = cluster
+        self.version += 1

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: Apache-2.0
+// The p2phd editor page: no build step, no external files. The maps live on the server; every
+// edit is one small request, then the page fetches the new render and label colours.
+// The page writes its state into <body data-*> (render-state, strip-state, version,
+// latency-ms) so that tests can wait on it.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const body = document.body;
+const state = {
+  model: null,
+  session: null,
+  label: 26,
+  selected: null, // ObjectInfo of the selected object
+  refreshes: 0, // refresh generations: only the newest one may mark the page idle
+};
+
+async function api(method, path, payload) {
+  const options = { method, headers: {} };
+  if (payload instanceof FormData) {
+    options.body = payload;
+  } else if (payload !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(payload);
+  }
+  const response = await fetch(path, options);
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const parsed = await response.json();
+      detail = typeof parsed.detail === "string" ? parsed.detail : JSON.stringify(parsed.detail);
+    } catch (_) { /* not JSON: keep the status text */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response;
+}
+
+function sessionPath(suffix) {
+  return `/api/sessions/${state.session.id}${suffix}`;
+}
+
+function showMessage(text, isError = false) {
+  $("message").textContent = text;
+  $("message").classList.toggle("error", isError);
+}
+
+// ---- session state --------------------------------------------------------------------
+async function startSession() {
+  const saved = sessionStorage.getItem("p2phd-session");
+  if (saved) {
+    try {
+      state.session = await (await api("GET", `/api/sessions/${saved}`)).json();
+    } catch (_) {
+      state.session = null; // evicted or from another server: start afresh
+    }
+  }
+  if (!state.session) {
+    state.session = await (await api("POST", "/api/sessions", { seed: 0 })).json();
+  }
+  await adopt(state.session, performance.now());
+}
+
+// Takes a session answer (after any change) and brings the page up to date with it.
+async function adopt(session, startedAt) {
+  state.session = session;
+  sessionStorage.setItem("p2phd-session", session.id);
+  body.dataset.session = session.id;
+  body.dataset.version = session.version;
+  $("undo").disabled = session.undo === 0;
+  $("redo").disabled = session.redo === 0;
+  $("scene-seed").value = session.seed;
+  const v = `?v=${session.version}`;
+  $("download-render").href = sessionPath(`/render.png${v}`);
+  $("download-labels").href = sessionPath(`/labels.png${v}`);
+  $("download-instances").href = sessionPath(`/instances.png${v}`);
+  await refresh(startedAt);
+  if (state.selected) await select(state.selected.instance, false);
+}
+
+async function fetchBitmap(path) {
+  const response = await api("GET", path);
+  const timings = [response.headers.get("X-Render-Ms"), response.headers.get("X-Runtime-Ms")];
+  return [await createImageBitmap(await response.blob()), timings];
+}
+
+function drawBitmap(canvas, bitmap) {
+  if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+  }
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.drawImage(bitmap, 0, 0);
+}
+
+// Fetches the render and the label colours of the current version and draws them;
+// `startedAt` (performance.now() at the end of the edit) gives the latency shown.
+async function refresh(startedAt) {
+  const generation = ++state.refreshes;
+  body.dataset.renderState = "busy";
+  const v = `?v=${state.session.version}`;
+  try {
+    const [[render, [serverMs, runtimeMs]], [colors]] = await Promise.all([
+      fetchBitmap(sessionPath(`/render.png${v}`)),
+      fetchBitmap(sessionPath(`/colors.png${v}`)),
+    ]);
+    if (generation !== state.refreshes) return; // a newer edit is on its way
+    drawBitmap($("render"), render);
+    drawBitmap($("labels"), colors);
+    drawBitmap($("render-labels"), colors);
+    const overlay = $("labels-overlay");
+    overlay.width = colors.width;
+    overlay.height = colors.height;
+    drawSelection();
+    const latency = performance.now() - startedAt;
+    body.dataset.latencyMs = latency.toFixed(1);
+    body.dataset.serverMs = serverMs;
+    body.dataset.runtimeMs = runtimeMs;
+    $("latency").textContent =
+      `last edit → image on screen: ${latency.toFixed(0)} ms ` +
+      `(server: ${Number(serverMs).toFixed(0)} ms, of which Runtime.render ` +
+      `${Number(runtimeMs).toFixed(0)} ms)`;
+  } catch (error) {
+    showMessage(error.message, true);
+  } finally {
+    if (generation === state.refreshes) body.dataset.renderState = "idle";
+  }
+}
+
+// Runs one state-changing request and adopts its answer; errors go to the status line.
+async function change(method, suffix, payload) {
+  try {
+    const response = await api(method, sessionPath(suffix), payload);
+    const startedAt = performance.now();
+    showMessage("");
+    await adopt(await response.json(), startedAt);
+  } catch (error) {
+    showMessage(error.message, true);
+  }
+}
+
+async function edit(payload, startedAt) {
+  body.dataset.renderState = "busy";
+  try {
+    const response = await api("POST", sessionPath("/edits"), payload);
+    showMessage("");
+    await adopt(await response.json(), startedAt);
+  } catch (error) {
+    showMessage(error.message, true);
+    body.dataset.renderState = "idle";
+  }
+}
+
+// ---- palette and tools ------------------------------------------------------------------
+function buildPalette(model) {
+  const palette = $("palette");
+  for (const select of [$("eraser-class"), $("object-class")]) select.innerHTML = "";
+  palette.innerHTML = "";
+  for (const cls of model.classes) {
+    const item = document.createElement("li");
+    item.dataset.label = cls.id;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = `rgb(${cls.color.join(",")})`;
+    item.append(swatch, `${cls.id} ${cls.name}`);
+    item.addEventListener("click", () => setLabel(cls.id));
+    palette.append(item);
+    for (const select of [$("eraser-class"), $("object-class")]) {
+      select.add(new Option(`${cls.id} ${cls.name}`, cls.id));
+    }
+  }
+  $("eraser-class").value = model.label_nc > 7 ? 7 : 0; // road for Cityscapes
+  setLabel(model.label_nc > 26 ? 26 : 0);
+}
+
+function setLabel(label) {
+  state.label = label;
+  for (const item of $("palette").children) {
+    item.classList.toggle("current", Number(item.dataset.label) === label);
+  }
+  $("current-class-name").textContent = state.model.classes[label].name;
+}
+
+function tool() {
+  return document.querySelector('input[name="tool"]:checked').value;
+}
+
+function setTool(name) {
+  document.querySelector(`input[name="tool"][value="${name}"]`).checked = true;
+}
+
+// Map coordinates (pixels of the label map) of a pointer event on the overlay canvas.
+function mapPoint(event) {
+  const canvas = $("labels-overlay");
+  const rect = canvas.getBoundingClientRect();
+  return [
+    ((event.clientX - rect.left) * canvas.width) / rect.width,
+    ((event.clientY - rect.top) * canvas.height) / rect.height,
+  ];
+}
+
+function brushRadius() {
+  return Number($("brush-size").value) / 2;
+}
+
+// ---- painting on the label canvas -------------------------------------------------------
+let stroke = null; // {points, label} while painting
+let drag = null; // {start, end, instance} while the button is down with the select tool
+
+function previewStroke() {
+  const context = $("labels-overlay").getContext("2d");
+  const points = stroke.points;
+  context.strokeStyle = context.fillStyle = `rgb(${state.model.classes[stroke.label].color.join(",")})`;
+  context.lineWidth = brushRadius() * 2;
+  context.lineCap = context.lineJoin = "round";
+  context.beginPath();
+  const [x0, y0] = points[Math.max(0, points.length - 2)];
+  const [x1, y1] = points[points.length - 1];
+  context.moveTo(x0, y0);
+  context.lineTo(x1, y1);
+  context.stroke();
+}
+
+function onPointerDown(event) {
+  if (!state.session) return;
+  const point = mapPoint(event);
+  const current = tool();
+  $("labels-overlay").setPointerCapture(event.pointerId);
+  if (current === "brush" || current === "eraser") {
+    const label = current === "eraser" ? Number($("eraser-class").value) : state.label;
+    stroke = { points: [point], label };
+    previewStroke();
+  } else if (current === "fill") {
+    const [x, y] = point.map(Math.floor);
+    edit({ op: "fill", x, y, label: state.label }, performance.now());
+  } else if (current === "pick") {
+    objectAt(point).then((info) => info && setLabel(info.label));
+  } else if (current === "select") {
+    const pressed = { start: point, end: null, instance: null };
+    drag = pressed;
+    objectAt(point).then((info) => {
+      if (!info) return;
+      select(info.instance, true);
+      pressed.instance = info.instance;
+      if (pressed.end) finishDrag(pressed); // released before the server answered
+    });
+  }
+}
+
+function onPointerMove(event) {
+  if (stroke) {
+    stroke.points.push(mapPoint(event));
+    previewStroke();
+  }
+}
+
+function onPointerUp(event) {
+  if (stroke) {
+    const startedAt = performance.now();
+    const payload = {
+      op: "stroke",
+      points: stroke.points.map(([x, y]) => [Number(x.toFixed(2)), Number(y.toFixed(2))]),
+      radius: brushRadius(),
+      label: stroke.label,
+    };
+    stroke = null;
+    edit(payload, startedAt);
+  } else if (drag) {
+    drag.end = mapPoint(event);
+    if (drag.instance !== null) finishDrag(drag);
+    drag = null;
+  }
+}
+
+// A drag with the select tool moves (or copies) the object by the distance dragged.
+function finishDrag(pressed) {
+  const dx = Math.round(pressed.end[0] - pressed.start[0]);
+  const dy = Math.round(pressed.end[1] - pressed.start[1]);
+  if (dx || dy) moveObject(pressed.instance, dx, dy, $("drag-copies").checked);
+}
+
+async function objectAt([x, y]) {
+  try {
+    const path = sessionPath(`/objects/at?x=${Math.floor(x)}&y=${Math.floor(y)}`);
+    return await (await api("GET", path)).json();
+  } catch (error) {
+    showMessage(error.message, true);
+    return null;
+  }
+}
+
+// ---- objects ------------------------------------------------------------------------------
+function drawSelection() {
+  const canvas = $("labels-overlay");
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  if (!state.selected) return;
+  const [top, bottom, left, right] = state.selected.box;
+  context.strokeStyle = "#ff6d00";
+  context.lineWidth = Math.max(1, canvas.width / 400);
+  context.setLineDash([4, 3]);
+  context.strokeRect(left + 0.5, top + 0.5, right - left - 1, bottom - top - 1);
+}
+
+async function select(instance, loadStyles) {
+  let info;
+  try {
+    info = await (await api("GET", sessionPath(`/objects/${instance}`))).json();
+  } catch (_) {
+    state.selected = null; // gone (deleted, or undone)
+    $("object-panel").hidden = true;
+    drawSelection();
+    return;
+  }
+  const sameObject = state.selected && state.selected.instance === info.instance;
+  state.selected = info;
+  $("object-panel").hidden = false;
+  $("object-title").textContent =
+    `${info.instance}: ${info.name}, ${info.area} pixels` +
+    (info.styles ? `, style ${info.style} of ${info.styles}` : "");
+  $("object-class").value = info.label;
+  drawSelection();
+  if (loadStyles || !sameObject) await loadStrip(info);
+  markCurrentStyle();
+}
+
+async function loadStrip(info) {
+  const strip = $("style-strip");
+  strip.innerHTML = "";
+  $("styles-box").hidden = info.styles === 0;
+  if (info.styles === 0) {
+    body.dataset.stripState = "none";
+    return;
+  }
+  body.dataset.stripState = "loading";
+  try {
+    const response = await api("GET", sessionPath(`/objects/${info.instance}/styles.png`));
+    const count = Number(response.headers.get("X-Style-Count"));
+    const bitmap = await createImageBitmap(await response.blob());
+    const width = bitmap.width / count;
+    for (let index = 0; index < count; index++) {
+      const tile = document.createElement("canvas");
+      tile.width = width;
+      tile.height = bitmap.height;
+      tile.dataset.cluster = index;
+      tile.title = `style ${index}`;
+      tile.getContext("2d").drawImage(bitmap, index * width, 0, width, bitmap.height, 0, 0, width, bitmap.height);
+      tile.addEventListener("click", () =>
+        edit({ op: "style", instance: info.instance, cluster: index }, performance.now()),
+      );
+      strip.append(tile);
+    }
+    body.dataset.stripState = "ready";
+  } catch (error) {
+    showMessage(error.message, true);
+    body.dataset.stripState = "error";
+  }
+}
+
+function markCurrentStyle() {
+  for (const tile of $("style-strip").children) {
+    tile.classList.toggle("current", state.selected && Number(tile.dataset.cluster) === state.selected.style);
+  }
+}
+
+async function moveObject(instance, dx, dy, duplicate) {
+  const startedAt = performance.now();
+  body.dataset.renderState = "busy";
+  try {
+    const response = await api("POST", sessionPath("/edits"), { op: "move", instance, dx, dy, duplicate });
+    // The moved object has a new id: select the object now where the old one was dragged to.
+    const session = await response.json();
+    state.selected = null;
+    $("object-panel").hidden = true;
+    await adopt(session, startedAt);
+  } catch (error) {
+    showMessage(error.message, true);
+    body.dataset.renderState = "idle";
+  }
+}
+
+function deleteSelected() {
+  if (!state.selected) return;
+  const instance = state.selected.instance;
+  state.selected = null;
+  $("object-panel").hidden = true;
+  edit({ op: "delete", instance }, performance.now());
+}
+
+// ---- wiring -------------------------------------------------------------------------------
+function wire() {
+  const overlay = $("labels-overlay");
+  overlay.addEventListener("pointerdown", onPointerDown);
+  overlay.addEventListener("pointermove", onPointerMove);
+  overlay.addEventListener("pointerup", onPointerUp);
+  $("brush-size").addEventListener("input", () => {
+    $("brush-size-value").textContent = $("brush-size").value;
+  });
+  $("opacity").addEventListener("input", () => {
+    $("render-labels").style.opacity = Number($("opacity").value) / 100;
+  });
+  $("undo").addEventListener("click", () => change("POST", "/undo"));
+  $("redo").addEventListener("click", () => change("POST", "/redo"));
+  $("reset").addEventListener("click", () => change("POST", "/reset"));
+  $("new-scene").addEventListener("click", () => {
+    state.selected = null;
+    $("object-panel").hidden = true;
+    change("POST", "/scene", { seed: Number($("scene-seed").value) });
+  });
+  $("upload").addEventListener("click", () => {
+    const labels = $("upload-labels").files[0];
+    if (!labels) {
+      showMessage("choose a labelIds PNG first", true);
+      return;
+    }
+    const form = new FormData();
+    form.append("labels", labels);
+    const instances = $("upload-instances").files[0];
+    if (instances) form.append("instances", instances);
+    state.selected = null;
+    $("object-panel").hidden = true;
+    change("PUT", "/maps", form);
+  });
+  $("object-set-class").addEventListener("click", () => {
+    if (!state.selected) return;
+    const instance = state.selected.instance;
+    state.selected = null;
+    $("object-panel").hidden = true;
+    edit({ op: "set_class", instance, label: Number($("object-class").value) }, performance.now());
+  });
+  $("object-delete").addEventListener("click", deleteSelected);
+  for (const [id, duplicate] of [["object-move", false], ["object-duplicate", true]]) {
+    $(id).addEventListener("click", () => {
+      if (!state.selected) return;
+      moveObject(state.selected.instance, Number($("move-dx").value), Number($("move-dy").value), duplicate);
+    });
+  }
+  document.addEventListener("keydown", onKey);
+}
+
+function onKey(event) {
+  const typing = event.target instanceof HTMLInputElement && event.target.type !== "radio";
+  if (typing || event.target instanceof HTMLSelectElement) return;
+  const key = event.key.toLowerCase();
+  const command = event.ctrlKey || event.metaKey;
+  if (command && key === "z") {
+    event.preventDefault();
+    change("POST", event.shiftKey ? "/redo" : "/undo");
+  } else if (command && key === "y") {
+    event.preventDefault();
+    change("POST", "/redo");
+  } else if (!command && { b: 1, e: 1, f: 1, i: 1, v: 1 }[key]) {
+    setTool({ b: "brush", e: "eraser", f: "fill", i: "pick", v: "select" }[key]);
+  } else if (key === "delete" || key === "backspace") {
+    deleteSelected();
+  } else if (key === "[" || key === "]") {
+    const size = $("brush-size");
+    size.value = Number(size.value) + (key === "]" ? 2 : -2);
+    size.dispatchEvent(new Event("input"));
+  }
+}
+
+async function main() {
+  wire();
+  try {
+    state.model = await (await api("GET", "/api/model")).json();
+    $("model-description").textContent = state.model.description;
+    buildPalette(state.model);
+    await startSession();
+  } catch (error) {
+    showMessage(error.message, true);
+    body.dataset.renderState = "error";
+  }
+}
+
+main();

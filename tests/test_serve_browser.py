@@ -1,0 +1,298 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The editor page in a real headless Chromium against a real p2phd-serve process with the
+demo model: paint, restyle an object, undo back to the exact first render, download.
+
+The page writes its state into <body data-*>; the tests wait on that, never on time.
+Set P2PHD_SCREENSHOT=path.png to keep a screenshot of the editor (the README's)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import statistics
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+CHROMIUM = Path(os.environ.get("P2PHD_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; .ci/run does)",
+        allow_module_level=True,
+    )
+pytest.importorskip("fastapi", reason="needs the serve extra (fastapi)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the serve extra (playwright)")
+expect = sync_api.expect
+
+from p2phd.data.synthetic import synthetic_scene  # noqa: E402
+from tests.serve_helpers import decode_png, png_bytes, serve_process  # noqa: E402
+
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RENDER_TIMEOUT_MS = 60_000  # a generous bound on one render on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, request):
+    log = tmp_path_factory.mktemp("serve") / "p2phd-serve.log"
+    failed_before = request.session.testsfailed
+    with serve_process("--device", "cpu", log_path=log) as url:
+        yield url
+    if request.session.testsfailed > failed_before:
+        print(f"--- p2phd-serve log ---\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server)
+    wait_idle(page)
+    yield page
+    context.close()
+
+
+def wait_idle(page, after_version: str | None = None) -> None:
+    body = page.locator("body")
+    if after_version is not None:
+        expect(body).not_to_have_attribute("data-version", after_version, timeout=RENDER_TIMEOUT_MS)
+    expect(body).to_have_attribute("data-render-state", "idle", timeout=RENDER_TIMEOUT_MS)
+
+
+def version(page) -> str:
+    return page.locator("body").get_attribute("data-version")
+
+
+def canvas_pixels(page, canvas_id: str) -> np.ndarray:
+    url = page.evaluate(f"document.getElementById('{canvas_id}').toDataURL('image/png')")
+    return decode_png(base64.b64decode(url.split(",", 1)[1]))[..., :3]
+
+
+def map_size(page) -> tuple[int, int]:
+    return tuple(page.evaluate("[$('labels').height, $('labels').width]"))
+
+
+def stroke(page, points: list[tuple[float, float]]) -> None:
+    """Drags the mouse through `points` (x, y in map pixels) on the label canvas."""
+    box = page.locator("#labels-overlay").bounding_box()
+    height, width = map_size(page)
+
+    def screen(point):
+        return box["x"] + point[0] * box["width"] / width, box["y"] + point[1] * box[
+            "height"
+        ] / height
+
+    page.mouse.move(*screen(points[0]))
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*screen(point), steps=8)
+    page.mouse.up()
+
+
+def click_map(page, x: float, y: float) -> None:
+    box = page.locator("#labels-overlay").bounding_box()
+    height, width = map_size(page)
+    page.mouse.click(
+        box["x"] + (x + 0.5) * box["width"] / width, box["y"] + (y + 0.5) * box["height"] / height
+    )
+
+
+def session_maps(server: str, page) -> tuple[np.ndarray, np.ndarray]:
+    base = f"{server}/api/sessions/{page.locator('body').get_attribute('data-session')}"
+    labels = decode_png(httpx.get(f"{base}/labels.png").content)
+    instances = decode_png(httpx.get(f"{base}/instances.png").content)
+    return labels, instances
+
+
+def test_paint_restyle_undo_download(page, server, tmp_path):
+    original = canvas_pixels(page, "render")
+    session = page.locator("body").get_attribute("data-session")
+    served = decode_png(httpx.get(f"{server}/api/sessions/{session}/render.png").content)
+    assert np.array_equal(original, served), "the page shows the server's render unchanged"
+
+    # Paint a stroke of vegetation across the road.
+    page.click('#palette li[data-label="21"]')
+    height, width = map_size(page)
+    before = version(page)
+    stroke(page, [(width * 0.25, height * 0.85), (width * 0.75, height * 0.8)])
+    wait_idle(page, before)
+    painted = canvas_pixels(page, "render")
+    assert not np.array_equal(painted, original)
+    labels, instances = session_maps(server, page)
+    assert labels[int(height * 0.82), width // 2] == 21
+
+    # Select the largest car and apply another of its styles from the strip.
+    cars, areas = np.unique(instances[instances // 1000 == 26], return_counts=True)
+    car = int(cars[np.argmax(areas)])
+    ys, xs = np.nonzero(instances == car)
+    middle = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
+    page.keyboard.press("v")
+    click_map(page, xs[middle], ys[middle])
+    expect(page.locator("body")).to_have_attribute(
+        "data-strip-state", "ready", timeout=RENDER_TIMEOUT_MS
+    )
+    tiles = page.locator("#style-strip canvas")
+    expect(tiles).to_have_count(10)
+    current = int(page.locator("#style-strip canvas.current").get_attribute("data-cluster"))
+    before = version(page)
+    tiles.nth((current + 3) % 10).click()
+    wait_idle(page, before)
+    expect(page.locator("#style-strip canvas.current")).to_have_attribute(
+        "data-cluster", str((current + 3) % 10)
+    )
+    styled = canvas_pixels(page, "render")
+    assert not np.array_equal(styled, painted)
+    screenshot = os.environ.get("P2PHD_SCREENSHOT")
+    page.screenshot(path=screenshot or tmp_path / "editor.png")
+
+    # Undo twice with the keyboard: the first render, bit for bit.
+    for _ in range(2):
+        before = version(page)
+        page.keyboard.press("Control+z")
+        wait_idle(page, before)
+    assert np.array_equal(canvas_pixels(page, "render"), original)
+
+    with page.expect_download() as download:
+        page.click("#download-render")
+    downloaded = decode_png(Path(download.value.path()).read_bytes())
+    assert np.array_equal(downloaded, original)
+
+
+def test_stroke_to_image_latency(page, server):
+    """Measures, and reports without asserting, the time from the end of a stroke to the new
+    image on the page, beside the bare Runtime.render of the same map."""
+    from p2phd import bench_serve
+    from p2phd.cli.render import DEMO_MODEL
+
+    height, width = map_size(page)
+    latencies, server_ms, runtime_ms = [], [], []
+    for index in range(7):
+        page.click(f'#palette li[data-label="{(21, 22)[index % 2]}"]')
+        before = version(page)
+        y = height * (0.6 + 0.04 * index)
+        stroke(page, [(width * 0.2, y), (width * 0.5, y + 4), (width * 0.8, y)])
+        wait_idle(page, before)
+        body = page.locator("body")
+        latencies.append(float(body.get_attribute("data-latency-ms")))
+        server_ms.append(float(body.get_attribute("data-server-ms")))
+        runtime_ms.append(float(body.get_attribute("data-runtime-ms")))
+    labels, instances = session_maps(server, page)
+    bare = bench_serve.bare_render(str(DEMO_MODEL), labels, instances.astype(np.int32), "cpu")
+    load = os.getloadavg()[0]
+    print(
+        f"\np2phd-serve latency at {height}x{width}, demo model, {os.cpu_count()} cores, load "
+        f"{load:.1f}: stroke end -> image on page median {statistics.median(latencies):.0f} ms "
+        f"(server {statistics.median(server_ms):.0f} ms, of which its Runtime.render call "
+        f"{statistics.median(runtime_ms):.0f} ms); the same map's Runtime.render in the test "
+        f"process {bare.p50_ms:.0f} ms"
+    )
+    assert len(latencies) == 7
+
+
+def test_upload_tools_history_and_errors(page, server, tmp_path):
+    scene = synthetic_scene(2, 64, 128)
+    (tmp_path / "labelIds.png").write_bytes(png_bytes(scene.labels))
+    (tmp_path / "instanceIds.png").write_bytes(png_bytes(scene.instances.astype(np.uint16)))
+    page.click("#upload")  # nothing chosen yet: a message, no request
+    expect(page.locator("#message")).to_have_class("error")
+    page.set_input_files("#upload-labels", tmp_path / "labelIds.png")
+    page.set_input_files("#upload-instances", tmp_path / "instanceIds.png")
+    before = version(page)
+    page.click("#upload")
+    wait_idle(page, before)
+    assert map_size(page) == (64, 128)
+    labels, instances = session_maps(server, page)
+    assert np.array_equal(labels, scene.labels) and np.array_equal(instances, scene.instances)
+
+    # Pick the class under a building pixel.
+    page.keyboard.press("i")
+    y, x = np.argwhere(labels == 11)[0]
+    click_map(page, x, y)
+    expect(page.locator("#current-class-name")).to_have_text("building")
+
+    # Fill the road with terrain.
+    page.click('#palette li[data-label="22"]')
+    page.keyboard.press("f")
+    y, x = np.argwhere(labels == 7)[-1]
+    before = version(page)
+    click_map(page, x, y)
+    wait_idle(page, before)
+    filled, _ = session_maps(server, page)
+    assert filled[y, x] == 22 and not (filled == 7).any()
+
+    # The eraser paints its own class (sky here).
+    page.keyboard.press("e")
+    page.select_option("#eraser-class", "23")
+    before = version(page)
+    stroke(page, [(10, 60), (110, 60)])
+    wait_idle(page, before)
+    erased, _ = session_maps(server, page)
+    assert erased[60, 60] == 23
+
+    # Select a car, delete it with the Delete key, then duplicate another with the button.
+    cars, areas = np.unique(instances[instances // 1000 == 26], return_counts=True)
+    order = cars[np.argsort(-areas)]
+    page.keyboard.press("v")
+    ys, xs = np.nonzero(instances == order[0])
+    click_map(page, xs[len(xs) // 2], ys[len(ys) // 2])
+    expect(page.locator("#object-title")).to_contain_text(f"{order[0]}: car")
+    before = version(page)
+    page.keyboard.press("Delete")
+    wait_idle(page, before)
+    assert order[0] not in session_maps(server, page)[1]
+    ys, xs = np.nonzero(instances == order[1])
+    click_map(page, xs[len(xs) // 2], ys[len(ys) // 2])
+    expect(page.locator("#object-title")).to_contain_text(f"{order[1]}: car")
+    before_duplicate = session_maps(server, page)[1]
+    before = version(page)
+    page.click("#object-duplicate")
+    wait_idle(page, before)
+    _, duplicated = session_maps(server, page)
+
+    new_ids = set(np.unique(duplicated).tolist()) - set(np.unique(before_duplicate).tolist())
+    assert len(new_ids) == 1 and new_ids.pop() // 1000 == 26  # the copy, a car of its own
+
+    # Undo with the button, redo with Ctrl+Y, reset to the upload.
+    before = version(page)
+    page.click("#undo")
+    wait_idle(page, before)
+    assert np.array_equal(session_maps(server, page)[1], before_duplicate)
+    before = version(page)
+    page.keyboard.press("Control+y")
+    wait_idle(page, before)
+    assert np.array_equal(session_maps(server, page)[1], duplicated)
+    before = version(page)
+    page.click("#reset")
+    wait_idle(page, before)
+    assert np.array_equal(session_maps(server, page)[0], scene.labels)
+
+    # Drag a car with the select tool: it moves and takes a new instance id.
+    ys, xs = np.nonzero(instances == order[2])
+    y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+    click_map(page, x, y)
+    expect(page.locator("#object-title")).to_contain_text(f"{order[2]}: car")
+    before = version(page)
+    stroke(page, [(x + 0.5, y + 0.5), (x + 6.5, y + 0.5)])
+    wait_idle(page, before)
+    _, dragged = session_maps(server, page)
+    assert order[2] not in dragged and dragged[y, x + 6] // 1000 == 26
+
+    page.locator("#opacity").fill("50")
+    assert page.evaluate("$('render-labels').style.opacity") == "0.5"

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The render queue of p2phd-serve: concurrent renders of equal size share one Runtime call
+(proven in-process with httpx's ASGI transport and asyncio.gather), and one bad job in a
+batch fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="needs the serve extra (fastapi)")
+
+import httpx  # noqa: E402
+
+from p2phd.runtime import Runtime  # noqa: E402
+from p2phd.serve import Settings, create_app  # noqa: E402
+from p2phd.serve.errors import ClientError  # noqa: E402
+from p2phd.serve.render_queue import RenderQueue  # noqa: E402
+from tests.serve_helpers import decode_png, save_tiny_feature_bundle  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    path = save_tiny_feature_bundle(tmp_path_factory.mktemp("queue") / "tiny")
+    return Runtime(path, device="cpu")
+
+
+async def concurrent_renders(runtime: Runtime, settings: Settings, sizes: list[tuple[int, int]]):
+    """Renders one new session per size at the same time; returns the images and how many
+    Runtime calls they took."""
+    app = create_app(settings, runtime)
+    async with app.router.lifespan_context(app):
+        editor = app.state.editor
+        await editor.ready.wait()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            ids = []
+            for seed, (height, width) in enumerate(sizes):
+                body = {"seed": seed, "height": height, "width": width}
+                ids.append((await client.post("/api/sessions", json=body)).json()["id"])
+            calls = editor.queue.stats.calls
+            responses = await asyncio.gather(
+                *(client.get(f"/api/sessions/{i}/render.png") for i in ids)
+            )
+            images = [decode_png(r.content) for r in responses]
+            return images, editor.queue.stats.calls - calls
+
+
+def test_concurrent_renders_share_one_call(runtime):
+    sizes = [(32, 64)] * 4
+    batched, calls = asyncio.run(
+        concurrent_renders(
+            runtime, Settings(max_batch=4, max_wait_ms=1000, scene_size=(32, 64)), sizes
+        )
+    )
+    assert calls == 1
+    alone, calls = asyncio.run(
+        concurrent_renders(runtime, Settings(max_batch=1, scene_size=(32, 64)), sizes)
+    )
+    assert calls == 4
+    # The same images either way (up to float summation order in a batch).
+    for a, b in zip(batched, alone, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_sizes_are_never_mixed_and_batches_stay_under_max(runtime):
+    sizes = [(32, 64), (40, 64), (32, 64), (40, 64), (32, 64)]
+    images, calls = asyncio.run(
+        concurrent_renders(
+            runtime, Settings(max_batch=2, max_wait_ms=1000, scene_size=(32, 64)), sizes
+        )
+    )
+    assert [image.shape[:2] for image in images] == sizes
+    assert calls == 3  # 32x64: 2 + 1, 40x64: 2
+
+
+def test_one_bad_job_fails_alone(runtime):
+    async def run():
+        batches = []
+
+        def render(labels, instances, features):
+            batches.append(len(labels))
+            return runtime.render(labels, instances, features=features)
+
+        queue = RenderQueue(render, max_batch=4, max_wait_ms=500)
+        queue.start()
+        good = np.full((1, 16, 16), 7, np.uint8)
+        bad = np.full((1, 16, 16), 200, np.uint8)
+        features = np.zeros((1, 3, 16, 16), np.float32)
+        instances = np.full((1, 16, 16), 7, np.int32)
+        results = await asyncio.gather(
+            queue.render(good, instances, features),
+            queue.render(bad, instances, features),
+            queue.render(good, instances, features),
+            return_exceptions=True,
+        )
+        await queue.stop()
+        return batches, results
+
+    batches, (first, failure, third) = asyncio.run(run())
+    assert batches == [3, 1, 1, 1]  # the joined call failed; each job then ran alone
+    assert isinstance(failure, ClientError) and failure.status == 422
+    assert "labels must lie in [0, 35)" in failure.message
+    assert first.images.shape == (1, 16, 16, 3) and first.runtime_ms > 0
+    assert np.array_equal(first.images, third.images)
+
+
+def test_health_is_503_until_the_warm_up_render(runtime):
+    async def run():
+        app = create_app(Settings(scene_size=(32, 64)), runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            cold = await client.get("/health")  # the lifespan has not run: no model call yet
+            async with app.router.lifespan_context(app):
+                await app.state.editor.ready.wait()
+                warm = await client.get("/health")
+        return cold, warm
+
+    cold, warm = asyncio.run(run())
+    assert (cold.status_code, cold.json()["status"]) == (503, "warming up")
+    assert (warm.status_code, warm.json()["render_calls"]) == (200, 1)
