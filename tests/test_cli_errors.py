@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from p2phd.cli import bench, export, preview, render, synth, train
+from p2phd.cli import bench, export, preview, render, serve, synth, train
 from p2phd.cli.common import run_command
 from p2phd.train import options
 from tests.train_helpers import write_scenes
@@ -32,6 +32,7 @@ CLIS: dict[str, Callable[[list[str]], int]] = {
     "bench": bench.main,
     "export": export.main,
     "train": train.main,
+    "serve": serve.main,
 }
 
 
@@ -148,6 +149,11 @@ BAD_CALLS = [
     ("export", "ONNX --to jpeg", 2),
     ("train", "--bogus", 2),
     ("train", "--dataroot NEW_DIR --device cpu --no_vgg_loss", 2),
+    ("serve", "NEW_DIR --port 0", 1),
+    ("serve", "--port -1", 2),
+    ("serve", "--max-batch 0", 2),
+    ("serve", "--max-memory-mb nan", 2),
+    ("serve", "--device tpu", 2),
 ]
 
 

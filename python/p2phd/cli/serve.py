@@ -15,73 +15,83 @@ import logging
 import socket
 import sys
 
-from p2phd.cli.bench import parse_size
-from p2phd.cli.render import DEMO_MODEL
+from p2phd.cli.common import (
+    Parser,
+    UsageError,
+    device_name,
+    int_at_least,
+    positive_int,
+    run_command,
+    scene_size,
+)
+
+DEMO_MODEL = "demo"
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="p2phd-serve", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("model", nargs="?", default=str(DEMO_MODEL), help="default: demo model")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="0: any free port (8000)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--backend", default="auto", help="auto, torch, fused, onnxruntime, ...")
-    parser.add_argument("--precision", default="auto", help="auto, fp32, fp16, bf16")
-    parser.add_argument("--max-batch", type=int, default=8, help="maps per Runtime call (8)")
+    parser = Parser(prog="p2phd-serve", description=__doc__)
+    parser.add_argument("model", nargs="?", default=DEMO_MODEL, help="what to serve")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int_at_least(0), default=8000, help="0: any free port")
+    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
     parser.add_argument(
-        "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others (5)"
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt"],
+        help="what runs the generator",
     )
-    parser.add_argument("--max-sessions", type=int, default=32, help="LRU eviction beyond (32)")
     parser.add_argument(
-        "--max-memory-mb", type=float, default=512, help="all sessions' maps and history (512)"
+        "--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="precision"
     )
-    parser.add_argument("--max-upload-mb", type=float, default=16, help="one PNG upload (16)")
-    parser.add_argument("--max-side", type=int, default=2048, help="largest map side (2048)")
+    parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
-        "--scene-size", type=parse_size, default=(256, 512), help="new scenes HxW (256x512)"
+        "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others"
     )
+    parser.add_argument("--max-sessions", type=positive_int, default=32, help="LRU eviction beyond")
+    parser.add_argument(
+        "--max-memory-mb", type=positive_float, default=512, help="all sessions' maps and history"
+    )
+    parser.add_argument("--max-upload-mb", type=positive_float, default=16, help="one PNG upload")
+    parser.add_argument("--max-side", type=positive_int, default=2048, help="largest map side")
+    parser.add_argument("--scene-size", type=scene_size, default=(256, 512), help="new scenes HxW")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
         from p2phd.serve import Settings, create_app
     except ImportError as error:
-        print(
-            f"p2phd-serve: {error.name} is missing; install the serve extra: "
-            'pip install "p2phd[serve]"',
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(
+            f'{error.name} is missing; install the serve extra: pip install "p2phd[serve]"'
+        ) from None
     from p2phd.runtime import Runtime
 
-    try:
-        settings = Settings(
-            max_batch=args.max_batch,
-            max_wait_ms=args.max_wait_ms,
-            max_sessions=args.max_sessions,
-            max_memory_mb=args.max_memory_mb,
-            max_upload_mb=args.max_upload_mb,
-            max_side=args.max_side,
-            scene_size=args.scene_size,
-        )
-        runtime = Runtime(
-            args.model, backend=args.backend, device=args.device, precision=args.precision
-        )
-        app = create_app(settings, runtime)
-    except (ValueError, RuntimeError, OSError, TypeError) as error:
-        print(f"p2phd-serve: {error}", file=sys.stderr)
-        return 2
+    settings = Settings(
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_sessions=args.max_sessions,
+        max_memory_mb=args.max_memory_mb,
+        max_upload_mb=args.max_upload_mb,
+        max_side=args.max_side,
+        scene_size=args.scene_size,
+    )
+    runtime = Runtime(
+        args.model, backend=args.backend, device=args.device, precision=args.precision
+    )
+    app = create_app(settings, runtime)
     try:
         listener = socket.create_server((args.host, args.port))
     except OSError as error:
-        print(f"p2phd-serve: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
-        return 2
+        raise OSError(f"cannot listen on {args.host}:{args.port}: {error}") from error
     host, port = listener.getsockname()[:2]
     reach = (
         "this machine only; --host 0.0.0.0 serves other machines too"
@@ -97,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: serve(args))
 
 
 if __name__ == "__main__":
