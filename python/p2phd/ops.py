@@ -9,11 +9,15 @@ the kernels are tested against.
 
 Conventions of every op:
 - `out=` takes a preallocated result (contiguous, of the result's shape, dtype and device) to
-  write into instead of allocating one; the op returns it.
-- Inputs that are contiguous and of a supported dtype are used in place; non-contiguous
-  inputs are copied first. All array inputs of one call must be of one kind (all numpy, or
-  all torch tensors on one device); anything else raises ValueError.
-- Label maps: uint8, int16, int32 or int64. Instance maps: uint16, int32 or int64.
+  write into instead of allocating one; the op returns it. It must be writable memory (not a
+  read-only numpy array or mapping), in native byte order, and share no memory with an input;
+  anything else raises ValueError before a byte is written.
+- Inputs that are contiguous, in native byte order and of a supported dtype are used in
+  place; others are copied first. All array inputs of one call must be of one kind (all
+  numpy, or all torch tensors on one device); anything else raises ValueError.
+- Label maps: uint8, int16, uint16, int32 or int64. Instance maps: uint16, int32 or int64.
+- `threads=` sets how many CPU threads an op may use (default: torch.get_num_threads());
+  CUDA ops ignore it. Ops release the GIL while they run.
 - Invalid values (labels outside [0, num_classes), instance ids outside [0, 2^31 - 1] where
   ids are hashed) raise ValueError, on CUDA too. On CUDA, `check=True` (the default) waits
   for the kernels to read the error flag; `check=False` skips that synchronisation and
@@ -141,8 +145,11 @@ def _output_float(dtype: DTypeLike) -> str:
 
 
 def _contiguous(array: ArrayLike) -> ArrayLike:
+    """The array in C order and native byte order: itself when it already is, else a copy."""
     if isinstance(array, torch.Tensor):
         return array.detach().contiguous()
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
     return np.ascontiguousarray(array)
 
 
@@ -160,6 +167,8 @@ def _native_array(array: ArrayLike, kind: _Kind) -> _NativeArray:
             list(array.shape),
             kind.native_device,
         )
+    if not array.dtype.isnative:
+        raise ValueError(f"{array.dtype.str} is not in native byte order")
     return (array.ctypes.data, array.dtype.name, list(array.shape), -1)
 
 
@@ -184,9 +193,47 @@ def _raise_on_error(status: ArrayLike, check: bool) -> None:
         raise ValueError(_ERROR_MESSAGES.get(code, "error code {value}").format(value=value))
 
 
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+_MAX_THREADS = 1024  # as csrc/cpu_parallel.h
+
+
+def _require_int(value: int, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+
+
 def _require_positive(value: int, name: str) -> None:
-    if int(value) != value or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    _require_int(value, name, 1, _INT32_MAX)
+
+
+def _threads(threads: int | None) -> int:
+    """The CPU thread count of one op: `threads`, or torch's intra-op count when None."""
+    if threads is None:
+        return max(1, min(torch.get_num_threads(), _MAX_THREADS))
+    _require_int(threads, "threads", 1, _MAX_THREADS)
+    return int(threads)
+
+
+def _require_writable(out: ArrayLike) -> None:
+    """Refuses an `out` the op may not write: a read-only numpy array, one in foreign byte
+    order, or CPU memory that is mapped read-only (a tensor over a read-only file mapping)."""
+    if isinstance(out, np.ndarray):
+        if not out.flags.writeable:
+            raise ValueError("out is read-only")
+        if not out.dtype.isnative:
+            raise ValueError(f"out must be in native byte order, got {out.dtype.str}")
+        pointer, size = out.ctypes.data, out.nbytes
+    elif out.device.type == "cpu":
+        pointer, size = out.data_ptr(), out.numel() * out.element_size()
+    else:
+        return
+    if not _native.writable_memory(pointer, size):
+        raise ValueError("out is read-only memory")
 
 
 def _output(
@@ -213,6 +260,7 @@ def _output(
     contiguous = out.is_contiguous() if isinstance(out, torch.Tensor) else out.flags.c_contiguous
     if not contiguous:
         raise ValueError("out must be contiguous")
+    _require_writable(out)
     return (out[None] if single else out), out
 
 
@@ -223,6 +271,7 @@ def one_hot(
     *,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W labels -> [N x] C x H x W, channel c is 1 where labels == c, else 0."""
     _require_positive(num_classes, "num_classes")
@@ -236,6 +285,7 @@ def one_hot(
         _native_array(out, kind),
         num_classes,
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -243,14 +293,20 @@ def one_hot(
 
 
 def instance_edges(
-    instances: ArrayLike, dtype: DTypeLike = "float32", *, out: ArrayLike | None = None
+    instances: ArrayLike,
+    dtype: DTypeLike = "float32",
+    *,
+    out: ArrayLike | None = None,
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W ids -> [N x] 1 x H x W, 1 where a 4-neighbour has another id, else 0."""
     kind = _kind_of(instances)
     instances, single = _batched(instances, "instances", 2)
     n, h, w = instances.shape
     out, result = _output(kind, (n, 1, h, w), _output_float(dtype), out, single)
-    _native.instance_edges(_native_array(instances, kind), _native_array(out, kind), kind.stream)
+    _native.instance_edges(
+        _native_array(instances, kind), _native_array(out, kind), _threads(threads), kind.stream
+    )
     return result
 
 
@@ -263,6 +319,7 @@ def generator_input(
     dtype: DTypeLike = "float32",
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """The generator's input, written in one pass: one-hot (label_nc channels), then the
     instance-boundary channel when `instances` is given, then the K channels of `features`
@@ -298,6 +355,7 @@ def generator_input(
         label_nc,
         _native_array(out, kind),
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -305,7 +363,11 @@ def generator_input(
 
 
 def _instance_mean_native(
-    features: ArrayLike, instances: ArrayLike, out: ArrayLike | None, check: bool
+    features: ArrayLike,
+    instances: ArrayLike,
+    out: ArrayLike | None,
+    check: bool,
+    threads: int | None,
 ) -> ArrayLike:
     kind = _kind_of(features, instances)
     features, single = _batched(features, "features", 3)
@@ -320,6 +382,7 @@ def _instance_mean_native(
         _native_array(out, kind),
         _native_array(workspace, kind),
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -329,14 +392,18 @@ def _instance_mean_native(
 class _InstanceMean(torch.autograd.Function):
     # Averaging over an instance is a symmetric linear map, so its gradient is itself.
     @staticmethod
-    def forward(ctx: Any, features: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any, features: torch.Tensor, instances: torch.Tensor, threads: int | None
+    ) -> torch.Tensor:
         ctx.save_for_backward(instances)
-        return _instance_mean_native(features, instances, out=None, check=True)
+        ctx.threads = threads
+        return _instance_mean_native(features, instances, out=None, check=True, threads=threads)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (instances,) = ctx.saved_tensors
-        return _instance_mean_native(grad, instances, out=None, check=False), None
+        mean = _instance_mean_native(grad, instances, out=None, check=False, threads=ctx.threads)
+        return mean, None, None
 
 
 def instance_mean(
@@ -345,6 +412,7 @@ def instance_mean(
     *,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """Instance-wise average pooling: [N x] K x H x W features, [N x] H x W ids -> every pixel
     gets the mean over its instance (in its own image) of each channel, accumulated in float64.
@@ -353,8 +421,8 @@ def instance_mean(
     if isinstance(features, torch.Tensor) and features.requires_grad and torch.is_grad_enabled():
         if out is not None:
             raise ValueError("out cannot be used when features require grad")
-        return _InstanceMean.apply(features, instances)
-    return _instance_mean_native(features, instances, out, check)
+        return _InstanceMean.apply(features, instances, threads)
+    return _instance_mean_native(features, instances, out, check, threads)
 
 
 def instance_broadcast(
@@ -364,6 +432,7 @@ def instance_broadcast(
     *,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W ids, M ids, M x K table -> [N x] K x H x W: the pixels of instance ids[j] get
     table[j], pixels of ids not listed get zeros. The output has the table's dtype."""
@@ -386,20 +455,25 @@ def instance_broadcast(
         _native_array(out, kind),
         _native_array(workspace, kind),
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
     return result
 
 
-def to_uint8_image(y: ArrayLike, *, out: ArrayLike | None = None) -> ArrayLike:
+def to_uint8_image(
+    y: ArrayLike, *, out: ArrayLike | None = None, threads: int | None = None
+) -> ArrayLike:
     """[N x] 3 x H x W generator output in [-1, 1] -> [N x] H x W x 3 uint8 RGB, as
     round(clamp((y + 1) / 2, 0, 1) * 255) with ties to even and NaN -> 0."""
     kind = _kind_of(y)
     y, single = _batched(y, "y", 3)
     n, c, h, w = y.shape
     out, result = _output(kind, (n, h, w, c), "uint8", out, single)
-    _native.to_uint8_image(_native_array(y, kind), _native_array(out, kind), kind.stream)
+    _native.to_uint8_image(
+        _native_array(y, kind), _native_array(out, kind), _threads(threads), kind.stream
+    )
     return result
 
 
@@ -470,6 +544,7 @@ def _layout_output(
         raise ValueError(f"out must be {dtype_name} of shape {shape} on the inputs' device")
     if not out.is_contiguous(memory_format=torch.channels_last):
         raise ValueError("out must be stored channels_last, as the result is")
+    _require_writable(out)
     return out, out
 
 
@@ -504,6 +579,7 @@ def label_conv(
     channels_last: bool = False,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """The generator's first convolution read straight from the label map: conv2d of the
     reflection-padded (k // 2) input that generator_input would write (one-hot, then the
@@ -551,6 +627,7 @@ def label_conv(
         pool,
         channels_last,
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -566,6 +643,7 @@ def instance_norm(
     residual_pad: int = 0,
     eps: float = 1e-5,
     out: ArrayLike | None = None,
+    threads: int | None = None,
 ) -> ArrayLike:
     """InstanceNorm of [N x] C x H x W (no affine, biased variance, as nn.InstanceNorm2d),
     then ReLU if `relu`, then plus `residual` (x's shape padded by `residual_pad` on each
@@ -584,8 +662,9 @@ def instance_norm(
             raise ValueError(f"residual must have {x.ndim - single} dimensions, as x")
         residual = _in_layout(residual[None] if single else residual, channels_last)
         native_residual = _native_array(residual, kind)
-    if not 0 <= pad < min(h, w):
-        raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad}")
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or not 0 <= pad < min(h, w):
+        raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad!r}")
+    _require_int(residual_pad, "residual_pad", 0, _INT64_MAX)
     dtype_name = _dtype_name(x.dtype)
     shape = (n, c, h + 2 * pad, w + 2 * pad)
     out, result = _layout_output(kind, shape, dtype_name, out, single, channels_last)
@@ -600,13 +679,19 @@ def instance_norm(
         channels_last,
         eps,
         _native_array(workspace, kind),
+        _threads(threads),
         kind.stream,
     )
     return result
 
 
 def output_conv(
-    x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None, *, out: ArrayLike | None = None
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None,
+    *,
+    out: ArrayLike | None = None,
+    threads: int | None = None,
 ) -> ArrayLike:
     """The generator's last layer as an image: a valid (unpadded) conv2d of [N x] C_in x H x W
     with a C_out x C_in x k x k `weight` (C_out <= 4, k odd) and `bias`, tanh, then uint8 as
@@ -628,6 +713,7 @@ def output_conv(
         _native_array(bias, kind),
         _native_array(out, kind),
         channels_last,
+        _threads(threads),
         kind.stream,
     )
     return result
