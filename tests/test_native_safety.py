@@ -183,15 +183,15 @@ def test_every_op_refuses_a_foreign_byte_order_out(name):
 def test_out_sharing_memory_with_an_input_is_refused():
     x = np.random.default_rng(0).standard_normal((1, 2, 4, 5)).astype(np.float32)
     before = x.copy()
-    with pytest.raises(ValueError, match="shares memory with x"):
+    with pytest.raises(ValueError, match="shares memory with"):
         ops.instance_norm(x, out=x)
     np.testing.assert_array_equal(x, before)
     # A one-class one-hot of int32 labels has exactly the labels' bytes.
     labels = torch.zeros(1, 4, 5, dtype=torch.int32)
-    with pytest.raises(ValueError, match="shares memory with labels"):
+    with pytest.raises(ValueError, match="shares memory with"):
         ops.one_hot(labels, 1, out=labels.view(torch.float32)[:, None])
     features = torch.ones(1, 2, 4, 5)
-    with pytest.raises(ValueError, match="shares memory with features"):
+    with pytest.raises(ValueError, match="shares memory with"):
         ops.instance_mean(features, torch.zeros(1, 4, 5, dtype=torch.int32), out=features)
 
 

@@ -26,7 +26,7 @@ Conventions of every op:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -65,6 +65,8 @@ class _Kind:
 
     is_torch: bool
     device: torch.device | None
+    # The caller's arrays, as given: an `out` must not overlap any of them.
+    reads: tuple[ArrayLike, ...] = field(default=(), compare=False)
 
     @property
     def native_device(self) -> int:
@@ -111,7 +113,31 @@ def _kind_of(*arrays: ArrayLike | None) -> _Kind:
             + ", ".join(sorted(f"{k} {d}" if d is not None else k for k, d in kinds))
         )
     kind, device = kinds.pop()
-    return _Kind(is_torch=kind == "torch", device=device)
+    return _Kind(is_torch=kind == "torch", device=device, reads=tuple(present))
+
+
+def _extent(array: ArrayLike) -> tuple[int, int]:
+    """[first, last) byte addresses an array's elements occupy (empty: first == last)."""
+    if isinstance(array, torch.Tensor):
+        pointer, size, count = array.data_ptr(), array.element_size(), array.numel()
+        strides = tuple(stride * size for stride in array.stride())
+    else:
+        pointer, size, count = array.ctypes.data, array.itemsize, array.size
+        strides = array.strides
+    if count == 0:
+        return pointer, pointer
+    low = sum(min(0, (n - 1) * stride) for n, stride in zip(array.shape, strides, strict=True))
+    high = sum(max(0, (n - 1) * stride) for n, stride in zip(array.shape, strides, strict=True))
+    return pointer + low, pointer + high + size
+
+
+def _require_disjoint(out: ArrayLike, reads: tuple[ArrayLike, ...]) -> None:
+    """out may not overlap an input: some ops copy an input first, others read it late."""
+    out_first, out_last = _extent(out)
+    for array in reads:
+        first, last = _extent(array)
+        if first < out_last and out_first < last:
+            raise ValueError("out shares memory with an input: pass a separate buffer")
 
 
 def _dtype_name(dtype: DTypeLike) -> str:
@@ -261,6 +287,7 @@ def _output(
     if not contiguous:
         raise ValueError("out must be contiguous")
     _require_writable(out)
+    _require_disjoint(out, kind.reads)
     return (out[None] if single else out), out
 
 
@@ -486,6 +513,9 @@ def _conv_weight(
         raise ValueError(f"weight must be C_out x C_in x k x k, got shape {tuple(weight.shape)}")
     if _kind_of(weight, bias) != kind:
         raise ValueError("weight and bias must be of the same kind and device as the inputs")
+    for name, array in (("weight", weight), ("bias", bias)):
+        if array is not None and _dtype_name(array.dtype) not in _TORCH_DTYPE_NAMES.values():
+            raise ValueError(f"{name} must be real numbers, got {array.dtype}")
     out_channels = weight.shape[0]
     if isinstance(weight, torch.Tensor):
         taps = weight.detach().permute(1, 2, 3, 0).to(torch.float32).contiguous()
@@ -545,6 +575,7 @@ def _layout_output(
     if not out.is_contiguous(memory_format=torch.channels_last):
         raise ValueError("out must be stored channels_last, as the result is")
     _require_writable(out)
+    _require_disjoint(out, kind.reads)
     return out, out
 
 
@@ -560,10 +591,23 @@ def _pooled(channels: ArrayLike) -> ArrayLike:
     """pix2pixHD's pyramid downsampling (3 x 3 average, stride 2, padding 1 not counted) of
     N x K x H x W values, computed in float32 and returned as float32 of the same kind."""
     tensor = channels if isinstance(channels, torch.Tensor) else torch.from_numpy(channels)
-    pooled = torch.nn.functional.avg_pool2d(
-        tensor.float(), 3, stride=2, padding=1, count_include_pad=False
-    )
+    n, k, h, w = tensor.shape
+    if tensor.numel() == 0:  # avg_pool2d refuses empty channel or spatial dimensions
+        pooled = tensor.new_zeros((n, k, (h + 1) // 2, (w + 1) // 2), dtype=torch.float32)
+    else:
+        pooled = torch.nn.functional.avg_pool2d(
+            tensor.float(), 3, stride=2, padding=1, count_include_pad=False
+        )
     return pooled if isinstance(channels, torch.Tensor) else pooled.numpy()
+
+
+def _require_like_labels(channels: ArrayLike, name: str, n: int, h: int, w: int) -> None:
+    """N x K x H x W channels of the labels' N, H, W (checked before pooling changes them)."""
+    if channels.shape[0] != n or tuple(channels.shape[2:]) != (h, w):
+        raise ValueError(
+            f"{name} must be N x K x H x W with N, H, W = {n}, {h}, {w} as the labels, "
+            f"got shape {tuple(channels.shape)}"
+        )
 
 
 def label_conv(
@@ -593,7 +637,7 @@ def label_conv(
     does (3 x 3, stride 2, padding 1 not counted): the coarse generator's first layer. The
     result is then [N x] C_out x ceil(H / 2) x ceil(W / 2)."""
     _require_positive(label_nc, "label_nc")
-    kind = _kind_of(labels, edges, features)
+    kind = _kind_of(labels, edges, features, weight, bias)
     labels, single = _batched(labels, "labels", 2)
     n, h, w = labels.shape
     out_dtype = _output_float(dtype)
@@ -602,11 +646,13 @@ def label_conv(
     native_edges = None
     if edges is not None:
         edges, _ = _batched(edges, "edges", 3)
+        _require_like_labels(edges, "edges", n, h, w)
         edges = _as_dtype(_pooled(edges) if pool else edges, out_dtype, kind)
         native_edges = _native_array(edges, kind)
     native_features = None
     if features is not None:
         features, _ = _batched(features, "features", 3)
+        _require_like_labels(features, "features", n, h, w)
         features = _as_dtype(_pooled(features) if pool else features, out_dtype, kind)
         native_features = _native_array(features, kind)
     if channels_last and (single or not kind.is_torch):
@@ -697,7 +743,7 @@ def output_conv(
     with a C_out x C_in x k x k `weight` (C_out <= 4, k odd) and `bias`, tanh, then uint8 as
     to_uint8_image: [N x] H - k + 1 x W - k + 1 x C_out. Pad x first (instance_norm's `pad`)
     for a same-size output. x may be stored channels_last. Accumulates in float32."""
-    kind = _kind_of(x)
+    kind = _kind_of(x, weight, bias)
     channels_last = is_channels_last(x)
     x, single = (x.detach(), False) if channels_last else _batched(x, "x", 3)
     n, _, h, w = x.shape
