@@ -276,6 +276,8 @@ class Runtime:
                 f"maps of {height} x {width}: height and width must lie in [1, {MAX_SIDE}]"
             )
         label_maps = label_maps.to(self.device)
+        if label_maps.dtype == torch.uint16:  # torch has no min, max or padding for uint16
+            label_maps = label_maps.to(torch.int32)
         instance_maps = None
         if config.use_instance:
             if instances is None:
