@@ -109,7 +109,8 @@ def _kind_of(*arrays: ArrayLike | None) -> _Kind:
             raise TypeError(f"expected a numpy array or a torch tensor, got {type(array).__name__}")
     if len(kinds) != 1:
         raise ValueError(
-            "all inputs must be of the same kind, numpy arrays or torch tensors on one device; got "
+            "all inputs must be of the same kind: numpy arrays, or torch tensors on one device; "
+            + "got "
             + ", ".join(sorted(f"{k} {d}" if d is not None else k for k, d in kinds))
         )
     kind, device = kinds.pop()
