@@ -233,9 +233,11 @@ def _require_int(value: int, name: str, low: int, high: int) -> None:
 
 
 def _require_positive(value: int, name: str) -> None:
+    """An integer in [1, 2^31 - 1]: the kernels count channels in int32."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    _require_int(value, name, 1, _INT32_MAX)
+    if value > _INT32_MAX:
+        raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
 
 
 def _threads(threads: int | None) -> int:
