@@ -19,7 +19,7 @@ def test_fuzzed_calls_never_crash_nor_write_where_they_must_not():
         sys.argv = ["fuzz", "--seed", "19", "--cases", "2000", "--seconds", "25"]
         runpy.run_path({str(FUZZER)!r}, run_name="__main__")
         """
-    result = run_isolated(code, timeout=120)
+    result = run_isolated(code)
     if result.returncode < 0:
         crash = signal.Signals(-result.returncode).name
         raise AssertionError(f"the fuzzer crashed with {crash}: {result.stderr[-2000:]}")

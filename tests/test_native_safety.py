@@ -21,7 +21,7 @@ import p2phd
 from p2phd import ops
 
 
-def run_isolated(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_isolated(code: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Runs `code` in a fresh interpreter that imports this checkout's p2phd."""
     package_root = str(Path(p2phd.__file__).resolve().parents[1])
     env = dict(
