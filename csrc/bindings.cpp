@@ -8,13 +8,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "csrc/arrays.h"
+#include "csrc/cpu_parallel.h"
 #include "kernels/common.h"
 #include "kernels/generator_input.h"
 #include "kernels/instance_broadcast.h"
@@ -30,133 +32,13 @@ namespace py = pybind11;
 
 namespace p2phd {
 
-DType dtype_from_name(const std::string& name) {
-  static const std::pair<const char*, DType> kNames[] = {
-      {"uint8", DType::u8},      {"int16", DType::i16},   {"uint16", DType::u16},
-      {"int32", DType::i32},     {"int64", DType::i64},   {"float16", DType::f16},
-      {"bfloat16", DType::bf16}, {"float32", DType::f32}, {"float64", DType::f64}};
-  for (const auto& [text, dtype] : kNames) {
-    if (name == text) {
-      return dtype;
-    }
-  }
-  throw std::invalid_argument("p2phd: unsupported dtype " + name);
-}
-
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::u8: return "uint8";
-    case DType::i16: return "int16";
-    case DType::u16: return "uint16";
-    case DType::i32: return "int32";
-    case DType::i64: return "int64";
-    case DType::f16: return "float16";
-    case DType::bf16: return "bfloat16";
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-  }
-  return "unknown";
-}
-
 namespace {
-
-constexpr int kCpu = -1;
-
-// A contiguous array owned by the caller. device is kCpu or a CUDA device index.
-struct Array {
-  uintptr_t pointer;
-  DType dtype;
-  std::vector<int64_t> shape;
-  int device;
-
-  int64_t numel() const {
-    int64_t count = 1;
-    for (const int64_t size : shape) {
-      count *= size;
-    }
-    return count;
-  }
-  template <typename T = void>
-  T* data() const {
-    return reinterpret_cast<T*>(pointer);
-  }
-};
-
-// (pointer, dtype name, shape, device) as the Python side passes it.
-using ArrayTuple = std::tuple<uintptr_t, std::string, std::vector<int64_t>, int>;
-
-// std::to_string rather than iostreams: no locale machinery on any path of this module.
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  return text + "]";
-}
-
-void require(bool condition, const std::string& message) {
-  if (!condition) {
-    throw std::invalid_argument("p2phd: " + message);
-  }
-}
-
-Array to_array(const ArrayTuple& tuple) {
-  const auto& [pointer, dtype, shape, device] = tuple;
-  for (const int64_t size : shape) {
-    if (size < 0) {
-      require(false, "negative size in shape " + shape_text(shape));
-    }
-  }
-  require(device >= kCpu, "device must be -1 (CPU) or a CUDA index");
-  return Array{pointer, dtype_from_name(dtype), shape, device};
-}
-
-std::optional<Array> to_optional_array(const std::optional<ArrayTuple>& tuple) {
-  return tuple ? std::optional<Array>(to_array(*tuple)) : std::nullopt;
-}
-
-void require_shape(const Array& array, const char* name, const std::vector<int64_t>& expected) {
-  require(array.shape == expected, std::string(name) + " must have shape " + shape_text(expected) +
-                                       ", got " + shape_text(array.shape));
-}
-
-void require_pointer(const Array& array, const char* name) {
-  require(array.numel() == 0 || array.pointer != 0, std::string(name) + " has a null pointer");
-}
-
-void require_same_device(const Array& array, const Array& reference, const char* name) {
-  require(array.device == reference.device,
-          std::string(name) + " is on another device than the first input");
-}
-
-ImageShape image_shape(const Array& maps, const char* name) {
-  require(maps.shape.size() == 3,
-          std::string(name) + " must be N x H x W, got shape " + shape_text(maps.shape));
-  require(maps.shape[1] > 0 && maps.shape[2] > 0,
-          std::string(name) + " must have H, W > 0, got shape " + shape_text(maps.shape));
-  require_pointer(maps, name);
-  return ImageShape{maps.shape[0], maps.shape[1], maps.shape[2]};
-}
-
-void require_status(const Array& status, const Array& reference) {
-  require(status.dtype == DType::i64 && status.shape == std::vector<int64_t>{2},
-          "status must be an int64 array of shape [2]");
-  require_same_device(status, reference, "status");
-  require(status.pointer != 0, "status has a null pointer");
-}
-
-void require_workspace(const Array& workspace, const Array& reference, int64_t bytes) {
-  require(
-      workspace.dtype == DType::u8 && workspace.shape.size() == 1 && workspace.shape[0] >= bytes,
-      "workspace must be a uint8 array of at least " + std::to_string(bytes) + " bytes");
-  require_same_device(workspace, reference, "workspace");
-  require_pointer(workspace, "workspace");
-}
 
 #if P2PHD_WITH_CUDA
 #define P2PHD_RUN(cpu_call, cuda_call) \
   do {                                 \
     if (device == kCpu) {              \
+      const CpuThreads scope(threads); \
       cpu_call;                        \
     } else {                           \
       cuda_call;                       \
@@ -170,18 +52,20 @@ void require_workspace(const Array& workspace, const Array& reference, int64_t b
           "p2phd: this build has no CUDA kernels (rebuild with nvcc " \
           "on PATH or -DP2PHD_CUDA=ON)");                             \
     }                                                                 \
+    const CpuThreads scope(threads);                                  \
     cpu_call;                                                         \
   } while (0)
 #endif
 
 void one_hot(const Array& labels, const Array& out, int64_t num_classes, const Array& status,
-             uintptr_t stream) {
+             int threads, uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
   require(num_classes > 0 && num_classes <= INT32_MAX,
           "num_classes must be in [1, 2^31 - 1], got " + std::to_string(num_classes));
   require_shape(out, "out", {shape.n, num_classes, shape.h, shape.w});
   require_same_device(out, labels, "out");
   require_pointer(out, "out");
+  require_disjoint(out, labels, "labels");
   require_status(status, labels);
   if (shape.total() == 0) {
     return;
@@ -193,11 +77,12 @@ void one_hot(const Array& labels, const Array& out, int64_t num_classes, const A
                          status.data<int64_t>(), device, stream));
 }
 
-void instance_edges(const Array& instances, const Array& out, uintptr_t stream) {
+void instance_edges(const Array& instances, const Array& out, int threads, uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
   require_shape(out, "out", {shape.n, 1, shape.h, shape.w});
   require_same_device(out, instances, "out");
   require_pointer(out, "out");
+  require_disjoint(out, instances, "instances");
   if (shape.total() == 0) {
     return;
   }
@@ -209,7 +94,7 @@ void instance_edges(const Array& instances, const Array& out, uintptr_t stream) 
 
 void generator_input(const Array& labels, const std::optional<Array>& instances,
                      const std::optional<Array>& features, int64_t label_nc, const Array& out,
-                     const Array& status, uintptr_t stream) {
+                     const Array& status, int threads, uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
   require(label_nc > 0 && label_nc <= INT32_MAX,
           "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
@@ -229,11 +114,14 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
     require(features->dtype == out.dtype, "features must have the output's dtype");
     require_same_device(*features, labels, "features");
     require_pointer(*features, "features");
-    channels += feature_channels;
+    channels = checked_add(channels, feature_channels, "the number of channels");
   }
   require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
   require_same_device(out, labels, "out");
   require_pointer(out, "out");
+  require_disjoint(out, labels, "labels");
+  require_disjoint(out, instances, "instances");
+  require_disjoint(out, features, "features");
   require_status(status, labels);
   if (shape.total() == 0) {
     return;
@@ -250,13 +138,25 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
                                  out.dtype, status.data<int64_t>(), device, stream));
 }
 
-int64_t mean_workspace_bytes(int64_t n, int64_t h, int64_t w, int64_t channels) {
+// Dense indices and counts are int32: an image has at most 2^31 - 1 pixels. An image's
+// workspace is under 256 + pixels * (64 + 8 channels) bytes (hash slots, counts, double sums,
+// alignment); the product with n is checked here so that the layout cannot wrap.
+void require_mean_sizes(int64_t n, int64_t h, int64_t w, int64_t channels) {
   require(n >= 0 && h >= 0 && w >= 0 && channels >= 0, "sizes must be non-negative");
+  const int64_t pixels = checked_mul(h, w, "H * W");
+  require(pixels <= INT32_MAX, "an image may have at most 2^31 - 1 pixels for instance_mean");
+  const char* what = "the instance_mean workspace";
+  const int64_t per_pixel = checked_add(64, checked_mul(channels, 8, what), what);
+  checked_mul(n, checked_add(256, checked_mul(pixels, per_pixel, what), what), what);
+}
+
+int64_t mean_workspace_bytes(int64_t n, int64_t h, int64_t w, int64_t channels) {
+  require_mean_sizes(n, h, w, channels);
   return instance_mean_workspace_bytes(ImageShape{n, h, w}, channels);
 }
 
 void instance_mean(const Array& features, const Array& instances, const Array& out,
-                   const Array& workspace, const Array& status, uintptr_t stream) {
+                   const Array& workspace, const Array& status, int threads, uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
   require(features.shape.size() == 4,
           "features must be N x K x H x W, got shape " + shape_text(features.shape));
@@ -268,6 +168,9 @@ void instance_mean(const Array& features, const Array& instances, const Array& o
   require(out.dtype == features.dtype, "out must have the features' dtype");
   require_same_device(out, instances, "out");
   require_pointer(out, "out");
+  require_disjoint(out, features, "features");
+  require_disjoint(out, instances, "instances");
+  require_mean_sizes(shape.n, shape.h, shape.w, channels);
   require_workspace(workspace, instances, instance_mean_workspace_bytes(shape, channels));
   require_status(status, instances);
   if (shape.total() == 0 || channels == 0) {
@@ -283,13 +186,14 @@ void instance_mean(const Array& features, const Array& instances, const Array& o
 }
 
 int64_t broadcast_workspace_bytes(int64_t ids) {
-  require(ids >= 0, "the number of ids must be non-negative");
+  require(ids >= 0 && ids <= kMaxInstanceId,
+          "the number of ids must be in [0, 2^31 - 1], got " + std::to_string(ids));
   return instance_broadcast_workspace_bytes(ids);
 }
 
 void instance_broadcast(const Array& instances, const Array& ids, const Array& table,
                         const Array& out, const Array& workspace, const Array& status,
-                        uintptr_t stream) {
+                        int threads, uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
   require(ids.shape.size() == 1, "ids must be one-dimensional, got shape " + shape_text(ids.shape));
   const int64_t num_ids = ids.shape[0];
@@ -306,6 +210,9 @@ void instance_broadcast(const Array& instances, const Array& ids, const Array& t
   require(out.dtype == table.dtype, "out must have the table's dtype");
   require_same_device(out, instances, "out");
   require_pointer(out, "out");
+  require_disjoint(out, instances, "instances");
+  require_disjoint(out, ids, "ids");
+  require_disjoint(out, table, "table");
   require_workspace(workspace, instances, instance_broadcast_workspace_bytes(num_ids));
   require_status(status, instances);
   if (shape.total() == 0 || channels == 0) {
@@ -320,7 +227,7 @@ void instance_broadcast(const Array& instances, const Array& ids, const Array& t
                                     workspace.data(), status.data<int64_t>(), device, stream));
 }
 
-void to_uint8_image(const Array& y, const Array& out, const std::string& rounding,
+void to_uint8_image(const Array& y, const Array& out, const std::string& rounding, int threads,
                     uintptr_t stream) {
   require(rounding == "nearest" || rounding == "public",
           "rounding must be 'nearest' or 'public', got '" + rounding + "'");
@@ -335,6 +242,7 @@ void to_uint8_image(const Array& y, const Array& out, const std::string& roundin
   require(out.dtype == DType::u8, "out must be uint8");
   require_same_device(out, y, "out");
   require_pointer(out, "out");
+  require_disjoint(out, y, "y");
   if (shape.total() == 0) {
     return;
   }
@@ -365,7 +273,7 @@ void require_conv_weight(const Array& weight, const Array& bias, const Array& re
 void label_conv(const Array& labels, const std::optional<Array>& edges,
                 const std::optional<Array>& features, int64_t label_nc, const Array& weight,
                 const Array& bias, const Array& out, bool pooled, bool channels_last,
-                const Array& status, uintptr_t stream) {
+                const Array& status, int threads, uintptr_t stream) {
   const ImageShape label_image = image_shape(labels, "labels");
   // Pooled (3 x 3, stride 2, padding 1), the output has ceil(H / 2) x ceil(W / 2) pixels.
   const ImageShape image =
@@ -397,10 +305,16 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
     require_same_device(*features, labels, "features");
     require_pointer(*features, "features");
   }
+  checked_add(checked_add(label_nc, shape.edge_channels, "C_in"), shape.feature_channels, "C_in");
   require_conv_weight(weight, bias, labels, shape.in_channels(), kernel);
   require_shape(out, "out", {image.n, shape.out_channels, image.h, image.w});
   require_same_device(out, labels, "out");
   require_pointer(out, "out");
+  require_disjoint(out, labels, "labels");
+  require_disjoint(out, edges, "edges");
+  require_disjoint(out, features, "features");
+  require_disjoint(out, weight, "weight");
+  require_disjoint(out, bias, "bias");
   require_status(status, labels);
   if (image.total() == 0) {
     return;
@@ -423,6 +337,11 @@ InstanceNormShape norm_shape(const std::vector<int64_t>& x_shape, int64_t pad, i
   require(pad >= 0 && pad < x_shape[2] && pad < x_shape[3],
           "reflection padding must be in [0, min(H, W)), got " + std::to_string(pad));
   require(residual_pad >= 0, "residual_pad must be >= 0");
+  // The residual is H + 2 residual_pad x W + 2 residual_pad: those sizes must not wrap.
+  checked_add(std::max(x_shape[2], x_shape[3]), checked_mul(residual_pad, 2, "residual_pad"),
+              "H + 2 residual_pad");
+  // Partial sums and statistics take at most 16 bytes per element of x.
+  checked_mul(checked_numel(x_shape, "x"), 16, "x's workspace");
   require(eps > 0.0, "eps must be positive");
   return InstanceNormShape{x_shape[0], x_shape[1],    x_shape[2],
                            x_shape[3], pad,           residual_pad,
@@ -435,7 +354,7 @@ int64_t norm_workspace_bytes(const std::vector<int64_t>& x_shape) {
 
 void instance_norm(const Array& x, const std::optional<Array>& residual, const Array& out,
                    int64_t pad, int64_t residual_pad, bool relu, bool channels_last, double eps,
-                   const Array& workspace, uintptr_t stream) {
+                   const Array& workspace, int threads, uintptr_t stream) {
   const InstanceNormShape shape = norm_shape(x.shape, pad, residual_pad, relu, channels_last, eps);
   require_pointer(x, "x");
   const int64_t n = x.shape[0];
@@ -451,6 +370,8 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
   require(out.dtype == x.dtype, "out must have x's dtype");
   require_same_device(out, x, "out");
   require_pointer(out, "out");
+  require_disjoint(out, x, "x");
+  require_disjoint(out, residual, "residual");
   require_workspace(workspace, x, instance_norm_workspace_bytes(shape));
   if (shape.planes() == 0) {
     return;
@@ -464,7 +385,7 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
 }
 
 void output_conv(const Array& x, const Array& weight, const Array& bias, const Array& out,
-                 bool channels_last, uintptr_t stream) {
+                 bool channels_last, int threads, uintptr_t stream) {
   require(x.shape.size() == 4, "x must be N x C x H x W, got shape " + shape_text(x.shape));
   require_pointer(x, "x");
   require(weight.shape.size() == 4 && weight.shape[1] % 2 == 1,
@@ -483,6 +404,9 @@ void output_conv(const Array& x, const Array& weight, const Array& bias, const A
   require(out.dtype == DType::u8, "out must be uint8");
   require_same_device(out, x, "out");
   require_pointer(out, "out");
+  require_disjoint(out, x, "x");
+  require_disjoint(out, weight, "weight");
+  require_disjoint(out, bias, "bias");
   if (shape.image.total() == 0) {
     return;
   }
@@ -497,6 +421,11 @@ py::dict build_info() {
   py::dict info;
   info["cuda"] = static_cast<bool>(P2PHD_WITH_CUDA);
   info["cuda_architectures"] = std::string(P2PHD_CUDA_ARCHITECTURES);
+#if defined(_OPENMP)
+  info["openmp"] = true;
+#else
+  info["openmp"] = false;
+#endif
   return info;
 }
 
@@ -528,95 +457,123 @@ void bind_instance_norm_launch(py::module_& m) {
 
 }  // namespace p2phd
 
+// Every kernel runs without the GIL: by the time the lambda body runs, its arguments are plain
+// C++ values, and the kernels touch no Python object.
 PYBIND11_MODULE(_native, m) {
   using namespace p2phd;
   m.doc() = "p2phd native kernels (CPU always, CUDA when built with nvcc)";
+  register_fork_handler();
 
-  m.def("build_info", &build_info, "Whether CUDA kernels were compiled in, and for which GPUs");
+  m.def("build_info", &build_info,
+        "Whether CUDA kernels and OpenMP CPU loops were compiled in, and for which GPUs");
   bind_instance_norm_launch(m);
+  m.def(
+      "writable_memory",
+      [](uintptr_t pointer, int64_t bytes) {
+        py::gil_scoped_release release;
+        return writable_memory(pointer, bytes);
+      },
+      py::arg("pointer"), py::arg("bytes"),
+      "Whether this process may write every byte of the range (its pages are mapped writable)");
   m.def(
       "one_hot",
       [](const ArrayTuple& labels, const ArrayTuple& out, int64_t num_classes,
-         const ArrayTuple& status, uintptr_t stream) {
-        one_hot(to_array(labels), to_array(out), num_classes, to_array(status), stream);
+         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
+        one_hot(to_array(labels), to_array(out), num_classes, to_array(status),
+                require_threads(threads), stream);
       },
       py::arg("labels"), py::arg("out"), py::arg("num_classes"), py::arg("status"),
-      py::arg("stream"));
+      py::arg("threads"), py::arg("stream"));
   m.def(
       "instance_edges",
-      [](const ArrayTuple& instances, const ArrayTuple& out, uintptr_t stream) {
-        instance_edges(to_array(instances), to_array(out), stream);
+      [](const ArrayTuple& instances, const ArrayTuple& out, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
+        instance_edges(to_array(instances), to_array(out), require_threads(threads), stream);
       },
-      py::arg("instances"), py::arg("out"), py::arg("stream"));
+      py::arg("instances"), py::arg("out"), py::arg("threads"), py::arg("stream"));
   m.def(
       "generator_input",
       [](const ArrayTuple& labels, const std::optional<ArrayTuple>& instances,
          const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& out,
-         const ArrayTuple& status, uintptr_t stream) {
+         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
         generator_input(to_array(labels), to_optional_array(instances), to_optional_array(features),
-                        label_nc, to_array(out), to_array(status), stream);
+                        label_nc, to_array(out), to_array(status), require_threads(threads),
+                        stream);
       },
       py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
-      py::arg("out"), py::arg("status"), py::arg("stream"));
+      py::arg("out"), py::arg("status"), py::arg("threads"), py::arg("stream"));
   m.def("instance_mean_workspace_bytes", &mean_workspace_bytes, py::arg("n"), py::arg("h"),
         py::arg("w"), py::arg("channels"));
   m.def(
       "instance_mean",
       [](const ArrayTuple& features, const ArrayTuple& instances, const ArrayTuple& out,
-         const ArrayTuple& workspace, const ArrayTuple& status, uintptr_t stream) {
+         const ArrayTuple& workspace, const ArrayTuple& status, int64_t threads,
+         uintptr_t stream) {
+        py::gil_scoped_release release;
         instance_mean(to_array(features), to_array(instances), to_array(out), to_array(workspace),
-                      to_array(status), stream);
+                      to_array(status), require_threads(threads), stream);
       },
       py::arg("features"), py::arg("instances"), py::arg("out"), py::arg("workspace"),
-      py::arg("status"), py::arg("stream"));
+      py::arg("status"), py::arg("threads"), py::arg("stream"));
   m.def("instance_broadcast_workspace_bytes", &broadcast_workspace_bytes, py::arg("ids"));
   m.def(
       "instance_broadcast",
       [](const ArrayTuple& instances, const ArrayTuple& ids, const ArrayTuple& table,
          const ArrayTuple& out, const ArrayTuple& workspace, const ArrayTuple& status,
-         uintptr_t stream) {
+         int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
         instance_broadcast(to_array(instances), to_array(ids), to_array(table), to_array(out),
-                           to_array(workspace), to_array(status), stream);
+                           to_array(workspace), to_array(status), require_threads(threads),
+                           stream);
       },
       py::arg("instances"), py::arg("ids"), py::arg("table"), py::arg("out"), py::arg("workspace"),
-      py::arg("status"), py::arg("stream"));
+      py::arg("status"), py::arg("threads"), py::arg("stream"));
   m.def(
       "to_uint8_image",
       [](const ArrayTuple& y, const ArrayTuple& out, const std::string& rounding,
-         uintptr_t stream) { to_uint8_image(to_array(y), to_array(out), rounding, stream); },
-      py::arg("y"), py::arg("out"), py::arg("rounding"), py::arg("stream"));
+         int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
+        to_uint8_image(to_array(y), to_array(out), rounding, require_threads(threads), stream);
+      },
+      py::arg("y"), py::arg("out"), py::arg("rounding"), py::arg("threads"), py::arg("stream"));
   m.def(
       "label_conv",
       [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,
          const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& weight,
          const ArrayTuple& bias, const ArrayTuple& out, bool pooled, bool channels_last,
-         const ArrayTuple& status, uintptr_t stream) {
+         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
         label_conv(to_array(labels), to_optional_array(edges), to_optional_array(features),
                    label_nc, to_array(weight), to_array(bias), to_array(out), pooled, channels_last,
-                   to_array(status), stream);
+                   to_array(status), require_threads(threads), stream);
       },
       py::arg("labels"), py::arg("edges"), py::arg("features"), py::arg("label_nc"),
       py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("pooled"),
-      py::arg("channels_last"), py::arg("status"), py::arg("stream"));
+      py::arg("channels_last"), py::arg("status"), py::arg("threads"), py::arg("stream"));
   m.def("instance_norm_workspace_bytes", &norm_workspace_bytes, py::arg("x_shape"));
   m.def(
       "instance_norm",
       [](const ArrayTuple& x, const std::optional<ArrayTuple>& residual, const ArrayTuple& out,
          int64_t pad, int64_t residual_pad, bool relu, bool channels_last, double eps,
-         const ArrayTuple& workspace, uintptr_t stream) {
+         const ArrayTuple& workspace, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
         instance_norm(to_array(x), to_optional_array(residual), to_array(out), pad, residual_pad,
-                      relu, channels_last, eps, to_array(workspace), stream);
+                      relu, channels_last, eps, to_array(workspace), require_threads(threads),
+                      stream);
       },
       py::arg("x"), py::arg("residual"), py::arg("out"), py::arg("pad"), py::arg("residual_pad"),
       py::arg("relu"), py::arg("channels_last"), py::arg("eps"), py::arg("workspace"),
-      py::arg("stream"));
+      py::arg("threads"), py::arg("stream"));
   m.def(
       "output_conv",
       [](const ArrayTuple& x, const ArrayTuple& weight, const ArrayTuple& bias,
-         const ArrayTuple& out, bool channels_last, uintptr_t stream) {
+         const ArrayTuple& out, bool channels_last, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
         output_conv(to_array(x), to_array(weight), to_array(bias), to_array(out), channels_last,
-                    stream);
+                    require_threads(threads), stream);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("channels_last"),
-      py::arg("stream"));
+      py::arg("threads"), py::arg("stream"));
 }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "csrc/cpu_parallel.h"
 #include "kernels/dispatch.h"
 #include "kernels/generator_input.h"
 
@@ -24,9 +25,13 @@ void generator_input_loop(const void* labels, const void* instances, const void*
     const int64_t channels = label_nc + (instances ? 1 : 0) + feature_channels;
     const T one = from_float<T>(1.0f);
     const T zero = from_float<T>(0.0f);
-    std::vector<int32_t> row_classes(shape.w);
-    for (int64_t b = 0; b < shape.n; ++b) {
-      for (int64_t y = 0; y < shape.h; ++y) {
+    // Rows of the batch (b * H + y) split across threads; a row writes channels * W values.
+    const int64_t grain = 1 + (1 << 16) / (channels * shape.w);
+    parallel_for(shape.n * shape.h, grain, [&](int64_t begin, int64_t end) {
+      std::vector<int32_t> row_classes(shape.w);
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t b = row / shape.h;
+        const int64_t y = row - b * shape.h;
         const int64_t row_start = b * plane + y * shape.w;
         for (int64_t x = 0; x < shape.w; ++x) {
           row_classes[x] =
@@ -48,7 +53,7 @@ void generator_input_loop(const void* labels, const void* instances, const void*
           std::copy(feature_row, feature_row + shape.w, pixel_out + c * plane);
         }
       }
-    }
+    });
   });
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 
+#include "csrc/cpu_parallel.h"
 #include "kernels/dispatch.h"
 #include "kernels/instance_broadcast.h"
 
@@ -22,10 +23,13 @@ void instance_broadcast_cpu(const void* instances, DType instance_dtype, ImageSh
     using T = decltype(table_tag);
     dispatch_instance_type(instance_dtype, [&](auto instance_tag) {
       const auto* instance_data = static_cast<const decltype(instance_tag)*>(instances);
-      for (int64_t i = 0; i < shape.total(); ++i) {
-        instance_broadcast_pixel(instance_data, ws, shape, static_cast<const T*>(table), channels,
-                                 i, static_cast<T*>(out), status);
-      }
+      // The table is only read from here on: pixels split across threads.
+      parallel_for(shape.total(), 1 << 14, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          instance_broadcast_pixel(instance_data, ws, shape, static_cast<const T*>(table),
+                                   channels, i, static_cast<T*>(out), status);
+        }
+      });
     });
   });
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 
+#include "csrc/cpu_parallel.h"
 #include "kernels/dispatch.h"
 #include "kernels/instance_mean.h"
 
@@ -19,24 +20,30 @@ void instance_mean_cpu(const void* features, DType feature_dtype, const void* in
       const auto* ids = static_cast<const Id*>(instances);
       const auto* feature_data = static_cast<const T*>(features);
       const int64_t plane = shape.pixels();
-      for (int64_t i = 0; i < shape.total(); ++i) {
-        instance_mean_insert_pixel<HostAtomics>(ids, ws, shape, channels, i, status);
-      }
-      for (int64_t i = 0; i < shape.total(); ++i) {
-        const int64_t group = instance_mean_group(ids, ws, shape, i);
-        if (group < 0) {
-          continue;
+      // Each image has its own table and sums: passes 1 and 2 split the batch across threads
+      // by image, pass 3 (reads only) by pixel.
+      parallel_for(shape.n, 1, [&](int64_t first_image, int64_t end_image) {
+        for (int64_t i = first_image * plane; i < end_image * plane; ++i) {
+          instance_mean_insert_pixel<HostAtomics>(ids, ws, shape, channels, i, status);
         }
-        const PixelIndex at = pixel_index(shape, i);
-        ws.counts[group] += 1;
-        for (int64_t k = 0; k < channels; ++k) {
-          ws.sums[group * channels + k] +=
-              to_float(feature_data[(at.b * channels + k) * plane + at.p]);
+        for (int64_t i = first_image * plane; i < end_image * plane; ++i) {
+          const int64_t group = instance_mean_group(ids, ws, shape, i);
+          if (group < 0) {
+            continue;
+          }
+          const PixelIndex at = pixel_index(shape, i);
+          ws.counts[group] += 1;
+          for (int64_t k = 0; k < channels; ++k) {
+            ws.sums[group * channels + k] +=
+                to_float(feature_data[(at.b * channels + k) * plane + at.p]);
+          }
         }
-      }
-      for (int64_t i = 0; i < shape.total(); ++i) {
-        instance_mean_write_pixel(ids, ws, shape, channels, i, static_cast<T*>(out));
-      }
+      });
+      parallel_for(shape.total(), 1 << 14, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          instance_mean_write_pixel(ids, ws, shape, channels, i, static_cast<T*>(out));
+        }
+      });
     });
   });
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <vector>
 
+#include "csrc/cpu_parallel.h"
 #include "kernels/dispatch.h"
 #include "kernels/instance_norm.h"
 
@@ -79,12 +80,14 @@ void instance_norm_cpu(const void* x, const void* residual, InstanceNormShape sh
     auto* output = static_cast<T*>(out);
     const TensorLayout out_layout = shape.output();
     const int64_t total = shape.planes() * out_layout.h * out_layout.w;
-    for (int64_t i = 0; i < total; ++i) {
-      int64_t n, c, oy, ox;
-      out_layout.coordinates(i, &n, &c, &oy, &ox);
-      output[i] = instance_norm_value(input, static_cast<const T*>(residual),
-                                      statistics + 2 * (n * shape.c + c), shape, n, c, oy, ox);
-    }
+    parallel_for(total, 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        int64_t n, c, oy, ox;
+        out_layout.coordinates(i, &n, &c, &oy, &ox);
+        output[i] = instance_norm_value(input, static_cast<const T*>(residual),
+                                        statistics + 2 * (n * shape.c + c), shape, n, c, oy, ox);
+      }
+    });
   });
 }
 

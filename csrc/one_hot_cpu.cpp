@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <vector>
 
+#include "csrc/cpu_parallel.h"
 #include "kernels/dispatch.h"
 #include "kernels/one_hot.h"
 
@@ -15,9 +16,13 @@ void one_hot_cpu(const void* labels, DType label_dtype, ImageShape shape, int64_
       const auto* label_data = static_cast<const Label*>(labels);
       auto* out_data = static_cast<T*>(out);
       const int64_t plane = shape.pixels();
-      std::vector<int32_t> row_classes(shape.w);
-      for (int64_t b = 0; b < shape.n; ++b) {
-        for (int64_t y = 0; y < shape.h; ++y) {
+      // Rows of the batch (b * H + y) split across threads; a row writes num_classes * W values.
+      const int64_t grain = 1 + (1 << 16) / (num_classes * shape.w);
+      parallel_for(shape.n * shape.h, grain, [&](int64_t begin, int64_t end) {
+        std::vector<int32_t> row_classes(shape.w);
+        for (int64_t row_index = begin; row_index < end; ++row_index) {
+          const int64_t b = row_index / shape.h;
+          const int64_t y = row_index - b * shape.h;
           const Label* row = label_data + b * plane + y * shape.w;
           for (int64_t x = 0; x < shape.w; ++x) {
             row_classes[x] = static_cast<int32_t>(one_hot_class(row[x], num_classes, status));
@@ -25,7 +30,7 @@ void one_hot_cpu(const void* labels, DType label_dtype, ImageShape shape, int64_
           one_hot_row(row_classes.data(), shape.w, num_classes,
                       out_data + b * num_classes * plane + y * shape.w, plane);
         }
-      }
+      });
     });
   });
 }

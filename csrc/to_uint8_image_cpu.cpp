@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "csrc/cpu_parallel.h"
 #include "kernels/dispatch.h"
 #include "kernels/to_uint8_image.h"
 
@@ -9,12 +10,14 @@ namespace {
 template <Rounding R, typename T>
 void convert(const T* data, ImageShape shape, int64_t channels, uint8_t* out) {
   const int64_t plane = shape.pixels();
-  for (int64_t b = 0; b < shape.n; ++b) {
-    for (int64_t p = 0; p < plane; ++p) {
+  parallel_for(shape.total(), 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / plane;
+      const int64_t p = i - b * plane;
       to_uint8_pixel<R>(data + b * channels * plane + p, plane, channels,
                         out + (b * plane + p) * channels);
     }
-  }
+  });
 }
 
 }  // namespace

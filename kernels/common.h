@@ -32,6 +32,25 @@ struct ImageShape {
   P2PHD_HD int64_t total() const { return n * h * w; }
 };
 
+// Overflow-checked int64 arithmetic for the host-side argument checks: every size, pad or
+// count that reaches a kernel is derived through these, so no check can pass on a wrapped
+// value. They throw std::invalid_argument (a ValueError in Python) naming what overflowed.
+inline int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t result;
+  if (__builtin_add_overflow(a, b, &result)) {
+    throw std::invalid_argument(std::string("p2phd: ") + what + " overflows int64");
+  }
+  return result;
+}
+
+inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t result;
+  if (__builtin_mul_overflow(a, b, &result)) {
+    throw std::invalid_argument(std::string("p2phd: ") + what + " overflows int64");
+  }
+  return result;
+}
+
 // Where pixel `index` of a batch (b * H * W + p) lies: image b, offset p = y * W + x.
 struct PixelIndex {
   int64_t b;
@@ -215,8 +234,10 @@ P2PHD_HD void report_error(int64_t* status, int64_t code, int64_t value) {
     status[1] = value;
   }
 #else
-  if (status[0] == kOk) {
-    status[0] = code;
+  // CPU loops may run on several threads: the first to claim the code slot writes the value.
+  int64_t expected = kOk;
+  if (__atomic_compare_exchange_n(status, &expected, code, false, __ATOMIC_RELAXED,
+                                  __ATOMIC_RELAXED)) {
     status[1] = value;
   }
 #endif

@@ -15,11 +15,13 @@ void dispatch_label_type(DType dtype, F&& f) {
   switch (dtype) {
     case DType::u8: return f(uint8_t{});
     case DType::i16: return f(int16_t{});
+    case DType::u16: return f(uint16_t{});
     case DType::i32: return f(int32_t{});
     case DType::i64: return f(int64_t{});
     default:
-      throw std::invalid_argument(std::string("labels must be uint8, int16, int32 or int64, got ") +
-                                  dtype_name(dtype));
+      throw std::invalid_argument(
+          std::string("labels must be uint8, int16, uint16, int32 or int64, got ") +
+          dtype_name(dtype));
   }
 }
 

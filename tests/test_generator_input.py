@@ -28,6 +28,26 @@ def test_random_match_reference(device, out_dtype, with_instances, feature_chann
     assert torch.equal(result.cpu(), expected)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("with_instances", [True, False])
+def test_uint16_labels(device, with_instances):
+    # Runtime accepts uint16 label maps (16-bit PNGs): they must work as int32 ones do.
+    generator = torch.Generator().manual_seed(2)
+    labels = torch.randint(0, 35, (2, 9, 12), generator=generator, dtype=torch.int32)
+    instances = torch.randint(0, 3, (2, 9, 12), generator=generator) if with_instances else None
+    instances = instances.to(device) if with_instances else None
+    expected = ops.generator_input(labels.to(device), instances, 35)
+    result = ops.generator_input(labels.to(torch.uint16).to(device), instances, 35)
+    assert torch.equal(result, expected)
+    numpy_result = ops.generator_input(labels.numpy().astype(np.uint16), None, 35)
+    assert torch.equal(torch.from_numpy(numpy_result), ops.generator_input(labels, None, 35))
+
+
+def test_uint16_label_outside_range_names_it():
+    with pytest.raises(ValueError, match="label 65535 is outside"):
+        ops.generator_input(np.full((2, 3), 65535, np.uint16), None, 35)
+
+
 def test_single_numpy_image():
     labels = np.random.default_rng(0).integers(0, 5, (6, 8)).astype(np.uint8)
     instances = np.random.default_rng(1).integers(0, 2, (6, 8)).astype(np.uint16)

@@ -71,6 +71,20 @@ def test_random_match_reference(device, dtype, with_edges, feature_channels, out
     assert_within_rounding(result, labels, weight, bias, 12, dtype, edges=edges, features=features)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("pool", [False, True])
+def test_uint16_labels(device, pool):
+    # Runtime accepts uint16 label maps (16-bit PNGs): they must work as int32 ones do.
+    labels = torch.randint(0, 9, (2, 10, 13), generator=torch.Generator().manual_seed(3))
+    weight, bias = _weights(9, 6, 3, seed=1)
+    weight, bias = weight.to(device), bias.to(device)
+    expected = ops.label_conv(labels.to(torch.int32).to(device), weight, bias, 9, pool=pool)
+    result = ops.label_conv(labels.to(torch.uint16).to(device), weight, bias, 9, pool=pool)
+    assert torch.equal(result, expected)
+    with pytest.raises(ValueError, match="label 65535 is outside"):
+        ops.label_conv(torch.full((1, 4, 4), 65535, dtype=torch.uint16).to(device), weight, bias, 9)
+
+
 @pytest.mark.parametrize("kernel", [1, 3, 5])
 def test_other_kernel_sizes(kernel):
     labels = torch.randint(0, 6, (1, 9, 7), generator=torch.Generator().manual_seed(1))

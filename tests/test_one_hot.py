@@ -6,7 +6,7 @@ import torch
 from p2phd import ops, reference
 from tests.conftest import DEVICES
 
-LABEL_DTYPES = [torch.uint8, torch.int16, torch.int32, torch.int64]
+LABEL_DTYPES = [torch.uint8, torch.int16, torch.uint16, torch.int32, torch.int64]
 OUT_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
@@ -56,7 +56,7 @@ def test_label_out_of_range_raises(device, bad):
 @pytest.mark.parametrize(
     "labels, message",
     [
-        (torch.zeros(4, 4, dtype=torch.float32), "labels must be uint8, int16, int32 or int64"),
+        (torch.zeros(4, 4, dtype=torch.float32), "labels must be uint8, int16, uint16, int32"),
         (torch.zeros(4, 4, dtype=torch.bool), "unsupported dtype"),
         (torch.zeros(0, 4, dtype=torch.uint8), "H, W > 0"),
         (torch.zeros(1, 2, 4, 4, dtype=torch.uint8), "must have 2 .* or 3"),

@@ -314,6 +314,41 @@ def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Tim
             ),
             ("to_uint8_image", "numpy", lambda: numpy_to_uint8(y_np)),
         ]
+        # The same kernels on one thread: what the OpenMP loops bring on this machine.
+        cases += [
+            (
+                "generator_input fp16",
+                "p2phd, out= reused, 1 thread",
+                lambda: ops.generator_input(
+                    labels, instances, LABEL_NC, dtype=half, out=input_buffer, threads=1
+                ),
+            ),
+            (
+                "one_hot fp16",
+                "p2phd, 1 thread",
+                lambda: ops.one_hot(labels, LABEL_NC, half, threads=1),
+            ),
+            (
+                "instance_edges fp16",
+                "p2phd, 1 thread",
+                lambda: ops.instance_edges(instances, half, threads=1),
+            ),
+            (
+                "instance_mean",
+                "p2phd, 1 thread",
+                lambda: ops.instance_mean(features, instances, threads=1),
+            ),
+            (
+                "instance_broadcast",
+                "p2phd, 1 thread",
+                lambda: ops.instance_broadcast(instances, ids, table, threads=1),
+            ),
+            (
+                "to_uint8_image",
+                "p2phd, out= reused, 1 thread",
+                lambda: ops.to_uint8_image(y, out=image_buffer, threads=1),
+            ),
+        ]
     timings = []
     for op, implementation, fn in cases:
         slow = "python loop" in implementation

@@ -9,11 +9,15 @@ the kernels are tested against.
 
 Conventions of every op:
 - `out=` takes a preallocated result (contiguous, of the result's shape, dtype and device) to
-  write into instead of allocating one; the op returns it.
-- Inputs that are contiguous and of a supported dtype are used in place; non-contiguous
-  inputs are copied first. All array inputs of one call must be of one kind (all numpy, or
-  all torch tensors on one device); anything else raises ValueError.
-- Label maps: uint8, int16, int32 or int64. Instance maps: uint16, int32 or int64.
+  write into instead of allocating one; the op returns it. It must be writable memory (not a
+  read-only numpy array or mapping), in native byte order, and share no memory with an input;
+  anything else raises ValueError before a byte is written.
+- Inputs that are contiguous, in native byte order and of a supported dtype are used in
+  place; others are copied first. All array inputs of one call must be of one kind (all
+  numpy, or all torch tensors on one device); anything else raises ValueError.
+- Label maps: uint8, int16, uint16, int32 or int64. Instance maps: uint16, int32 or int64.
+- `threads=` sets how many CPU threads an op may use (default: torch.get_num_threads());
+  CUDA ops ignore it. Ops release the GIL while they run.
 - Invalid values (labels outside [0, num_classes), instance ids outside [0, 2^31 - 1] where
   ids are hashed) raise ValueError, on CUDA too. On CUDA, `check=True` (the default) waits
   for the kernels to read the error flag; `check=False` skips that synchronisation and
@@ -22,7 +26,7 @@ Conventions of every op:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -61,6 +65,8 @@ class _Kind:
 
     is_torch: bool
     device: torch.device | None
+    # The caller's arrays, as given: an `out` must not overlap any of them.
+    reads: tuple[ArrayLike, ...] = field(default=(), compare=False)
 
     @property
     def native_device(self) -> int:
@@ -103,11 +109,36 @@ def _kind_of(*arrays: ArrayLike | None) -> _Kind:
             raise TypeError(f"expected a numpy array or a torch tensor, got {type(array).__name__}")
     if len(kinds) != 1:
         raise ValueError(
-            "all inputs must be numpy arrays, or torch tensors on one device; got "
+            "all inputs must be of the same kind: numpy arrays, or torch tensors on one device; "
+            + "got "
             + ", ".join(sorted(f"{k} {d}" if d is not None else k for k, d in kinds))
         )
     kind, device = kinds.pop()
-    return _Kind(is_torch=kind == "torch", device=device)
+    return _Kind(is_torch=kind == "torch", device=device, reads=tuple(present))
+
+
+def _extent(array: ArrayLike) -> tuple[int, int]:
+    """[first, last) byte addresses an array's elements occupy (empty: first == last)."""
+    if isinstance(array, torch.Tensor):
+        pointer, size, count = array.data_ptr(), array.element_size(), array.numel()
+        strides = tuple(stride * size for stride in array.stride())
+    else:
+        pointer, size, count = array.ctypes.data, array.itemsize, array.size
+        strides = array.strides
+    if count == 0:
+        return pointer, pointer
+    low = sum(min(0, (n - 1) * stride) for n, stride in zip(array.shape, strides, strict=True))
+    high = sum(max(0, (n - 1) * stride) for n, stride in zip(array.shape, strides, strict=True))
+    return pointer + low, pointer + high + size
+
+
+def _require_disjoint(out: ArrayLike, reads: tuple[ArrayLike, ...]) -> None:
+    """out may not overlap an input: some ops copy an input first, others read it late."""
+    out_first, out_last = _extent(out)
+    for array in reads:
+        first, last = _extent(array)
+        if first < out_last and out_first < last:
+            raise ValueError("out shares memory with an input: pass a separate buffer")
 
 
 def _dtype_name(dtype: DTypeLike) -> str:
@@ -141,8 +172,11 @@ def _output_float(dtype: DTypeLike) -> str:
 
 
 def _contiguous(array: ArrayLike) -> ArrayLike:
+    """The array in C order and native byte order: itself when it already is, else a copy."""
     if isinstance(array, torch.Tensor):
         return array.detach().contiguous()
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
     return np.ascontiguousarray(array)
 
 
@@ -160,6 +194,8 @@ def _native_array(array: ArrayLike, kind: _Kind) -> _NativeArray:
             list(array.shape),
             kind.native_device,
         )
+    if not array.dtype.isnative:
+        raise ValueError(f"{array.dtype.str} is not in native byte order")
     return (array.ctypes.data, array.dtype.name, list(array.shape), -1)
 
 
@@ -184,9 +220,49 @@ def _raise_on_error(status: ArrayLike, check: bool) -> None:
         raise ValueError(_ERROR_MESSAGES.get(code, "error code {value}").format(value=value))
 
 
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+_MAX_THREADS = 1024  # as csrc/cpu_parallel.h
+
+
+def _require_int(value: int, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+
+
 def _require_positive(value: int, name: str) -> None:
-    if int(value) != value or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+    """An integer in [1, 2^31 - 1]: the kernels count channels in int32."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > _INT32_MAX:
+        raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
+
+
+def _threads(threads: int | None) -> int:
+    """The CPU thread count of one op: `threads`, or torch's intra-op count when None."""
+    if threads is None:
+        return max(1, min(torch.get_num_threads(), _MAX_THREADS))
+    _require_int(threads, "threads", 1, _MAX_THREADS)
+    return int(threads)
+
+
+def _require_writable(out: ArrayLike) -> None:
+    """Refuses an `out` the op may not write: a read-only numpy array, one in foreign byte
+    order, or CPU memory that is mapped read-only (a tensor over a read-only file mapping)."""
+    if isinstance(out, np.ndarray):
+        if not out.flags.writeable:
+            raise ValueError("out is read-only")
+        if not out.dtype.isnative:
+            raise ValueError(f"out must be in native byte order, got {out.dtype.str}")
+        pointer, size = out.ctypes.data, out.nbytes
+    elif out.device.type == "cpu":
+        pointer, size = out.data_ptr(), out.numel() * out.element_size()
+    else:
+        return
+    if not _native.writable_memory(pointer, size):
+        raise ValueError("out is read-only memory")
 
 
 def _output(
@@ -213,6 +289,8 @@ def _output(
     contiguous = out.is_contiguous() if isinstance(out, torch.Tensor) else out.flags.c_contiguous
     if not contiguous:
         raise ValueError("out must be contiguous")
+    _require_writable(out)
+    _require_disjoint(out, kind.reads)
     return (out[None] if single else out), out
 
 
@@ -223,6 +301,7 @@ def one_hot(
     *,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W labels -> [N x] C x H x W, channel c is 1 where labels == c, else 0."""
     _require_positive(num_classes, "num_classes")
@@ -236,6 +315,7 @@ def one_hot(
         _native_array(out, kind),
         num_classes,
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -243,14 +323,20 @@ def one_hot(
 
 
 def instance_edges(
-    instances: ArrayLike, dtype: DTypeLike = "float32", *, out: ArrayLike | None = None
+    instances: ArrayLike,
+    dtype: DTypeLike = "float32",
+    *,
+    out: ArrayLike | None = None,
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W ids -> [N x] 1 x H x W, 1 where a 4-neighbour has another id, else 0."""
     kind = _kind_of(instances)
     instances, single = _batched(instances, "instances", 2)
     n, h, w = instances.shape
     out, result = _output(kind, (n, 1, h, w), _output_float(dtype), out, single)
-    _native.instance_edges(_native_array(instances, kind), _native_array(out, kind), kind.stream)
+    _native.instance_edges(
+        _native_array(instances, kind), _native_array(out, kind), _threads(threads), kind.stream
+    )
     return result
 
 
@@ -263,6 +349,7 @@ def generator_input(
     dtype: DTypeLike = "float32",
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """The generator's input, written in one pass: one-hot (label_nc channels), then the
     instance-boundary channel when `instances` is given, then the K channels of `features`
@@ -298,6 +385,7 @@ def generator_input(
         label_nc,
         _native_array(out, kind),
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -305,7 +393,11 @@ def generator_input(
 
 
 def _instance_mean_native(
-    features: ArrayLike, instances: ArrayLike, out: ArrayLike | None, check: bool
+    features: ArrayLike,
+    instances: ArrayLike,
+    out: ArrayLike | None,
+    check: bool,
+    threads: int | None,
 ) -> ArrayLike:
     kind = _kind_of(features, instances)
     features, single = _batched(features, "features", 3)
@@ -320,6 +412,7 @@ def _instance_mean_native(
         _native_array(out, kind),
         _native_array(workspace, kind),
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -329,14 +422,18 @@ def _instance_mean_native(
 class _InstanceMean(torch.autograd.Function):
     # Averaging over an instance is a symmetric linear map, so its gradient is itself.
     @staticmethod
-    def forward(ctx: Any, features: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any, features: torch.Tensor, instances: torch.Tensor, threads: int | None
+    ) -> torch.Tensor:
         ctx.save_for_backward(instances)
-        return _instance_mean_native(features, instances, out=None, check=True)
+        ctx.threads = threads
+        return _instance_mean_native(features, instances, out=None, check=True, threads=threads)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (instances,) = ctx.saved_tensors
-        return _instance_mean_native(grad, instances, out=None, check=False), None
+        mean = _instance_mean_native(grad, instances, out=None, check=False, threads=ctx.threads)
+        return mean, None, None
 
 
 def instance_mean(
@@ -345,6 +442,7 @@ def instance_mean(
     *,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """Instance-wise average pooling: [N x] K x H x W features, [N x] H x W ids -> every pixel
     gets the mean over its instance (in its own image) of each channel, accumulated in float64.
@@ -353,8 +451,8 @@ def instance_mean(
     if isinstance(features, torch.Tensor) and features.requires_grad and torch.is_grad_enabled():
         if out is not None:
             raise ValueError("out cannot be used when features require grad")
-        return _InstanceMean.apply(features, instances)
-    return _instance_mean_native(features, instances, out, check)
+        return _InstanceMean.apply(features, instances, threads)
+    return _instance_mean_native(features, instances, out, check, threads)
 
 
 def instance_broadcast(
@@ -364,6 +462,7 @@ def instance_broadcast(
     *,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W ids, M ids, M x K table -> [N x] K x H x W: the pixels of instance ids[j] get
     table[j], pixels of ids not listed get zeros. The output has the table's dtype."""
@@ -386,6 +485,7 @@ def instance_broadcast(
         _native_array(out, kind),
         _native_array(workspace, kind),
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -393,7 +493,11 @@ def instance_broadcast(
 
 
 def to_uint8_image(
-    y: ArrayLike, *, out: ArrayLike | None = None, rounding: str = "nearest"
+    y: ArrayLike,
+    *,
+    out: ArrayLike | None = None,
+    rounding: str = "nearest",
+    threads: int | None = None,
 ) -> ArrayLike:
     """[N x] 3 x H x W generator output in [-1, 1] -> [N x] H x W x 3 uint8 RGB, as
     round(clamp((y + 1) / 2, 0, 1) * 255) with ties to even and NaN -> 0; with
@@ -405,7 +509,9 @@ def to_uint8_image(
     y, single = _batched(y, "y", 3)
     n, c, h, w = y.shape
     out, result = _output(kind, (n, h, w, c), "uint8", out, single)
-    _native.to_uint8_image(_native_array(y, kind), _native_array(out, kind), rounding, kind.stream)
+    _native.to_uint8_image(
+        _native_array(y, kind), _native_array(out, kind), rounding, _threads(threads), kind.stream
+    )
     return result
 
 
@@ -418,6 +524,9 @@ def _conv_weight(
         raise ValueError(f"weight must be C_out x C_in x k x k, got shape {tuple(weight.shape)}")
     if _kind_of(weight, bias) != kind:
         raise ValueError("weight and bias must be of the same kind and device as the inputs")
+    for name, array in (("weight", weight), ("bias", bias)):
+        if array is not None and _dtype_name(array.dtype) not in _TORCH_DTYPE_NAMES.values():
+            raise ValueError(f"{name} must be real numbers, got {array.dtype}")
     out_channels = weight.shape[0]
     if isinstance(weight, torch.Tensor):
         taps = weight.detach().permute(1, 2, 3, 0).to(torch.float32).contiguous()
@@ -476,6 +585,8 @@ def _layout_output(
         raise ValueError(f"out must be {dtype_name} of shape {shape} on the inputs' device")
     if not out.is_contiguous(memory_format=torch.channels_last):
         raise ValueError("out must be stored channels_last, as the result is")
+    _require_writable(out)
+    _require_disjoint(out, kind.reads)
     return out, out
 
 
@@ -491,10 +602,23 @@ def _pooled(channels: ArrayLike) -> ArrayLike:
     """pix2pixHD's pyramid downsampling (3 x 3 average, stride 2, padding 1 not counted) of
     N x K x H x W values, computed in float32 and returned as float32 of the same kind."""
     tensor = channels if isinstance(channels, torch.Tensor) else torch.from_numpy(channels)
-    pooled = torch.nn.functional.avg_pool2d(
-        tensor.float(), 3, stride=2, padding=1, count_include_pad=False
-    )
+    n, k, h, w = tensor.shape
+    if tensor.numel() == 0:  # avg_pool2d refuses empty channel or spatial dimensions
+        pooled = tensor.new_zeros((n, k, (h + 1) // 2, (w + 1) // 2), dtype=torch.float32)
+    else:
+        pooled = torch.nn.functional.avg_pool2d(
+            tensor.float(), 3, stride=2, padding=1, count_include_pad=False
+        )
     return pooled if isinstance(channels, torch.Tensor) else pooled.numpy()
+
+
+def _require_like_labels(channels: ArrayLike, name: str, n: int, h: int, w: int) -> None:
+    """N x K x H x W channels of the labels' N, H, W (checked before pooling changes them)."""
+    if channels.shape[0] != n or tuple(channels.shape[2:]) != (h, w):
+        raise ValueError(
+            f"{name} must be N x K x H x W with N, H, W = {n}, {h}, {w} as the labels, "
+            f"got shape {tuple(channels.shape)}"
+        )
 
 
 def label_conv(
@@ -510,6 +634,7 @@ def label_conv(
     channels_last: bool = False,
     out: ArrayLike | None = None,
     check: bool = True,
+    threads: int | None = None,
 ) -> ArrayLike:
     """The generator's first convolution read straight from the label map: conv2d of the
     reflection-padded (k // 2) input that generator_input would write (one-hot, then the
@@ -523,7 +648,7 @@ def label_conv(
     does (3 x 3, stride 2, padding 1 not counted): the coarse generator's first layer. The
     result is then [N x] C_out x ceil(H / 2) x ceil(W / 2)."""
     _require_positive(label_nc, "label_nc")
-    kind = _kind_of(labels, edges, features)
+    kind = _kind_of(labels, edges, features, weight, bias)
     labels, single = _batched(labels, "labels", 2)
     n, h, w = labels.shape
     out_dtype = _output_float(dtype)
@@ -532,11 +657,13 @@ def label_conv(
     native_edges = None
     if edges is not None:
         edges, _ = _batched(edges, "edges", 3)
+        _require_like_labels(edges, "edges", n, h, w)
         edges = _as_dtype(_pooled(edges) if pool else edges, out_dtype, kind)
         native_edges = _native_array(edges, kind)
     native_features = None
     if features is not None:
         features, _ = _batched(features, "features", 3)
+        _require_like_labels(features, "features", n, h, w)
         features = _as_dtype(_pooled(features) if pool else features, out_dtype, kind)
         native_features = _native_array(features, kind)
     if channels_last and (single or not kind.is_torch):
@@ -557,6 +684,7 @@ def label_conv(
         pool,
         channels_last,
         _native_array(status, kind),
+        _threads(threads),
         kind.stream,
     )
     _raise_on_error(status, check)
@@ -572,11 +700,13 @@ def instance_norm(
     residual_pad: int = 0,
     eps: float = 1e-5,
     out: ArrayLike | None = None,
+    threads: int | None = None,
 ) -> ArrayLike:
     """InstanceNorm of [N x] C x H x W (no affine, biased variance, as nn.InstanceNorm2d),
     then ReLU if `relu`, then plus `residual` (x's shape padded by `residual_pad` on each
     side; its interior is added), written reflection-padded by `pad`: [N x] C x H + 2 pad x
-    W + 2 pad in x's dtype. Statistics in float32 partial sums combined in float64.
+    W + 2 pad in x's dtype. Statistics: each 4096-pixel chunk's (count, mean, M2), in double
+    for float32 input (float for fp16/bf16), merged in double with Chan's formula.
 
     A batch stored channels_last (NHWC) gives a channels_last result; the residual is read
     in that layout too."""
@@ -590,8 +720,9 @@ def instance_norm(
             raise ValueError(f"residual must have {x.ndim - single} dimensions, as x")
         residual = _in_layout(residual[None] if single else residual, channels_last)
         native_residual = _native_array(residual, kind)
-    if not 0 <= pad < min(h, w):
-        raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad}")
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or not 0 <= pad < min(h, w):
+        raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad!r}")
+    _require_int(residual_pad, "residual_pad", 0, _INT64_MAX)
     dtype_name = _dtype_name(x.dtype)
     shape = (n, c, h + 2 * pad, w + 2 * pad)
     out, result = _layout_output(kind, shape, dtype_name, out, single, channels_last)
@@ -606,19 +737,25 @@ def instance_norm(
         channels_last,
         eps,
         _native_array(workspace, kind),
+        _threads(threads),
         kind.stream,
     )
     return result
 
 
 def output_conv(
-    x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None, *, out: ArrayLike | None = None
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None,
+    *,
+    out: ArrayLike | None = None,
+    threads: int | None = None,
 ) -> ArrayLike:
     """The generator's last layer as an image: a valid (unpadded) conv2d of [N x] C_in x H x W
     with a C_out x C_in x k x k `weight` (C_out <= 4, k odd) and `bias`, tanh, then uint8 as
     to_uint8_image: [N x] H - k + 1 x W - k + 1 x C_out. Pad x first (instance_norm's `pad`)
     for a same-size output. x may be stored channels_last. Accumulates in float32."""
-    kind = _kind_of(x)
+    kind = _kind_of(x, weight, bias)
     channels_last = is_channels_last(x)
     x, single = (x.detach(), False) if channels_last else _batched(x, "x", 3)
     n, _, h, w = x.shape
@@ -634,6 +771,7 @@ def output_conv(
         _native_array(bias, kind),
         _native_array(out, kind),
         channels_last,
+        _threads(threads),
         kind.stream,
     )
     return result

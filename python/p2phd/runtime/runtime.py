@@ -313,7 +313,7 @@ class Runtime:
                     f"maps of {height} x {width}: height and width must lie in [1, {MAX_SIDE}]"
                 )
             self._check_memory(n, height, width)
-            # 16-bit label PNGs read as uint16, which the native ops do not take.
+            # 16-bit label PNGs read as uint16, which torch cannot pad or take the min of.
             wide = label_maps.dtype == torch.uint16
             label_maps = label_maps.to(self.device, torch.int32 if wide else None)
             instance_maps = None
