@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from p2phd import __version__, bench_ops, bench_quality, bench_render, build_info
+from p2phd import __version__, bench_ops, bench_render, build_info
 from p2phd.cli.common import (
     Parser,
     UsageError,
@@ -26,8 +26,7 @@ from p2phd.cli.common import (
     scene_size,
     scene_sizes,
 )
-from p2phd.models import build_generator
-from p2phd.runtime import Runtime
+from p2phd.quality import bench as quality_bench
 
 CUDA_READY = torch.cuda.is_available() and build_info()["cuda"]
 
@@ -103,10 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     quality_parser = commands.add_parser(
         "quality",
-        help="PSNR and SSIM against the synthetic photos of held-out scenes, for a model, the "
-        "same generator untrained, and the same generator trained with L1 alone",
+        help="pix2pixHD's segmentation score (pixel accuracy, mean IoU) of renders of held-out "
+        "synthetic scenes, with the oracle, an untrained generator and an L1-only one as rows; "
+        "PSNR and SSIM against the synthetic photos as extra columns",
     )
-    quality_parser.add_argument("model", help="checkpoint or bundle trained on synthetic scenes")
+    quality_parser.add_argument(
+        "models", nargs="+", metavar="MODEL", help="checkpoints or bundles to score"
+    )
     quality_parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="where to run"
     )
@@ -115,17 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=parse_range, default=range(100000, 100050), help="held-out seeds A-B"
     )
     quality_parser.add_argument(
+        "--segmenter", help="segmenter folder (default: the one shipped with p2phd)"
+    )
+    quality_parser.add_argument("--l1-model", help="an L1-only generator to score as a row")
+    quality_parser.add_argument(
         "--l1-seeds", type=parse_range, default=range(0, 3000), help="L1 baseline train seeds A-B"
     )
     quality_parser.add_argument(
         "--l1-iterations",
         type=non_negative_int,
         default=0,
-        help="L1 baseline iterations (0: no L1 row)",
+        help="train an L1-only generator of the first MODEL's architecture for this many "
+        "iterations and score it (0: no such row)",
     )
     quality_parser.add_argument(
         "--l1-batch", type=positive_int, default=8, help="L1 baseline batch"
     )
+    quality_parser.add_argument("--l1-save", help="keep the L1-only generator as a bundle here")
     quality_parser.add_argument("--json", help="also write the results to this JSON file")
 
     serve_parser = commands.add_parser(
@@ -253,32 +261,38 @@ def main_ops(args: argparse.Namespace) -> int:
 
 
 def main_quality(args: argparse.Namespace) -> int:
-    if not Path(args.model).exists():
-        raise UsageError(f"MODEL {args.model} does not exist")
+    missing = [model for model in args.models if not Path(model).exists()]
+    if missing:
+        raise UsageError(f"MODEL {missing[0]} does not exist")
+    if args.l1_model and args.l1_iterations:
+        raise UsageError("give --l1-model or --l1-iterations, not both")
     height, width = args.size
-    device = torch.device(args.device)
-    trained = Runtime(args.model, device=device, precision="fp32")
-    config = trained.config
-    results = [bench_quality.evaluate(trained, "trained (p2phd-train)", args.seeds, height, width)]
-    torch.manual_seed(0)
-    baselines = [("untrained", build_generator(config))]
+    l1_training = None
     if args.l1_iterations:
-        l1 = bench_quality.train_l1_baseline(
-            config, args.l1_seeds, height, width, args.l1_iterations, args.l1_batch, device
+        l1_training = quality_bench.L1Training(
+            args.l1_seeds, args.l1_iterations, args.l1_batch, args.l1_save
         )
-        baselines.append((f"L1 only, {args.l1_iterations} iterations", l1))
-    with tempfile.TemporaryDirectory() as directory:
-        for index, (name, generator) in enumerate(baselines):
-            path = f"{directory}/{index}"
-            bench_quality.save_generator(config, generator, path)
-            runtime = Runtime(path, device=device, precision="fp32")
-            results.append(bench_quality.evaluate(runtime, name, args.seeds, height, width))
-    print(f"p2phd {__version__} quality of {args.model}, {len(args.seeds)} held-out scenes")
-    print(f"{'model':<32} {'PSNR dB':>8} {'SSIM':>7}")
-    for row in results:
-        print(f"{row.model:<32} {row.psnr_db:>8.2f} {row.ssim:>7.4f}")
+    try:
+        rows = quality_bench.run(
+            args.models,
+            torch.device(args.device),
+            args.seeds,
+            height,
+            width,
+            args.segmenter,
+            args.l1_model,
+            l1_training,
+        )
+    except (OSError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    seeds = f"{args.seeds.start}-{args.seeds.stop - 1}"
+    print(
+        f"p2phd {__version__} quality, {rows[0].scenes} held-out scenes (seeds {seeds}), "
+        f"{height}x{width}, segmenter {args.segmenter or 'shipped'}"
+    )
+    print(quality_bench.format_table(rows))
     if args.json:
-        write_json(args.json, args.device, "quality", args, results)
+        write_json(args.json, args.device, "quality", args, rows)
     return 0
 
 

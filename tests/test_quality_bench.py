@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`p2phd-bench quality` end to end at a tiny size: the rows, the table and the JSON."""
+
+import json
+
+import pytest
+import torch
+
+from p2phd import checkpoint
+from p2phd.cli import bench
+from p2phd.data.synthetic import synthetic_scene
+from p2phd.models import GeneratorConfig, build_generator
+from p2phd.models.segmenter import Segmenter, SegmenterConfig
+from p2phd.quality import bench as quality_bench
+from p2phd.quality import judge
+
+# Instance features without clusters: the untrained and L1 rows of the demo model get zeros.
+TINY = GeneratorConfig(
+    netG="global", ngf=4, n_downsample_global=1, n_blocks_global=1, instance_feat=True
+)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("model") / "model"
+    checkpoint.save_bundle(
+        checkpoint.LoadedModel(config=TINY, generator=build_generator(TINY)), path
+    )
+    return str(path)
+
+
+def test_rows_table_and_json_with_the_shipped_segmenter(model, tmp_path, capsys):
+    out = tmp_path / "quality.json"
+    argv = ["quality", model, model, "--size", "32x64", "--seeds", "100-101", "--json", str(out)]
+    assert bench.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "2 held-out scenes (seeds 100-101), 32x64, segmenter shipped" in table
+    rows = json.loads(out.read_text())["timings"]
+    assert [row["model"] for row in rows] == [
+        "oracle (synthetic photos)",
+        model,
+        model,
+        "untrained",
+    ]
+    oracle, first, second, _ = rows
+    assert oracle["psnr_db"] is None and oracle["ssim"] is None
+    # Same seeds, same scenes for every row: one model scored twice scores the same.
+    assert first == second
+    for row in rows:
+        assert 0 <= row["pixel_accuracy"] <= 1 and 0 <= row["mean_iou"] <= 1
+        assert row["scenes"] == 2
+    scene_classes = {
+        str(c) for s in (100, 101) for c in set(synthetic_scene(s, 32, 64).labels.flat)
+    }
+    assert set(oracle["iou"]) == scene_classes
+
+
+def test_the_l1_row_comes_from_a_saved_generator(model, tmp_path, capsys):
+    l1 = tmp_path / "l1"
+    argv = ["quality", model, "--size", "32x64", "--seeds", "100-100"]
+    argv += ["--l1-seeds", "0-3", "--l1-iterations", "2", "--l1-batch", "2", "--l1-save", str(l1)]
+    assert bench.main(argv) == 0
+    trained_table = capsys.readouterr().out
+    assert (
+        bench.main(
+            ["quality", model, "--size", "32x64", "--seeds", "100-100", "--l1-model", str(l1)]
+        )
+        == 0
+    )
+    loaded_table = capsys.readouterr().out
+    trained = [line for line in trained_table.splitlines() if line.startswith("L1 only, 2")]
+    loaded = [line for line in loaded_table.splitlines() if line.startswith(f"L1 only ({l1})")]
+    assert len(trained) == len(loaded) == 1
+    assert trained[0].split()[-4:] == loaded[0].split()[-4:]
+
+
+def test_l1_model_and_l1_iterations_are_exclusive(model, tmp_path, capsys):
+    argv = ["quality", model, "--l1-model", model, "--l1-iterations", "2"]
+    assert bench.main(argv) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_segmenter_that_copies_the_truth_scores_100_percent():
+    # The oracle row of a perfect segmenter on its own photos: scored against the same maps.
+    scenes = quality_bench.held_out_scenes(range(100, 102), 32, 64)
+
+    class Truth(Segmenter):
+        def predict(self, images):
+            index = [i for i, s in enumerate(scenes) if (s.image == images[0].numpy()).all()]
+            return torch.from_numpy(scenes[index[0]].labels)[None].long()
+
+    row = quality_bench.oracle_row(Truth(SegmenterConfig()), scenes)
+    assert row.pixel_accuracy == 1.0 and row.mean_iou == 1.0
+    assert set(row.iou.values()) == {1.0}
+
+
+def test_a_segmenter_folder_can_be_given(model, tmp_path, capsys):
+    torch.manual_seed(0)
+    segmenter = Segmenter(SegmenterConfig(widths=(4, 4, 8, 8), input_size=(32, 64)))
+    judge.save_segmenter(segmenter.eval(), tmp_path / "seg")
+    argv = ["quality", model, "--size", "32x64", "--seeds", "100-100"]
+    assert bench.main(argv + ["--segmenter", str(tmp_path / "seg")]) == 0
+    assert f"segmenter {tmp_path / 'seg'}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--segmenter", "/nonexistent"], "no segmenter at /nonexistent"),
+        (["--seeds", "5-3"], "seed range is empty"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(model, options, error, capsys):
+    assert bench.main(["quality", model, "--size", "32x64", *options]) == 2
+    message = capsys.readouterr().err
+    assert error in message and message.count("\n") == 1
