@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
+from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.features import check_features, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
@@ -19,9 +19,10 @@ from p2phd.runtime.onnx_backend import OnnxBackend
 from p2phd.runtime.padding import pad_to_size, pad_to_stride
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
+from p2phd.runtime.torchscript_backend import TorchScriptBackend
 
 ArrayLike = np.ndarray | torch.Tensor
-Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
+Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend | TorchScriptBackend
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
 # FP32 generator input of a 35-class model under 10 GB.
@@ -29,17 +30,6 @@ MAX_SIDE = 8192
 
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 _INTEGER_DTYPES = (torch.uint8, torch.int16, torch.uint16, torch.int32, torch.int64)
-
-
-def read_sidecar(path: Path) -> dict[str, Any] | None:
-    """The JSON that p2phd-export writes next to an artifact (`model.onnx.json`), if any."""
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.is_file():
-        return None
-    try:
-        return json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{sidecar}: not a readable JSON sidecar ({error})") from error
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -127,9 +117,10 @@ class Runtime:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such checkpoint, bundle, ONNX file or engine")
-        if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt"):
+        if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"):
             raise ValueError(
-                f"backend must be auto, torch, fused, onnxruntime or tensorrt, got {backend!r}"
+                "backend must be auto, torch, fused, onnxruntime, tensorrt or torchscript, "
+                f"got {backend!r}"
             )
         if (channels_last is not None or compile_mode is not None) and backend != "fused":
             raise ValueError(
@@ -146,6 +137,8 @@ class Runtime:
             self._backend = self._load_artifact(path, backend, "onnxruntime", device, config)
         elif path.suffix in _ENGINE_SUFFIXES:
             self._backend = self._load_artifact(path, backend, "tensorrt", device, config)
+        elif path.suffix == ".pt":
+            self._backend = self._load_artifact(path, backend, "torchscript", device, config)
         else:
             self._backend = self._load_checkpoint(
                 path, backend, device, precision, (channels_last, compile_mode), config
@@ -182,10 +175,11 @@ class Runtime:
     ) -> Backend:
         if backend not in ("auto", kind):
             raise ValueError(f"{path.name} runs on the {kind} backend, not {backend!r}")
-        sidecar = read_sidecar(path)
+        sidecar = read_sidecar(path, required=kind == "torchscript")
         clusters = config.pop("clusters", None)
         if sidecar is not None:
             self.config = GeneratorConfig.from_dict(sidecar["config"])
+            self.clusters = clusters_from_sidecar(sidecar, self.config.feat_num)
             shape = sidecar["inputs"][0]["shape"]
             if all(isinstance(size, int) for size in shape):
                 self._fixed_shape = (shape[0], shape[-2], shape[-1])
@@ -202,6 +196,9 @@ class Runtime:
             # The backend itself explains that an engine needs a GPU when there is none.
             return TensorRTBackend(path, torch.device("cuda" if device == "auto" else device))
         resolved = _resolve_device("cpu" if device == "auto" else device)
+        if kind == "torchscript":
+            assert sidecar is not None
+            return TorchScriptBackend(path, _resolve_device(device), sidecar)
         return OnnxBackend(path, resolved)
 
     @property
