@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from p2phd.export.common import (
     PRECISIONS,
     ExportUsageError,
     Progress,
+    Shapes,
+    TensorSpec,
     describe_shapes,
     io_tensors,
     resolve_shapes,
@@ -45,6 +47,10 @@ from p2phd.export.common import (
     write_bytes_atomic,
 )
 from p2phd.export.sidecar import clusters_to_json, semantics, sidecar_path
+from p2phd.models.config import GeneratorConfig
+
+# Runs an artifact on named inputs: its output, or a string saying why it cannot run here.
+Runner = Callable[[Path, Mapping[str, torch.Tensor]], "np.ndarray | str"]
 
 
 @dataclass
@@ -238,8 +244,8 @@ def export(
             t = stage("export", t)
             if checker is not None:
                 progress("verifying with torch against float64 truth")
-                checker.check("torchscript", "torch", torchscript_artifact.run_torchscript)(
-                    artifact_tmp
+                checker.check(
+                    "torchscript", "torch", artifact_tmp, torchscript_artifact.run_torchscript
                 )
                 t = stage("verify", t)
         else:
@@ -257,7 +263,7 @@ def export(
             t = stage("export", t)
             if checker is not None:
                 progress("verifying the ONNX with onnxruntime (CPU) against float64 truth")
-                checker.check("onnx", "onnxruntime", onnx_artifact.run_onnxruntime)(onnx_path)
+                checker.check("onnx", "onnxruntime", onnx_path, onnx_artifact.run_onnxruntime)
                 t = stage("verify", t)
             if to == "engine":
                 cache_path = out_path.with_name(out_path.name + ".timing-cache")
@@ -280,8 +286,9 @@ def export(
                     checker.check(
                         "engine",
                         "tensorrt",
+                        artifact_tmp,
                         lambda path, named: engine.run_engine(trt, path, named, capabilities),
-                    )(artifact_tmp)
+                    )
                     t = stage("verify", t)
         text = json.dumps(sidecar, indent=2) + "\n"
         sidecar_file = sidecar_path(out_path)
@@ -321,10 +328,10 @@ class _Checker:
     def __init__(
         self,
         generator: torch.nn.Module,
-        config: Any,
-        clusters: Any,
-        shapes: Any,
-        inputs: Sequence[Any],
+        config: GeneratorConfig,
+        clusters: Mapping[int, np.ndarray] | None,
+        shapes: Shapes,
+        inputs: Sequence[TensorSpec],
         precision: str,
         with_preprocess: bool,
         maps: Sequence[tuple[np.ndarray, np.ndarray]] | None,
@@ -354,33 +361,24 @@ class _Checker:
         self.verifications: list[verification.Verification] = []
         self._refs: verification.References | None = None
 
-    def check(self, stage: str, backend: str, run: Any) -> Any:
-        def run_and_check(path: Path) -> None:
-            got = run(path, self.feeds)
-            if isinstance(got, str):
-                result = verification.Verification(stage, backend, skipped=got)
-            else:
-                if self._refs is None:
-                    self._refs = verification.references(
-                        self.generator, self.sample.x, self.precision
-                    )
-                result = verification.compare(
-                    stage,
-                    backend,
-                    got,
-                    self._refs,
-                    self.precision,
-                    self.with_preprocess,
-                    self.factor,
-                )
-            self.verifications.append(result)
-            self.progress(result.describe())
-            if result.passed is False:
-                step = "" if stage == self.to else f" (the {stage} step of the {self.to} export)"
-                raise verification.VerificationError(
-                    f"the {stage} artifact{step} is further from the float64 torch model than "
-                    f"the rule allows; nothing was written. {result.describe()}",
-                    result,
-                )
-
-        return run_and_check
+    def check(self, stage: str, backend: str, path: Path, run: Runner) -> None:
+        """Run the artifact at `path` (`run` returns its output, or why it cannot run here)
+        and raise VerificationError when it breaks the rule."""
+        got = run(path, self.feeds)
+        if isinstance(got, str):
+            result = verification.Verification(stage, backend, skipped=got)
+        else:
+            if self._refs is None:  # once per export: the float64 run is the slow part
+                self._refs = verification.references(self.generator, self.sample.x, self.precision)
+            result = verification.compare(
+                stage, backend, got, self._refs, self.precision, self.with_preprocess, self.factor
+            )
+        self.verifications.append(result)
+        self.progress(result.describe())
+        if result.passed is False:
+            step = "" if stage == self.to else f" (the {stage} step of the {self.to} export)"
+            raise verification.VerificationError(
+                f"the {stage} artifact{step} is further from the float64 torch model than "
+                f"the rule allows; nothing was written. {result.describe()}",
+                result,
+            )
