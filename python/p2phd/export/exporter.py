@@ -369,6 +369,7 @@ class _Checker:
             result = verification.Verification(stage, backend, skipped=got)
         else:
             if self._refs is None:  # once per export: the float64 run is the slow part
+                self.progress(f"running the torch model in float64 and {self.precision}")
                 self._refs = verification.references(self.generator, self.sample.x, self.precision)
             result = verification.compare(
                 stage, backend, got, self._refs, self.precision, self.with_preprocess, self.factor
