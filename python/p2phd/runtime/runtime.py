@@ -88,10 +88,11 @@ class Runtime:
     """Renders [N x] H x W label maps (and instance maps) into [N x] H x W x 3 uint8 images.
 
     `source` is a public pix2pixHD checkpoint (a directory with latest_net_G.pth, or any
-    *_net_G.pth), a p2phd bundle, an ONNX file or a TensorRT engine (with the JSON sidecar
-    p2phd-export writes next to it). `backend` is "auto", "torch", "fused" (PyTorch's
-    convolutions with p2phd's fused first layer, norms and last layer; uint8 output only),
-    "onnxruntime" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
+    *_net_G.pth), a p2phd bundle, an ONNX file, a TorchScript file (.pt) or a TensorRT engine
+    (with the JSON sidecar p2phd-export writes next to it; feature models take their cluster
+    table from it). `backend` is "auto", "torch", "fused" (PyTorch's convolutions with
+    p2phd's fused first layer, norms and last layer; uint8 output only), "onnxruntime",
+    "torchscript" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
     "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
