@@ -47,12 +47,14 @@ class Floor:
 
 
 # Float outputs in [-1, 1]; uint8 outputs in levels. FP32: 1e-3 RMS is 66 dB PSNR, where
-# onnxruntime on 1024 x 2048 lands; FP16 rounds 8x coarser.
+# onnxruntime on 1024 x 2048 lands; FP16 rounds 8x coarser. On uint8 images one level off
+# is rounding (onnxruntime moves 3.5 % of the demo's values at 1024 x 2048, an RMS of 0.19
+# levels): the RMS floor lets a quarter of them move, the share rule catches the rest.
 FLOORS = {
     ("fp32", False): Floor(rms=1e-3, max_abs=0.05, share=0.001),
     ("fp16", False): Floor(rms=4e-3, max_abs=0.1, share=0.005),
-    ("fp32", True): Floor(rms=0.15, max_abs=4, share=0.001),
-    ("fp16", True): Floor(rms=0.5, max_abs=8, share=0.005),
+    ("fp32", True): Floor(rms=0.5, max_abs=4, share=0.001),
+    ("fp16", True): Floor(rms=1.0, max_abs=8, share=0.005),
 }
 
 
