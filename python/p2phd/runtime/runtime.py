@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
+from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream
 from p2phd.runtime.features import check_features, check_seed, cluster_features
@@ -24,8 +24,9 @@ from p2phd.runtime.padding import network_size, pad_for_network, pad_to_size
 from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
+from p2phd.runtime.torchscript_backend import TorchScriptBackend
 
-Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend
+Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend | TorchScriptBackend
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
 # FP32 generator input of a 35-class model under 10 GB.
@@ -33,17 +34,6 @@ MAX_SIDE = 8192
 
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ROUNDINGS = ("nearest", "public")
-
-
-def read_sidecar(path: Path) -> dict[str, Any] | None:
-    """The JSON that p2phd-export writes next to an artifact (`model.onnx.json`), if any."""
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.is_file():
-        return None
-    try:
-        return json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{sidecar}: not a readable JSON sidecar ({error})") from error
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -61,11 +51,12 @@ class Runtime:
     """Renders [N x] H x W label maps (and instance maps) into [N x] H x W x 3 uint8 images.
 
     `source` is a public pix2pixHD checkpoint (a directory with latest_net_G.pth, or any
-    *_net_G.pth), a p2phd bundle, an ONNX file or a TensorRT engine (with the JSON sidecar
-    p2phd-export writes next to it), or a model name: "demo", the small model shipped with
-    p2phd. `backend` is "auto", "torch", "fused" (PyTorch's
-    convolutions with p2phd's fused first layer, norms and last layer; uint8 output only),
-    "onnxruntime" or "tensorrt"; `device` "auto", "cpu" or "cuda[:N]"; `precision` "auto",
+    *_net_G.pth), a p2phd bundle, an ONNX file, a TorchScript file (.pt) or a TensorRT engine
+    (with the JSON sidecar p2phd-export writes next to it; feature models take their cluster
+    table from it), or a model name: "demo", the small model shipped with p2phd. `backend` is
+    "auto", "torch", "fused" (PyTorch's convolutions with p2phd's fused first layer, norms and
+    last layer; uint8 output only), "onnxruntime", "torchscript" or "tensorrt"; `device`
+    "auto", "cpu" or "cuda[:N]"; `precision` "auto",
     "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
@@ -107,9 +98,10 @@ class Runtime:
             isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit < 1
         ):
             raise ValueError(f"memory_limit must be a positive int (bytes), got {memory_limit!r}")
-        if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt"):
+        if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"):
             raise ValueError(
-                f"backend must be auto, torch, fused, onnxruntime or tensorrt, got {backend!r}"
+                "backend must be auto, torch, fused, onnxruntime, tensorrt or torchscript, "
+                f"got {backend!r}"
             )
         if (channels_last is not None or compile_mode is not None) and backend != "fused":
             raise ValueError(
@@ -129,6 +121,8 @@ class Runtime:
             self._backend = self._load_artifact(path, backend, "onnxruntime", device, config)
         elif path.suffix in _ENGINE_SUFFIXES:
             self._backend = self._load_artifact(path, backend, "tensorrt", device, config)
+        elif path.suffix == ".pt":
+            self._backend = self._load_artifact(path, backend, "torchscript", device, config)
         else:
             self._backend = self._load_checkpoint(
                 path, backend, device, precision, (channels_last, compile_mode), config
@@ -176,10 +170,11 @@ class Runtime:
     ) -> Backend:
         if backend not in ("auto", kind):
             raise ValueError(f"{path.name} runs on the {kind} backend, not {backend!r}")
-        sidecar = read_sidecar(path)
+        sidecar = read_sidecar(path, required=kind == "torchscript")
         clusters = config.pop("clusters", None)
         if sidecar is not None:
             self.config = GeneratorConfig.from_dict(sidecar["config"])
+            self.clusters = clusters_from_sidecar(sidecar, self.config.feat_num)
             shape = sidecar["inputs"][0]["shape"]
             if all(isinstance(size, int) for size in shape):
                 self._fixed_shape = (shape[0], shape[-2], shape[-1])
@@ -196,6 +191,9 @@ class Runtime:
             # The backend itself explains that an engine needs a GPU when there is none.
             return TensorRTBackend(path, torch.device("cuda" if device == "auto" else device))
         resolved = _resolve_device("cpu" if device == "auto" else device)
+        if kind == "torchscript":
+            assert sidecar is not None
+            return TorchScriptBackend(path, _resolve_device(device), sidecar)
         return OnnxBackend(path, resolved)
 
     @property

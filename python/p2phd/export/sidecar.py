@@ -1,0 +1,209 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The JSON sidecar `<artifact>.json`: the one reader and writer, used by export and Runtime.
+
+A sidecar says everything a client needs to drive an artifact without p2phd's source: the
+generator's configuration, the IO tensors, their meaning in words and numbers
+(`semantics`), and for feature models the cluster table that picks instance features.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from p2phd.models.config import GeneratorConfig
+
+__all__ = [
+    "SidecarError",
+    "clusters_from_sidecar",
+    "clusters_to_json",
+    "read_sidecar",
+    "semantics",
+    "sidecar_path",
+]
+
+REQUIRED_KEYS = ("format", "config", "inputs", "outputs")
+EMBEDDED_NAME = "p2phd.json"  # the extra file of a TorchScript artifact
+
+
+class SidecarError(ValueError):
+    """A sidecar that is missing, not JSON, or not the description p2phd-export writes."""
+
+
+def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
+    """`model.onnx` -> `model.onnx.json`."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".json")
+
+
+def read_sidecar(
+    artifact: str | os.PathLike[str], *, required: bool = True
+) -> dict[str, Any] | None:
+    """The checked sidecar of `artifact` (the artifact's path, not the sidecar's).
+
+    Read from `<artifact>.json`, else from inside the artifact (an ONNX's `p2phd` metadata,
+    a TorchScript's `p2phd.json` extra file). Where there is none, SidecarError, or None
+    with required=False; one that is not JSON or lacks what p2phd-export writes raises
+    SidecarError naming the file."""
+    path = sidecar_path(artifact)
+    if path.is_file():
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise SidecarError(f"{path}: not a readable JSON sidecar ({error})") from error
+    else:
+        text = _embedded(Path(artifact))
+        if text is None:
+            if not required:
+                return None
+            raise SidecarError(
+                f"{path}: no such sidecar (p2phd-export writes one beside the artifact)"
+            )
+        path = Path(artifact)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SidecarError(f"{path}: not a readable JSON sidecar ({error})") from error
+    _check(data, path)
+    return data
+
+
+def _embedded(artifact: Path) -> str | None:
+    """The sidecar JSON inside an ONNX or TorchScript artifact, or None."""
+    if not artifact.is_file():
+        return None
+    if zipfile.is_zipfile(artifact):  # TorchScript: <archive>/extra/p2phd.json
+        with zipfile.ZipFile(artifact) as archive:
+            for name in archive.namelist():
+                if name.endswith("/extra/" + EMBEDDED_NAME):
+                    return archive.read(name).decode()
+        return None
+    if artifact.suffix == ".onnx":
+        try:
+            import onnx
+
+            model = onnx.load(str(artifact), load_external_data=False)
+        except Exception:  # onnx raises its own types (DecodeError ...) for a bad file
+            return None
+        for entry in model.metadata_props:
+            if entry.key == "p2phd":
+                return entry.value
+    return None
+
+
+def _check(data: Any, path: Path) -> None:
+    if not isinstance(data, dict):
+        raise SidecarError(f"{path}: a sidecar is a JSON object, got {type(data).__name__}")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise SidecarError(
+            f"{path}: not a p2phd-export sidecar (missing {', '.join(repr(k) for k in missing)})"
+        )
+    try:
+        config = GeneratorConfig.from_dict(data["config"])
+    except (TypeError, ValueError) as error:
+        raise SidecarError(f"{path}: bad 'config' ({error})") from error
+    if not isinstance(data["inputs"], list) or not data["inputs"]:
+        raise SidecarError(f"{path}: 'inputs' must be a non-empty list of tensors")
+    if not isinstance(data["outputs"], list):
+        raise SidecarError(f"{path}: 'outputs' must be a list of tensors")
+    for entry in (*data["inputs"], *data["outputs"]):
+        if not (isinstance(entry, dict) and {"name", "dtype", "shape"} <= set(entry)):
+            raise SidecarError(f"{path}: every input and output needs name, dtype and shape")
+    try:
+        clusters_from_sidecar(data, config.feat_num)
+    except (TypeError, ValueError) as error:
+        raise SidecarError(f"{path}: bad 'clusters' ({error})") from error
+
+
+def clusters_to_json(clusters: Mapping[int, np.ndarray] | None) -> dict[str, list] | None:
+    """{class: K x feat_num centres} -> {"class": [[...], ...]}; float32 values survive the
+    round trip exactly (a float32 printed as a float64 reads back to the same float32)."""
+    if not clusters:
+        return None
+    return {
+        str(int(label)): np.asarray(centres, np.float32).astype(np.float64).tolist()
+        for label, centres in sorted(clusters.items())
+    }
+
+
+def clusters_from_sidecar(
+    sidecar: Mapping[str, Any], feat_num: int | None = None
+) -> dict[int, np.ndarray] | None:
+    """The sidecar's cluster table as {class: K x feat_num float32}, or None when it has none."""
+    table = sidecar.get("clusters")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ValueError(f"a JSON object of class -> centres, got {type(table).__name__}")
+    clusters = {}
+    for label, centres in table.items():
+        array = np.asarray(centres, dtype=np.float32)
+        if not label.isdigit() or array.ndim != 2 or array.shape[0] == 0:
+            raise ValueError(f"class {label!r} needs a non-empty K x feat_num list")
+        if feat_num is not None and array.shape[1] != feat_num:
+            raise ValueError(f"class {label} has {array.shape[1]} features, not {feat_num}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"class {label} has NaN or infinite centres")
+        clusters[int(label)] = array
+    return clusters
+
+
+def semantics(config: GeneratorConfig, with_preprocess: bool) -> dict[str, Any]:
+    """What the inputs and outputs mean, for a client that has only this file."""
+    channels = [
+        f"0..{config.label_nc - 1}: one-hot of the label map (channel c is 1 where label == c)"
+    ]
+    if config.use_instance:
+        channels.append(f"{config.label_nc}: instance edge map")
+    if config.feature_nc:
+        start = config.label_nc + int(config.use_instance)
+        channels.append(f"{start}..{start + config.feature_nc - 1}: instance features")
+    stride = config.downsampling
+    described: dict[str, Any] = {
+        "channel_order": channels,
+        "label_range": [0, config.label_nc],
+        "labels": (
+            f"class ids in [0, {config.label_nc}); in-graph, a label outside that range gives an "
+            "all-zero one-hot pixel (no error), so check the range before running"
+            if with_preprocess
+            else f"class ids in [0, {config.label_nc}), one-hot encoded into channels "
+            f"0..{config.label_nc - 1}; a label outside is an error"
+        ),
+        "edge_rule": (
+            "1 where the pixel's instance id differs from any of its 4 neighbours inside the "
+            "image, else 0; both sides of a boundary are marked, the image border is not"
+            if config.use_instance
+            else None
+        ),
+        "instance_class_rule": "class of instance id i: i if i < 1000 else i // 1000",
+        "stride": stride,
+        "padding_rule": (
+            f"pad H and W at the bottom and right to multiples of {stride} (or to the fixed "
+            "size of a fixed-shape export) by reflection without repeating the edge pixel "
+            "(numpy.pad mode='reflect', folded again while the pad exceeds the size; a "
+            "length-1 axis repeats its pixel), pad labels, instances and features alike, "
+            "run, and crop the output back to H x W"
+        ),
+        "output": (
+            "image: uint8 N x H x W x 3 RGB, round(clamp((y + 1) / 2, 0, 1) * 255) of the "
+            "generator's tanh output y (NaN gives 0)"
+            if with_preprocess
+            else "output: N x 3 x H x W RGB in [-1, 1] (tanh); to uint8: "
+            "round(clamp((y + 1) / 2, 0, 1) * 255)"
+        ),
+    }
+    if config.feature_nc:
+        described["features"] = (
+            f"float32 N x {config.feature_nc} x H x W: every pixel of an instance holds that "
+            "instance's feature vector; with the cluster table ('clusters': class -> K rows of "
+            f"{config.feature_nc}), choose for each instance id a row k of its class's centres "
+            "(the per-instance style choice); instances whose class has no centres get zeros"
+        )
+    return described

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A TorchScript artifact of p2phd-export (`model.pt`) in PyTorch, on CPU or CUDA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from p2phd.runtime.map_feeds import map_feeds
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32}
+
+
+class TorchScriptBackend:
+    name = "torchscript"
+
+    def __init__(self, path: Path, device: torch.device, sidecar: dict[str, Any]) -> None:
+        try:
+            self.module = torch.jit.load(str(path), map_location=device).eval()
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(
+                f"{path}: not a TorchScript module torch can load ({error})"
+            ) from error
+        self.device = device
+        self.input_names = [entry["name"] for entry in sidecar["inputs"]]
+        # An artifact exported with its preprocessing takes the raw maps and returns uint8 RGB.
+        self.takes_maps = bool(sidecar.get("with_preprocess"))
+        self.input_dtype = _DTYPES[sidecar["inputs"][0]["dtype"]]
+        self.precision = sidecar.get("precision", "fp32")
+
+    def generate(self, generator_input: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module(generator_input.to(self.device, self.input_dtype))
+
+    def render_maps(
+        self,
+        labels: torch.Tensor,
+        instances: torch.Tensor | None,
+        features: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the module."""
+        feeds = map_feeds(self.input_names, labels, instances, features)
+        with torch.inference_mode():
+            return self.module(*(feeds[name].to(self.device) for name in self.input_names))
