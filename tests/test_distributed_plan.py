@@ -12,25 +12,15 @@ import pytest
 from PIL import Image
 
 from p2phd.cli import render
-from p2phd.data.synthetic import synthetic_scene
 from p2phd.distributed import map_seed, plan_maps, plan_pool
 from p2phd.distributed.pool import IO_CPUS, IO_RESERVE, render_stage_arguments
+from tests.dataset_helpers import write_test_dataset
 
 
 @pytest.fixture
 def dataset(tmp_path):
     """Three small scenes in the public layout, Cityscapes names."""
-    root = tmp_path / "data"
-    for seed in range(3):
-        scene = synthetic_scene(seed, 32, 64)
-        stem = f"city_{seed:06d}_000019_gtFine"
-        for folder, array, kind in (
-            ("test_label", scene.labels, "labelIds"),
-            ("test_inst", scene.instances.astype(np.uint16), "instanceIds"),
-        ):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / folder / f"{stem}_{kind}.png")
-    return root
+    return write_test_dataset(tmp_path / "data", 3, 32, 64)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from PIL import Image
 
 from p2phd import checkpoint
 from p2phd.cli import render
-from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
+from tests.dataset_helpers import write_test_dataset
 
 TINY = GeneratorConfig(ngf=4, n_downsample_global=2, n_blocks_global=1)
 
@@ -25,17 +25,7 @@ def bundle(tmp_path_factory):
 @pytest.fixture
 def dataset(tmp_path):
     """Three scenes in the public layout: test_label/ + test_inst/, Cityscapes names."""
-    root = tmp_path / "data"
-    for seed in range(3):
-        scene = synthetic_scene(seed, 40, 72)
-        stem = f"city_{seed:06d}_000019_gtFine"
-        for folder, array, kind in (
-            ("test_label", scene.labels, "labelIds"),
-            ("test_inst", scene.instances.astype(np.uint16), "instanceIds"),
-        ):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / folder / f"{stem}_{kind}.png")
-    return root
+    return write_test_dataset(tmp_path / "data", 3, 40, 72)
 
 
 def test_one_map_finds_its_instance_map(bundle, dataset, tmp_path):
