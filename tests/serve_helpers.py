@@ -19,10 +19,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+import p2phd
 from p2phd import checkpoint
 from p2phd.models import GeneratorConfig, build_generator
 
-REPO = Path(__file__).resolve().parents[1]
+# The folder that holds the p2phd package this test run imports (installed or in-place), for
+# subprocesses: the source tree's python/ lacks the native module in an installed run.
+PACKAGE_ROOT = str(Path(p2phd.__file__).resolve().parents[1])
 FEATURE = GeneratorConfig(
     ngf=4, n_downsample_global=1, n_blocks_global=1, instance_feat=True, feat_num=3
 )
@@ -57,7 +60,7 @@ def decode_png(data: bytes) -> np.ndarray:
 def serve_process(*args: str, log_path: Path, timeout: float = 120) -> Iterator[str]:
     """Runs `p2phd-serve --port 0 ARGS` and yields its base URL once /health answers 200.
     The server's log is in `log_path`; it is printed if the server does not come up."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "p2phd.cli.serve", "--port", "0", *args],

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="needs the serve extra (uvicorn)")
 
-from tests.serve_helpers import REPO, save_tiny_feature_bundle, serve_process  # noqa: E402
+from tests.serve_helpers import PACKAGE_ROOT, save_tiny_feature_bundle, serve_process  # noqa: E402
 
 
 def test_serves_on_loopback_and_says_so(tmp_path):
@@ -31,7 +32,7 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
         [sys.executable, "-m", "p2phd.cli.serve", str(tmp_path / "nothing"), "--port", "0"],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(REPO / "python")},
+        env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
         timeout=120,
     )
     assert result.returncode == 1

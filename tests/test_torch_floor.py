@@ -38,7 +38,8 @@ def test_pyproject_declares_the_same_floor():
 def test_import_on_an_older_torch_fails_with_the_floor():
     # A fresh interpreter in which torch reports 2.4.1: `import p2phd` must stop there.
     code = "import torch; torch.__version__ = '2.4.1'; import p2phd"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    # The package this run imports (installed or in-place), not the source tree's copy.
+    env = {**os.environ, "PYTHONPATH": str(Path(p2phd.__file__).resolve().parents[1])}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
     )

@@ -27,6 +27,10 @@ from p2phd.cli.common import (
 
 DEMO_MODEL = "demo"
 
+# What the `serve` extra installs: a missing one of these is a missing extra, anything else a
+# broken installation, reported as it is.
+SERVE_EXTRA_MODULES = ("fastapi", "uvicorn", "starlette", "multipart", "python_multipart")
+
 
 def positive_float(text: str) -> float:
     value = float(text)
@@ -70,6 +74,8 @@ def serve(args: argparse.Namespace) -> int:
 
         from p2phd.serve import Settings, create_app
     except ImportError as error:
+        if error.name not in SERVE_EXTRA_MODULES:
+            raise
         raise UsageError(
             f'{error.name} is missing; install the serve extra: pip install "p2phd[serve]"'
         ) from None
