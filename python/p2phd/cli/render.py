@@ -13,10 +13,10 @@
   p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
                                                     the small model shipped with p2phd
 
-MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX file, a
-TensorRT engine, or demo (the small model shipped with p2phd). Exit status: 0 all rendered,
-1 an error at run time or some inputs failed (listed), 2 bad usage. Errors are one line;
-P2PHD_TRACEBACK=1 shows where they came from.
+MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX or
+TorchScript (.pt) file, a TensorRT engine, or demo (the small model shipped with p2phd).
+Exit status: 0 all rendered, 1 an error at run time or some inputs failed (listed), 2 bad
+usage. Errors are one line; P2PHD_TRACEBACK=1 shows where they came from.
 """
 
 from __future__ import annotations
@@ -119,7 +119,11 @@ def scale_width(array: np.ndarray, width: int) -> np.ndarray:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="p2phd-render", description=__doc__)
-    parser.add_argument("model", nargs="?", help="checkpoint, bundle, ONNX file or TensorRT engine")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        help="checkpoint, bundle, ONNX or TorchScript file, TensorRT engine, or demo",
+    )
     parser.add_argument(
         "input", nargs="?", help="a label map PNG, or a folder of them / a dataset root"
     )
@@ -147,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt"],
+        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
         help="what runs the generator (auto: torch for checkpoints and bundles)",
     )
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt"],
+        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
         help="what runs the generator",
     )
     parser.add_argument(

@@ -82,12 +82,8 @@ def run_on_ray(
             precision=args.precision,
             **runtime_options,
         )
-    except RayNotInstalled as error:
-        print(f"p2phd-render: --ray: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, RuntimeError, OSError) as error:
-        print(f"p2phd-render: {error}", file=sys.stderr)
-        return 1
+    except RayNotInstalled as error:  # run_command reports RuntimeErrors as one line
+        raise RuntimeError(f"--ray: {error}") from error
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 1 if summary.failures else 0
