@@ -120,6 +120,21 @@ def test_local_render_draws_styles_per_map(dataset, tmp_path):
     assert np.array_equal(np.array(Image.open(alone)), runs[0]["city_000001_000019.png"])
 
 
+def test_local_render_seeds_each_map_by_its_name(dataset, tmp_path):
+    """The same map under another file name draws other styles: the seed is map_seed(name,
+    --seed), as on Ray, not one seed for every map."""
+    labels = sorted((dataset / "test_label").iterdir())[0]
+    instances = sorted((dataset / "test_inst").iterdir())[0]
+    images = []
+    for name in ("a_labelIds.png", "b_labelIds.png"):
+        (tmp_path / name).write_bytes(labels.read_bytes())
+        out = tmp_path / f"{name}.out.png"
+        argv = [str(render.DEMO_MODEL), str(tmp_path / name), "--out", str(out)]
+        assert render.main([*argv, "--instances", str(instances), "--device", "cpu"]) == 0
+        images.append(np.array(Image.open(out)))
+    assert not np.array_equal(images[0], images[1])
+
+
 def test_ray_flags_need_ray(dataset, tmp_path):
     out = str(tmp_path / "out")
     usage_errors = (
