@@ -75,6 +75,18 @@ def test_the_l1_row_comes_from_a_saved_generator(model, tmp_path, capsys):
     assert trained[0].split()[-4:] == loaded[0].split()[-4:]
 
 
+def test_l1_training_reports_progress_and_where_it_kept_the_generator(model, tmp_path, capsys):
+    l1 = tmp_path / "l1"
+    argv = ["quality", model, "--size", "32x64", "--seeds", "100-100"]
+    argv += ["--l1-seeds", "0-3", "--l1-iterations", "3", "--l1-batch", "2", "--l1-save", str(l1)]
+    assert bench.main(argv) == 0
+    log = capsys.readouterr().err.splitlines()
+    steps = [line for line in log if line.startswith("L1 baseline: iteration")]
+    assert [line.split()[3] for line in steps] == ["1/3", "2/3", "3/3"]
+    assert all("loss" in line and "ETA" in line for line in steps)
+    assert f"L1 baseline kept in {l1}" in log
+
+
 def test_l1_model_and_l1_iterations_are_exclusive(model, tmp_path, capsys):
     argv = ["quality", model, "--l1-model", model, "--l1-iterations", "2"]
     assert bench.main(argv) == 2

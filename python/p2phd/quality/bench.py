@@ -133,13 +133,24 @@ def train_l1_baseline(
     if config.instance_feat:
         features = torch.zeros(batch, config.feat_num, height, width, device=device)
     rng = np.random.default_rng(0)
-    for _ in range(iterations):
+    report_every = max(1, iterations // 100)  # about a hundred lines for a long run
+    started = time.monotonic()
+    for iteration in range(1, iterations + 1):
         pick = torch.from_numpy(rng.choice(len(scenes), batch, replace=False)).to(device)
         x = ops.generator_input(labels[pick], instances[pick], config.label_nc, features=features)
         loss = F.l1_loss(generator(x), photos[pick])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if iteration % report_every == 0 or iteration == iterations:
+            elapsed = time.monotonic() - started
+            eta = elapsed / iteration * (iterations - iteration)
+            print(
+                f"L1 baseline: iteration {iteration}/{iterations} loss {loss.item():.4f} "
+                f"elapsed {elapsed:.0f} s ETA {eta:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return generator.eval()
 
 
@@ -194,6 +205,7 @@ def run(
         )
         if l1_training.save_to:
             save_generator(config, l1, l1_training.save_to)
+            print(f"L1 baseline kept in {l1_training.save_to}", file=sys.stderr, flush=True)
         sources.append((f"L1 only, {l1_training.iterations} iterations", l1))
     rows = [_timed("oracle", oracle_row, segmenter, scenes)]
     with tempfile.TemporaryDirectory() as directory:
