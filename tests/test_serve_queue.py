@@ -6,6 +6,8 @@ batch fails alone."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -105,6 +107,35 @@ def test_one_bad_job_fails_alone(runtime):
     assert "labels must lie in [0, 35)" in failure.message
     assert first.images.shape == (1, 16, 16, 3) and first.runtime_ms > 0
     assert np.array_equal(first.images, third.images)
+
+
+def test_every_render_runs_on_the_queues_own_thread(runtime):
+    """torch's CPU kernels start a team of OpenMP threads per calling thread: renders handed
+    to whichever pool thread is free start new teams that compete with the old ones."""
+
+    async def run():
+        threads = []
+
+        def render(labels, instances, features):
+            threads.append(threading.current_thread().name)
+            return runtime.render(labels, instances, features=features)
+
+        queue = RenderQueue(render, max_batch=1, max_wait_ms=0)
+        queue.start()
+        labels = np.full((1, 16, 16), 7, np.uint8)
+        instances = np.full((1, 16, 16), 7, np.int32)
+        features = np.zeros((1, 3, 16, 16), np.float32)
+        for _ in range(4):
+            # Other work in asyncio's default pool, as the server encodes PNGs there.
+            busy = asyncio.create_task(asyncio.to_thread(time.sleep, 0.05))
+            await queue.render(labels, instances, features)
+            await busy
+        await queue.stop()
+        return threads
+
+    threads = asyncio.run(run())
+    assert len(threads) == 4 and len(set(threads)) == 1
+    assert threads[0].startswith("p2phd-render")
 
 
 def test_health_is_503_until_the_warm_up_render(runtime):

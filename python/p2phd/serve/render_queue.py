@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """One queue for the renders of every session: concurrent jobs of equal size are joined into
 one Runtime call (up to `max_batch` maps, the first waiting at most `max_wait_ms`), and one
-worker task runs each call in a thread so the event loop keeps answering."""
+worker task runs each call on the queue's own thread, so the event loop keeps answering and
+torch keeps one team of CPU threads (each calling thread starts its own)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -62,8 +64,10 @@ class RenderQueue:
         self._queue: asyncio.Queue[RenderJob] = asyncio.Queue()
         self._held: collections.deque[RenderJob] = collections.deque()  # other sizes, in order
         self._worker: asyncio.Task | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
 
     def start(self) -> None:
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="p2phd-render")
         self._worker = asyncio.create_task(self._run(), name="p2phd-render-worker")
 
     async def stop(self) -> None:
@@ -74,6 +78,9 @@ class RenderQueue:
             except asyncio.CancelledError:
                 pass
             self._worker = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)  # a render under way ends
+            self._thread = None
 
     async def render(
         self,
@@ -124,7 +131,8 @@ class RenderQueue:
     async def _render_batch(self, batch: list[RenderJob]) -> None:
         start = time.perf_counter()
         try:
-            images = await asyncio.to_thread(self._render, *_stack(batch))
+            loop = asyncio.get_running_loop()
+            images = await loop.run_in_executor(self._thread, self._render, *_stack(batch))
         except Exception as error:  # noqa: BLE001 - each job gets its own verdict below
             if len(batch) > 1:
                 # One bad job must not fail the others: render each alone.
