@@ -27,6 +27,15 @@ def test_serves_on_loopback_and_says_so(tmp_path):
         image = httpx.get(f"{url}/api/sessions/{session['id']}/render.png")
         assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
         assert "p2phd editor" in httpx.get(url).text
+        # On a CPU, joining renders only makes each wait for the other (BENCHMARKS.md).
+        assert httpx.get(f"{url}/health").json()["max_batch"] == 1
+
+
+def test_max_batch_is_as_told(tmp_path):
+    model = save_tiny_feature_bundle(tmp_path / "tiny")
+    args = (str(model), "--scene-size", "32x64", "--max-batch", "4")
+    with serve_process(*args, log_path=tmp_path / "serve.log") as url:
+        assert httpx.get(f"{url}/health").json()["max_batch"] == 4
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path):

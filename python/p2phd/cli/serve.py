@@ -54,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="precision"
     )
-    parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
+    parser.add_argument(
+        "--max-batch",
+        type=positive_int,
+        default=None,
+        help="maps per Runtime call (default: 8 on CUDA; 1 on a CPU, where a batch costs as "
+        "much as its maps one by one, so joining renders only makes each wait for the other)",
+    )
     parser.add_argument(
         "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others"
     )
@@ -104,17 +110,18 @@ def serve(args: argparse.Namespace) -> int:
         ) from None
     from p2phd.runtime import Runtime
 
+    runtime = Runtime(
+        args.model, backend=args.backend, device=args.device, precision=args.precision
+    )
+    max_batch = args.max_batch or (8 if runtime.device.type == "cuda" else 1)
     settings = Settings(
-        max_batch=args.max_batch,
+        max_batch=max_batch,
         max_wait_ms=args.max_wait_ms,
         max_sessions=args.max_sessions,
         max_memory_mb=args.max_memory_mb,
         max_upload_mb=args.max_upload_mb,
         max_side=args.max_side,
         scene_size=args.scene_size,
-    )
-    runtime = Runtime(
-        args.model, backend=args.backend, device=args.device, precision=args.precision
     )
     app = create_app(settings, runtime)
     listener = listen(args.host, args.port)

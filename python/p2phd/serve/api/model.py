@@ -24,6 +24,7 @@ async def health(editor: EditorDep) -> JSONResponse:
             "sessions": len(editor.store),
             "render_calls": stats.calls,
             "rendered_maps": stats.maps,
+            "max_batch": editor.queue.max_batch,
         }
     )
 
