@@ -4,6 +4,7 @@ with a tiny feature model renders): every route, and every kind of bad input."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -173,6 +174,43 @@ def test_undo_answers_with_the_very_same_png_at_once(client, session):
     assert again.content == first.content and again.headers["x-render-ms"] == "0.0"
 
 
+def test_frame_is_the_render_and_the_colours_as_raw_rgba(client, session):
+    """What the page draws after each edit: both images in one response, no PNG to encode
+    on the server or to decode in the browser."""
+    base = f"/api/sessions/{session['id']}"
+    version = edit(client, session, op="fill", x=0, y=0, label=22).json()["version"]
+    frame = client.get(f"{base}/frame")
+    assert frame.status_code == 200
+    assert frame.headers["content-type"] == "application/octet-stream"
+    height, width = int(frame.headers["x-height"]), int(frame.headers["x-width"])
+    assert (height, width) == SCENE and int(frame.headers["x-version"]) == version
+    assert float(frame.headers["x-runtime-ms"]) > 0
+    pixels = np.frombuffer(frame.content, np.uint8).reshape(2, height, width, 4)
+    assert (pixels[..., 3] == 255).all()
+    assert np.array_equal(pixels[0, ..., :3], render(client, session))
+    assert np.array_equal(pixels[1, ..., :3], decode_png(client.get(f"{base}/colors.png").content))
+    client.post(f"{base}/undo")
+    client.post(f"{base}/redo")
+    again = client.get(f"{base}/frame")
+    assert again.content == frame.content and again.headers["x-render-ms"] == "0.0"
+    assert_error(client.get("/api/sessions/nope/frame"), 404, "unknown session")
+
+
+def test_an_edit_can_be_answered_with_its_frame(client, session):
+    """The page's edits: one request applies the edit and answers with the new state's frame,
+    the session in X-Session, where an edit and then GET .../frame took two."""
+    base = f"/api/sessions/{session['id']}"
+    stroke = {"op": "stroke", "points": [[5, 60], [120, 50]], "radius": 3, "label": 21}
+    answer = client.post(f"{base}/edits/frame", json=stroke)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/octet-stream"
+    info = json.loads(answer.headers["x-session"])
+    assert info == client.get(base).json() and info["undo"] == 1
+    assert int(answer.headers["x-version"]) == info["version"]
+    assert float(answer.headers["x-runtime-ms"]) > 0
+    assert answer.content == client.get(f"{base}/frame").content
+
+
 def test_reset_is_one_undoable_step(client, session):
     labels0, _ = maps(client, session)
     for label in (21, 23, 11):
@@ -289,10 +327,11 @@ def test_sessions_do_not_leak_into_each_other(client):
         ({"points": [[1, 1]]}, 422, "Unable to extract tag"),
     ],
 )
-def test_bad_edits_are_4xx_json(client, session, body, status, text):
+@pytest.mark.parametrize("route", ["edits", "edits/frame"])
+def test_bad_edits_are_4xx_json(client, session, body, status, text, route):
     _, instances = maps(client, session)
     body = {k: cars(instances)[0] if v == "CAR" else v for k, v in body.items()}
-    response = edit(client, session, **body)
+    response = client.post(f"/api/sessions/{session['id']}/{route}", json=body)
     assert_error(response, status, text)
     assert client.get(f"/api/sessions/{session['id']}").json()["undo"] == 0
 

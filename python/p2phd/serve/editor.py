@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,9 +18,22 @@ from p2phd.serve.edits import Box
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import encode_png
 from p2phd.serve.render_queue import Rendered, RenderQueue
-from p2phd.serve.session import EditorModel, Session
+from p2phd.serve.session import CachedRender, EditorModel, Session
 from p2phd.serve.settings import Settings
 from p2phd.serve.store import SessionStore
+
+
+class Frame(NamedTuple):
+    """The render, then the label colours, each H x W x 4 RGBA bytes row by row; the session
+    version they show; the milliseconds the request took and its Runtime call's share
+    (0 and 0 for a state rendered before)."""
+
+    pixels: bytes
+    height: int
+    width: int
+    version: int
+    total_ms: float
+    runtime_ms: float
 
 
 def editor_model(runtime: Runtime) -> EditorModel:
@@ -87,22 +101,45 @@ class Editor:
             features = session.feature_map()[None]
         return await self.queue.render(labels, instances, features)
 
-    async def render_png(self, session: Session) -> tuple[bytes, float, float]:
-        """The session's render as PNG, the milliseconds from the request to the PNG, and
-        those of the Runtime call within them (0 and 0 for a state rendered before)."""
+    async def render_image(self, session: Session) -> tuple[CachedRender, float, float]:
+        """The session's render, the milliseconds this call took, and those of the Runtime
+        call within them (0 and 0 for a state rendered before)."""
         key = session.state_key()
-        cached = session.renders.get(key)
+        cached = session.cached_render(key)
         if cached is not None:
-            session.renders.move_to_end(key)
             return cached, 0.0, 0.0
         start = time.perf_counter()
         rendered = await self.render_maps(session)
-        png = await asyncio.to_thread(
-            encode_png, rendered.images[0], self.settings.png_compress_level
-        )
-        session.remember_render(key, png)
+        cached = session.remember_render(key, rendered.images[0])
         self.store.enforce_limits(keep=session.id)
-        return png, (time.perf_counter() - start) * 1000, rendered.runtime_ms
+        return cached, (time.perf_counter() - start) * 1000, rendered.runtime_ms
+
+    async def render_png(self, session: Session) -> tuple[bytes, float, float]:
+        """The session's render as PNG, the milliseconds from the request to the PNG, and
+        those of the Runtime call within them (0 and 0 for a PNG made before)."""
+        start = time.perf_counter()
+        cached, _, runtime_ms = await self.render_image(session)
+        if cached.png is not None:
+            return cached.png, 0.0, 0.0
+        png = await asyncio.to_thread(encode_png, cached.image, self.settings.png_compress_level)
+        cached.png = png
+        self.store.enforce_limits(keep=session.id)
+        return png, (time.perf_counter() - start) * 1000, runtime_ms
+
+    async def frame(self, session: Session) -> Frame:
+        """What the page draws after an edit: the render and the label colours of one state,
+        as raw RGBA with nothing to encode or decode."""
+        start = time.perf_counter()
+        # All before the first await, so that all show the same state.
+        version = session.version
+        colors = self.colors(session)
+        cached, _, runtime_ms = await self.render_image(session)
+        height, width = colors.shape[:2]
+        pixels = np.full((2, height, width, 4), 255, np.uint8)
+        pixels[0, ..., :3] = cached.image
+        pixels[1, ..., :3] = colors
+        total_ms = (time.perf_counter() - start) * 1000 if runtime_ms else 0.0
+        return Frame(pixels.tobytes(), height, width, version, total_ms, runtime_ms)
 
     async def style_strip(self, session: Session, instance_id: int) -> tuple[bytes, int, Box]:
         """One tile per cluster of the object's class, all rendered in one Runtime call:
@@ -125,7 +162,8 @@ class Editor:
     def colors(self, session: Session) -> np.ndarray:
         """The label map in the model's colours, instance boundaries darkened."""
         image = self.model.labels.colorize(session.labels)
-        edges = ops.instance_edges(session.instances)[0] > 0
+        # One thread: a second OpenMP team would compete with the render's for the cores.
+        edges = ops.instance_edges(session.instances, threads=1)[0] > 0
         image[edges] = image[edges] // 2
         return image
 

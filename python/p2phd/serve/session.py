@@ -50,6 +50,18 @@ class Patch:
 
 
 @dataclass
+class CachedRender:
+    """A state's render (H x W x 3 uint8), and its PNG once a client asked for one."""
+
+    image: np.ndarray
+    png: bytes | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.nbytes + (len(self.png) if self.png is not None else 0)
+
+
+@dataclass
 class Session:
     id: str
     model: EditorModel
@@ -60,9 +72,11 @@ class Session:
     version: int = 0
     undo_stack: list[Patch] = field(default_factory=list)
     redo_stack: list[Patch] = field(default_factory=list)
-    # PNGs of the last few states rendered, by state_key(): undo and redo back to one of them
-    # answer at once and with the very same image, whatever batch it was rendered in.
-    renders: collections.OrderedDict[bytes, bytes] = field(default_factory=collections.OrderedDict)
+    # The last few states rendered, by state_key(): undo and redo back to one of them answer
+    # at once and with the very same image, whatever batch it was rendered in.
+    renders: collections.OrderedDict[bytes, CachedRender] = field(
+        default_factory=collections.OrderedDict
+    )
     max_history: int = 200
     # Set by load(): draws the styles of new instances; the maps and styles as loaded.
     _rng: random.Random = field(init=False, repr=False)
@@ -104,7 +118,7 @@ class Session:
     @property
     def nbytes(self) -> int:
         history = sum(p.nbytes for p in (*self.undo_stack, *self.redo_stack))
-        renders = sum(len(png) for png in self.renders.values())
+        renders = sum(render.nbytes for render in self.renders.values())
         return 2 * (self.labels.nbytes + self.instances.nbytes) + history + renders
 
     def state_key(self) -> bytes:
@@ -116,11 +130,19 @@ class Session:
         digest.update(repr(sorted(self.style.items())).encode())
         return digest.digest()
 
-    def remember_render(self, key: bytes, png: bytes, keep: int = 8) -> None:
-        self.renders[key] = png
+    def cached_render(self, key: bytes) -> CachedRender | None:
+        """The render of the state `key` names, if it is still kept."""
+        cached = self.renders.get(key)
+        if cached is not None:
+            self.renders.move_to_end(key)
+        return cached
+
+    def remember_render(self, key: bytes, image: np.ndarray, keep: int = 8) -> CachedRender:
+        cached = self.renders[key] = CachedRender(image)
         self.renders.move_to_end(key)
         while len(self.renders) > keep:
             self.renders.popitem(last=False)
+        return cached
 
     def shed_memory(self) -> bool:
         """Drops the oldest cached render but the newest, else the oldest undo step; False
@@ -147,7 +169,9 @@ class Session:
         table = (
             np.asarray(rows, np.float32) if rows else np.zeros((0, self.model.feat_num), np.float32)
         )
-        return ops.instance_broadcast(self.instances, np.asarray(ids, np.int32), table)
+        # One thread: on the event loop's thread, a second OpenMP team would compete with the
+        # render thread's for the cores.
+        return ops.instance_broadcast(self.instances, np.asarray(ids, np.int32), table, threads=1)
 
     # -- edits ---------------------------------------------------------------------------
     def stroke(

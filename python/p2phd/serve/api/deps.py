@@ -31,6 +31,12 @@ InstancesFile = Annotated[UploadFile | None, File(description="instanceIds PNG (
 SeedForm = Annotated[int, Form(ge=0, le=2**31 - 1, description="draws each instance's style")]
 
 PNG = {200: {"content": {"image/png": {}}, "description": "a PNG image"}}
+RGBA_FRAME = {
+    200: {
+        "content": {"application/octet-stream": {}},
+        "description": "raw RGBA: the render, then the label colours",
+    }
+}
 
 
 async def read_upload(upload: UploadFile, what: str, limit: int) -> bytes:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from p2phd.serve.api.deps import (
     PNG,
+    RGBA_FRAME,
     EditorDep,
     InstancesFile,
     LabelsFile,
@@ -29,6 +30,7 @@ from p2phd.serve.api.schemas import (
     SetStyle,
     Stroke,
 )
+from p2phd.serve.editor import Frame
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import encode_png
 from p2phd.serve.session import Session
@@ -99,6 +101,17 @@ async def edit(session: SessionDep, editor: EditorDep, body: Edit) -> SessionInf
     return SessionInfo.of(session)
 
 
+@router.post("/{session_id}/edits/frame", response_class=Response, responses=RGBA_FRAME)
+async def edit_and_frame(session: SessionDep, editor: EditorDep, body: Edit) -> Response:
+    """One edit, answered with the new state's frame (as GET .../frame) and the session as
+    SessionInfo JSON in the X-Session header: what the editor page sends, one round trip
+    from the end of a stroke to the pixels."""
+    apply_edit(session, body, editor.settings.max_stroke_points)
+    editor.store.enforce_limits(keep=session.id)
+    info = SessionInfo.of(session).model_dump_json()
+    return frame_response(await editor.frame(session), {"X-Session": info})
+
+
 def apply_edit(session: Session, body: Edit, max_points: int) -> None:
     if isinstance(body, Stroke):
         if len(body.points) > max_points:
@@ -148,6 +161,28 @@ async def render(session: SessionDep, editor: EditorDep) -> Response:
         "Cache-Control": "no-store",
     }
     return Response(png, media_type="image/png", headers=headers)
+
+
+@router.get("/{session_id}/frame", response_class=Response, responses=RGBA_FRAME)
+async def render_frame(session: SessionDep, editor: EditorDep) -> Response:
+    """What the editor page draws after each edit, in one response and with nothing to
+    decode: the render, then the label colours (as colors.png), each H x W x 4 RGBA bytes,
+    row by row. Headers: X-Height, X-Width, X-Version (the state shown), X-Render-Ms and
+    X-Runtime-Ms (as for render.png; both 0 for a state rendered before)."""
+    return frame_response(await editor.frame(session))
+
+
+def frame_response(frame: Frame, headers: dict[str, str] | None = None) -> Response:
+    headers = {
+        **(headers or {}),
+        "X-Height": str(frame.height),
+        "X-Width": str(frame.width),
+        "X-Version": str(frame.version),
+        "X-Render-Ms": f"{frame.total_ms:.1f}",
+        "X-Runtime-Ms": f"{frame.runtime_ms:.1f}",
+        "Cache-Control": "no-store",
+    }
+    return Response(frame.pixels, media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/{session_id}/labels.png", response_class=Response, responses=PNG)

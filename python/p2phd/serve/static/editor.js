@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The p2phd editor page: no build step, no external files. The maps live on the server; every
-// edit is one small request, then the page fetches the new render and label colours.
+// edit is one small request, then the page fetches the new render and label colours (one
+// request, raw RGBA).
 // The page writes its state into <body data-*> (render-state, strip-state, version,
 // latency-ms) so that tests can wait on it.
 "use strict";
@@ -60,8 +61,8 @@ async function startSession() {
   await adopt(state.session, performance.now());
 }
 
-// Takes a session answer (after any change) and brings the page up to date with it.
-async function adopt(session, startedAt) {
+// Takes a session answer (after any change) and brings the page's controls up to date.
+function adoptSession(session) {
   state.session = session;
   sessionStorage.setItem("p2phd-session", session.id);
   body.dataset.session = session.id;
@@ -73,58 +74,78 @@ async function adopt(session, startedAt) {
   $("download-render").href = sessionPath(`/render.png${v}`);
   $("download-labels").href = sessionPath(`/labels.png${v}`);
   $("download-instances").href = sessionPath(`/instances.png${v}`);
+}
+
+// adoptSession, then the new state's images.
+async function adopt(session, startedAt) {
+  adoptSession(session);
   await refresh(startedAt);
   if (state.selected) await select(state.selected.instance, false);
 }
 
-async function fetchBitmap(path) {
-  const response = await api("GET", path);
-  const timings = [response.headers.get("X-Render-Ms"), response.headers.get("X-Runtime-Ms")];
-  return [await createImageBitmap(await response.blob()), timings];
+// A frame answer (GET .../frame, POST .../edits/frame): the render and the label colours of
+// one state as raw RGBA bytes, nothing to decode, and one request where two PNGs took two.
+async function readFrame(response) {
+  const height = Number(response.headers.get("X-Height"));
+  const width = Number(response.headers.get("X-Width"));
+  const bytes = new Uint8ClampedArray(await response.arrayBuffer());
+  const size = height * width * 4;
+  return {
+    render: new ImageData(bytes.subarray(0, size), width, height),
+    colors: new ImageData(bytes.subarray(size, 2 * size), width, height),
+    serverMs: response.headers.get("X-Render-Ms"),
+    runtimeMs: response.headers.get("X-Runtime-Ms"),
+  };
 }
 
-function drawBitmap(canvas, bitmap) {
-  if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
-    canvas.width = bitmap.width;
-    canvas.height = bitmap.height;
+function drawImage(canvas, image) {
+  if (canvas.width !== image.width || canvas.height !== image.height) {
+    canvas.width = image.width;
+    canvas.height = image.height;
   }
-  const context = canvas.getContext("2d");
-  context.clearRect(0, 0, canvas.width, canvas.height);
-  context.drawImage(bitmap, 0, 0);
+  canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
-// Fetches the render and the label colours of the current version and draws them;
-// `startedAt` (performance.now() at the end of the edit) gives the latency shown.
-async function refresh(startedAt) {
+// Draws a frame; `startedAt` (performance.now() at the end of the edit) gives the latency shown.
+function showFrame({ render, colors, serverMs, runtimeMs }, startedAt) {
+  drawImage($("render"), render);
+  drawImage($("labels"), colors);
+  drawImage($("render-labels"), colors);
+  const overlay = $("labels-overlay");
+  overlay.width = colors.width;
+  overlay.height = colors.height;
+  drawSelection();
+  const latency = performance.now() - startedAt;
+  body.dataset.latencyMs = latency.toFixed(1);
+  body.dataset.serverMs = serverMs;
+  body.dataset.runtimeMs = runtimeMs;
+  $("latency").textContent =
+    `last edit → image on screen: ${latency.toFixed(0)} ms ` +
+    `(server: ${Number(serverMs).toFixed(0)} ms, of which Runtime.render ` +
+    `${Number(runtimeMs).toFixed(0)} ms)`;
+}
+
+// Runs `request` (resolving to a frame answer, or null) as the newest refresh generation:
+// only the newest may draw and mark the page idle.
+async function whileBusy(request) {
   const generation = ++state.refreshes;
   body.dataset.renderState = "busy";
-  const v = `?v=${state.session.version}`;
   try {
-    const [[render, [serverMs, runtimeMs]], [colors]] = await Promise.all([
-      fetchBitmap(sessionPath(`/render.png${v}`)),
-      fetchBitmap(sessionPath(`/colors.png${v}`)),
-    ]);
-    if (generation !== state.refreshes) return; // a newer edit is on its way
-    drawBitmap($("render"), render);
-    drawBitmap($("labels"), colors);
-    drawBitmap($("render-labels"), colors);
-    const overlay = $("labels-overlay");
-    overlay.width = colors.width;
-    overlay.height = colors.height;
-    drawSelection();
-    const latency = performance.now() - startedAt;
-    body.dataset.latencyMs = latency.toFixed(1);
-    body.dataset.serverMs = serverMs;
-    body.dataset.runtimeMs = runtimeMs;
-    $("latency").textContent =
-      `last edit → image on screen: ${latency.toFixed(0)} ms ` +
-      `(server: ${Number(serverMs).toFixed(0)} ms, of which Runtime.render ` +
-      `${Number(runtimeMs).toFixed(0)} ms)`;
+    await request(() => generation === state.refreshes);
   } catch (error) {
     showMessage(error.message, true);
   } finally {
     if (generation === state.refreshes) body.dataset.renderState = "idle";
   }
+}
+
+// Fetches the frame of the current version and draws it.
+async function refresh(startedAt) {
+  await whileBusy(async (newest) => {
+    const response = await api("GET", sessionPath(`/frame?v=${state.session.version}`));
+    const frame = await readFrame(response);
+    if (newest()) showFrame(frame, startedAt); // else a newer change is on its way
+  });
 }
 
 // Runs one state-changing request and adopts its answer; errors go to the status line.
@@ -139,16 +160,18 @@ async function change(method, suffix, payload) {
   }
 }
 
+// One edit, answered with the new state's frame: one round trip from a stroke to pixels.
 async function edit(payload, startedAt) {
-  body.dataset.renderState = "busy";
-  try {
-    const response = await api("POST", sessionPath("/edits"), payload);
+  await whileBusy(async (newest) => {
+    const response = await api("POST", sessionPath("/edits/frame"), payload);
+    const session = JSON.parse(response.headers.get("X-Session"));
+    const frame = await readFrame(response);
     showMessage("");
-    await adopt(await response.json(), startedAt);
-  } catch (error) {
-    showMessage(error.message, true);
-    body.dataset.renderState = "idle";
-  }
+    if (!newest()) return;
+    adoptSession(session);
+    showFrame(frame, startedAt);
+    if (state.selected) await select(state.selected.instance, false);
+  });
 }
 
 // ---- palette and tools ------------------------------------------------------------------
@@ -363,20 +386,11 @@ function markCurrentStyle() {
   }
 }
 
-async function moveObject(instance, dx, dy, duplicate) {
-  const startedAt = performance.now();
-  body.dataset.renderState = "busy";
-  try {
-    const response = await api("POST", sessionPath("/edits"), { op: "move", instance, dx, dy, duplicate });
-    // The moved object has a new id: select the object now where the old one was dragged to.
-    const session = await response.json();
-    state.selected = null;
-    $("object-panel").hidden = true;
-    await adopt(session, startedAt);
-  } catch (error) {
-    showMessage(error.message, true);
-    body.dataset.renderState = "idle";
-  }
+// The moved (or copied) object has a new id: the selection goes.
+function moveObject(instance, dx, dy, duplicate) {
+  state.selected = null;
+  $("object-panel").hidden = true;
+  edit({ op: "move", instance, dx, dy, duplicate }, performance.now());
 }
 
 function deleteSelected() {
