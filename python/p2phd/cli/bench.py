@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     quality_parser.add_argument(
         "--l1-batch", type=positive_int, default=8, help="L1 baseline batch"
     )
+    quality_parser.add_argument(
+        "--l1-precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="train the L1 baseline in fp32, or under bf16 autocast (2.5x faster on CPUs "
+        "with bf16 matrix units, e.g. Intel AMX)",
+    )
     quality_parser.add_argument("--l1-save", help="keep the L1-only generator as a bundle here")
     quality_parser.add_argument("--json", help="also write the results to this JSON file")
 
@@ -270,7 +277,7 @@ def main_quality(args: argparse.Namespace) -> int:
     l1_training = None
     if args.l1_iterations:
         l1_training = quality_bench.L1Training(
-            args.l1_seeds, args.l1_iterations, args.l1_batch, args.l1_save
+            args.l1_seeds, args.l1_iterations, args.l1_batch, args.l1_save, args.l1_precision
         )
     try:
         rows = quality_bench.run(

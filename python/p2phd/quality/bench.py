@@ -112,10 +112,14 @@ def train_l1_baseline(
     iterations: int,
     batch: int,
     device: torch.device,
+    precision: str = "fp32",
 ) -> torch.nn.Module:
     """A generator of `config` trained on the synthetic scenes of `seeds` with an L1 loss
     alone (no discriminator), Adam as in pix2pixHD: the baseline a GAN has to beat. Feature
-    models get zero features, as they would at inference without clusters."""
+    models get zero features, as they would at inference without clusters. With precision
+    "bf16" the forward pass runs under bf16 autocast (weights and optimiser stay fp32)."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     torch.manual_seed(0)
     generator = build_generator(config).to(device).train()
     optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -138,7 +142,9 @@ def train_l1_baseline(
     for iteration in range(1, iterations + 1):
         pick = torch.from_numpy(rng.choice(len(scenes), batch, replace=False)).to(device)
         x = ops.generator_input(labels[pick], instances[pick], config.label_nc, features=features)
-        loss = F.l1_loss(generator(x), photos[pick])
+        with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
+            fake = generator(x)
+        loss = F.l1_loss(fake.float(), photos[pick])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -169,6 +175,7 @@ class L1Training:
     iterations: int
     batch: int
     save_to: str | None = None
+    precision: str = "fp32"  # or "bf16": the forward pass under bf16 autocast
 
 
 def run(
@@ -202,11 +209,15 @@ def run(
             l1_training.iterations,
             l1_training.batch,
             device,
+            l1_training.precision,
         )
         if l1_training.save_to:
             save_generator(config, l1, l1_training.save_to)
             print(f"L1 baseline kept in {l1_training.save_to}", file=sys.stderr, flush=True)
-        sources.append((f"L1 only, {l1_training.iterations} iterations", l1))
+        name = f"L1 only, {l1_training.iterations} iterations"
+        if l1_training.precision != "fp32":
+            name += f", {l1_training.precision}"
+        sources.append((name, l1))
     rows = [_timed("oracle", oracle_row, segmenter, scenes)]
     with tempfile.TemporaryDirectory() as directory:
         for index, (name, source) in enumerate(sources):
