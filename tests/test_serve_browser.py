@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import torch
 
 CHROMIUM = Path(os.environ.get("P2PHD_CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.is_file():
@@ -191,31 +192,49 @@ def test_paint_restyle_undo_download(page, server, tmp_path):
     assert np.array_equal(downloaded, original)
 
 
-def test_stroke_to_image_latency(page, server):
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_stroke_to_image_latency(browser, tmp_path, precision):
     """Measures, and reports without asserting, the time from the end of a stroke to the new
-    image on the page, beside the bare Runtime.render of the same map."""
+    image on the page, beside the bare Runtime.render of the same map at the server's
+    precision: the default ("auto": bf16 on a CPU with AMX) and fp32."""
     from p2phd import bench_serve
     from p2phd.cli.render import DEMO_MODEL
+    from p2phd.runtime.devices import cpu_flags, interactive_precision
 
-    height, width = map_size(page)
-    latencies, server_ms, runtime_ms = [], [], []
-    for index in range(7):
-        page.click(f'#palette li[data-label="{(21, 22)[index % 2]}"]')
-        page.evaluate(IDLE_AFTER, [version(page), RENDER_TIMEOUT_MS])
-        y = height * (0.6 + 0.04 * index)
-        stroke(page, [(width * 0.2, y), (width * 0.5, y + 4), (width * 0.8, y)])
-        page.evaluate("window.p2phdIdleAfter")
-        body = page.locator("body")
-        latencies.append(float(body.get_attribute("data-latency-ms")))
-        server_ms.append(float(body.get_attribute("data-server-ms")))
-        runtime_ms.append(float(body.get_attribute("data-runtime-ms")))
-    labels, instances = session_maps(server, page)
-    bare = bench_serve.bare_render(str(DEMO_MODEL), labels, instances.astype(np.int32), "cpu")
+    resolved = interactive_precision(precision, torch.device("cpu"), cpu_flags())
+    if (
+        precision == "fp32"
+        and interactive_precision("auto", torch.device("cpu"), cpu_flags()) == "auto"
+    ):
+        pytest.skip("the default is fp32 on this CPU: measured as auto")
+    args = ("--device", "cpu", "--precision", precision)
+    with serve_process(*args, log_path=tmp_path / "serve.log") as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(url)
+        wait_idle(page)
+        height, width = map_size(page)
+        latencies, server_ms, runtime_ms = [], [], []
+        for index in range(7):
+            page.click(f'#palette li[data-label="{(21, 22)[index % 2]}"]')
+            page.evaluate(IDLE_AFTER, [version(page), RENDER_TIMEOUT_MS])
+            y = height * (0.6 + 0.04 * index)
+            stroke(page, [(width * 0.2, y), (width * 0.5, y + 4), (width * 0.8, y)])
+            page.evaluate("window.p2phdIdleAfter")
+            body = page.locator("body")
+            latencies.append(float(body.get_attribute("data-latency-ms")))
+            server_ms.append(float(body.get_attribute("data-server-ms")))
+            runtime_ms.append(float(body.get_attribute("data-runtime-ms")))
+        labels, instances = session_maps(url, page)
+        context.close()
+    instances = instances.astype(np.int32)
+    bare = bench_serve.bare_render(str(DEMO_MODEL), labels, instances, "cpu", precision=resolved)
     load = os.getloadavg()[0]
     print(
-        f"\np2phd-serve latency at {height}x{width}, demo model, {os.cpu_count()} cores, load "
-        f"{load:.1f}: stroke end -> image on page median {statistics.median(latencies):.0f} ms "
-        f"(server {statistics.median(server_ms):.0f} ms, of which its Runtime.render call "
+        f"\np2phd-serve latency at {height}x{width}, demo model, --precision {precision} "
+        f"({resolved}), {os.cpu_count()} cores, load {load:.1f}: stroke end -> image on page "
+        f"median {statistics.median(latencies):.0f} ms (server "
+        f"{statistics.median(server_ms):.0f} ms, of which its Runtime.render call "
         f"{statistics.median(runtime_ms):.0f} ms); the same map's Runtime.render in the test "
         f"process {bare.p50_ms:.0f} ms"
     )

@@ -14,6 +14,9 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="needs the serve extra (uvicorn)")
 
+import torch  # noqa: E402
+
+from p2phd.runtime.devices import cpu_flags, interactive_precision  # noqa: E402
 from tests.serve_helpers import PACKAGE_ROOT, save_tiny_feature_bundle, serve_process  # noqa: E402
 
 
@@ -29,6 +32,8 @@ def test_serves_on_loopback_and_says_so(tmp_path):
         assert "p2phd editor" in httpx.get(url).text
         # On a CPU, joining renders only makes each wait for the other (BENCHMARKS.md).
         assert httpx.get(f"{url}/health").json()["max_batch"] == 1
+        precision = httpx.get(f"{url}/api/model").json()["precision"]
+        assert precision == ("bf16" if "amx_bf16" in cpu_flags() else "fp32")
 
 
 def test_max_batch_is_as_told(tmp_path):
@@ -76,3 +81,18 @@ def test_accepted_connections_do_not_wait_on_nagle():
             server.close()
 
     assert asyncio.run(nodelay_of_an_accepted_connection()) != 0
+
+
+def test_the_editor_renders_in_bf16_where_the_cpu_multiplies_it_in_hardware():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    amx = frozenset({"avx512f", "amx_tile", "amx_bf16"})
+    assert interactive_precision("auto", cpu, amx) == "bf16"
+    assert interactive_precision("auto", cpu, frozenset({"avx512f", "avx512_bf16"})) == "auto"
+    assert interactive_precision("fp32", cpu, amx) == "fp32"  # as asked
+    assert interactive_precision("auto", cuda, amx) == "auto"  # Runtime's: fp16 on CUDA
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads Linux's /proc/cpuinfo")
+def test_cpu_flags_come_from_proc_cpuinfo():
+    flags = cpu_flags()
+    assert flags and all(flag == flag.strip() and flag for flag in flags)

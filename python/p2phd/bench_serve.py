@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from p2phd.data.synthetic import synthetic_scene
+from p2phd.runtime.devices import cpu_flags, interactive_precision
 
 
 @dataclass
@@ -135,13 +137,18 @@ async def _load(url: str, kind: str, clients: int, requests: int, size, timeout:
 
 
 def bare_render(
-    model: str, labels: np.ndarray, instances: np.ndarray, device: str, runs: int = 5
+    model: str,
+    labels: np.ndarray,
+    instances: np.ndarray,
+    device: str,
+    runs: int = 5,
+    precision: str = "auto",
 ) -> ServeRow:
     """The baseline: Runtime.render of one map in this process, no HTTP, run in a worker
     thread as the server runs it."""
     from p2phd.runtime import Runtime
 
-    runtime = Runtime(model, device=device)
+    runtime = Runtime(model, device=device, precision=precision)
 
     def timed() -> float:
         start = time.perf_counter()
@@ -152,7 +159,7 @@ def bare_render(
         pool.submit(timed).result()  # warm-up
         times = sorted(pool.submit(timed).result() for _ in range(runs))
     return ServeRow(
-        case="bare Runtime.render, one map",
+        case=f"bare Runtime.render, one map, {runtime.precision}",
         kind="in-process",
         clients=1,
         asked=runs,
@@ -178,13 +185,16 @@ def run(
     timeout: float,
 ) -> list[ServeRow]:
     scene = synthetic_scene(0, *size)
-    rows = [bare_render(model, scene.labels, scene.instances, device)]
+    # The servers' precision ("auto" is bf16 on an AMX CPU there), so the rows compare.
+    precision = interactive_precision("auto", torch.device(device), cpu_flags())
+    rows = [bare_render(model, scene.labels, scene.instances, device, precision=precision)]
     cases = [
         (f"batching (max {max_batch}, wait {max_wait_ms:g} ms)", max_batch),
         ("no batching", 1),
     ]
     for case, batch in cases:
-        options = ["--device", device, "--max-batch", str(batch), "--max-wait-ms", str(max_wait_ms)]
+        options = ["--device", device, "--precision", precision, "--max-batch", str(batch)]
+        options += ["--max-wait-ms", str(max_wait_ms)]
         options += ["--scene-size", f"{size[0]}x{size[1]}", "--max-sessions", str(clients + 1)]
         with server(model, options, timeout) as url:
             latencies, errors, issued, wall, calls, maps = asyncio.run(

@@ -14,7 +14,7 @@ import torch
 from p2phd import checkpoint, ops
 from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar
 from p2phd.models import GeneratorConfig
-from p2phd.runtime.devices import DeviceStream
+from p2phd.runtime.devices import DeviceStream, resolve_device
 from p2phd.runtime.features import check_features, check_seed, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
@@ -34,17 +34,6 @@ MAX_SIDE = 8192
 
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ROUNDINGS = ("nearest", "public")
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was asked for, but CUDA is not available here")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    return resolved
 
 
 class Runtime:
@@ -154,7 +143,7 @@ class Runtime:
         model = checkpoint.load(path, **config)
         self.config = model.config
         self.clusters = model.clusters
-        resolved = _resolve_device(device)
+        resolved = resolve_device(device)
         if precision == "auto":
             precision = "fp16" if resolved.type == "cuda" else "fp32"
         if model.encoder is not None:
@@ -190,10 +179,10 @@ class Runtime:
         if kind == "tensorrt":
             # The backend itself explains that an engine needs a GPU when there is none.
             return TensorRTBackend(path, torch.device("cuda" if device == "auto" else device))
-        resolved = _resolve_device("cpu" if device == "auto" else device)
+        resolved = resolve_device("cpu" if device == "auto" else device)
         if kind == "torchscript":
             assert sidecar is not None
-            return TorchScriptBackend(path, _resolve_device(device), sidecar)
+            return TorchScriptBackend(path, resolve_device(device), sidecar)
         return OnnxBackend(path, resolved)
 
     @property

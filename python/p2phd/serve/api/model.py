@@ -45,6 +45,7 @@ async def model_info(editor: EditorDep) -> ModelInfo:
     ]
     return ModelInfo(
         description=editor.runtime.describe(),
+        precision=editor.runtime.precision,
         label_nc=model.label_nc,
         use_instance=model.use_instance,
         feature_model=bool(model.feat_num),

@@ -115,6 +115,7 @@ class ClassInfo(BaseModel):
 
 class ModelInfo(BaseModel):
     description: str
+    precision: str = Field(description="what the generator computes in: fp32, fp16 or bf16")
     label_nc: int
     use_instance: bool
     feature_model: bool
