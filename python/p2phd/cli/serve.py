@@ -58,13 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: bf16 on a CPU with AMX (2.8x faster here), else fp16 on CUDA and fp32 on "
         "a CPU; fp32 renders as p2phd-render does",
     )
-    parser.add_argument(
-        "--max-batch",
-        type=positive_int,
-        default=None,
-        help="maps per Runtime call (default: 8 on CUDA; 1 on a CPU, where a batch costs as "
-        "much as its maps one by one, so joining renders only makes each wait for the other)",
-    )
+    parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
         "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others"
     )
@@ -117,9 +111,8 @@ def serve(args: argparse.Namespace) -> int:
 
     precision = interactive_precision(args.precision, resolve_device(args.device), cpu_flags())
     runtime = Runtime(args.model, backend=args.backend, device=args.device, precision=precision)
-    max_batch = args.max_batch or (8 if runtime.device.type == "cuda" else 1)
     settings = Settings(
-        max_batch=max_batch,
+        max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
         max_sessions=args.max_sessions,
         max_memory_mb=args.max_memory_mb,
