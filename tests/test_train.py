@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -297,3 +298,29 @@ def test_a_whole_schedule_finishes_with_epoch_checkpoints(scenes, tmp_path):
     lrs = [row["lr"] for row in result.history]
     assert lrs == pytest.approx([2e-4] * 4 + [1e-4] * 2)
     assert np.loadtxt(directory / "iter.txt", delimiter=",").tolist() == [4, 0]
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint_whole(scenes, tmp_path, monkeypatch):
+    """A checkpoint is a set (weights, training state, iter.txt): a save that fails part way
+    (a full disk) leaves the previous set as it was and no temporary files."""
+    trainer = Trainer(tiny_options(scenes, tmp_path, "run", max_iters=1, no_cluster=True))
+    trainer.train()
+    directory = tmp_path / "run"
+    before = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+    torch_save = torch.save
+
+    def save_until_the_training_state(obj, path, *args, **kwargs):
+        if "train_state" in str(path):
+            Path(path).write_bytes(b"half a file")
+            raise OSError(28, "No space left on device")
+        torch_save(obj, path, *args, **kwargs)
+
+    trainer.iteration += 1  # something to save that differs from the files
+    for net in (trainer.netG, trainer.netD):
+        with torch.no_grad():
+            next(net.parameters()).add_(1)
+    monkeypatch.setattr(torch, "save", save_until_the_training_state)
+    with pytest.raises(OSError, match="No space left"):
+        trainer.save("latest")
+    after = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+    assert after == before

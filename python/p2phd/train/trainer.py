@@ -28,6 +28,7 @@ from torch import nn
 
 import p2phd
 from p2phd import ops
+from p2phd.atomic import atomic_paths
 from p2phd.checkpoint import LoadedModel, save_bundle, save_clusters
 from p2phd.data.synthetic import CITYSCAPES_PALETTE
 from p2phd.image_io import write_png
@@ -82,12 +83,6 @@ def init_weights(module: nn.Module) -> None:
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if hasattr(module, "module") else module
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:
@@ -406,11 +401,12 @@ class Trainer:
         if self.rank != 0:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
+        files: dict[Path, Any] = {}
         for role, net in (("G", self.netG), ("D", self.netD), ("E", self.netE)):
             if net is not None:
                 state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-                _atomic_torch_save(state, self._path(which, f"net_{role}.pth"))
-        state = {
+                files[self._path(which, f"net_{role}.pth")] = state
+        files[self._path(which, "train_state.pth")] = {
             "epoch": self.epoch,
             "epoch_iter": self.epoch_iter,
             "total_steps": self.total_steps,
@@ -428,8 +424,11 @@ class Trainer:
                 else None,
             },
         }
-        _atomic_torch_save(state, self._path(which, "train_state.pth"))
-        np.savetxt(self.dir / "iter.txt", (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+        # One set: a resume never mixes the weights of one save with the state of another.
+        with atomic_paths(*files, self.dir / "iter.txt") as (*temporaries, iter_txt):
+            for temporary, content in zip(temporaries, files.values(), strict=True):
+                torch.save(content, temporary)
+            np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
         if which == "latest":
             self.save_bundle()
 
