@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="auto",
         choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: bf16 on a CPU with AMX (2.8x faster here), else fp16 on CUDA and fp32 on "
-        "a CPU; fp32 renders as p2phd-render does",
+        help="auto: bf16 on a CPU with AMX (2.8x faster there), else fp16 on CUDA and fp32 on "
+        "a CPU",
     )
     parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
