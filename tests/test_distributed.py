@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from p2phd import checkpoint
+from p2phd import checkpoint, map_jobs
 from p2phd.cli import render
 from p2phd.distributed import render_dataset
 from p2phd.models import GeneratorConfig, build_generator
@@ -156,6 +156,6 @@ def test_a_corrupt_map_is_reported_and_the_rest_finish(small_cityscapes, tmp_pat
     assert [path for path, _ in summary.failures] == [corrupt]
     assert "cannot read the label map" in summary.failures[0][1]
     assert sorted(path.name for path in out.iterdir()) == sorted(
-        render.output_name(path) for path, _ in pairs[:3]
+        map_jobs.output_name(path) for path, _ in pairs[:3]
     )
     assert any(line.startswith(f"failed: {corrupt}") for line in summary.lines())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from p2phd import map_jobs
 from p2phd.cli import render
 from p2phd.distributed import map_seed, plan_maps, plan_pool
 from p2phd.distributed.pool import IO_CPUS, IO_RESERVE, render_stage_arguments
@@ -92,7 +93,7 @@ def test_map_seed_depends_on_the_name_and_the_seed_only():
 def test_plan_maps_names_outputs_as_the_local_render(dataset, tmp_path):
     out = tmp_path / "out"
     jobs = plan_maps(dataset, out)
-    assert jobs == render.plan_jobs(dataset, out, None, "test")
+    assert jobs == map_jobs.plan_jobs(dataset, out, None, "test")
     assert [job.out.name for job in jobs] == [f"city_{s:06d}_000019.png" for s in range(3)]
     pairs = [(job.labels, job.instances) for job in jobs]
     assert plan_maps(pairs, out) == jobs

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,51 +45,13 @@ from p2phd.cli.common import (
 )
 from p2phd.cli.progress import Progress
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.distributed import map_seed
 from p2phd.distributed.command import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.image_io import read_instance_map, read_label_map
+from p2phd.map_jobs import Job, map_seed, plan_jobs
 from p2phd.runtime import Runtime
 
 # The demo model: a bundle trained on synthetic scenes by tools/train_demo.sh.
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "demo"
-
-LABEL_SUFFIX = "_labelIds"  # Cityscapes: <city>_<seq>_<frame>_gtFine_labelIds.png
-
-
-@dataclass(frozen=True)
-class Job:
-    labels: Path
-    instances: Path | None
-    out: Path
-
-
-def instance_path_for(labels: Path) -> Path | None:
-    """The instance map of a label map in the public layout (test_label/ -> test_inst/,
-    *_labelIds.png -> *_instanceIds.png), or None."""
-    folder = labels.parent
-    folders = [folder.with_name(folder.name.replace("_label", "_inst")), folder]
-    names = [labels.name.replace("labelIds", "instanceIds"), labels.name]
-    for candidate_folder in folders:
-        for name in names:
-            candidate = candidate_folder / name
-            if candidate != labels and candidate.is_file():
-                return candidate
-    return None
-
-
-def output_name(labels: Path) -> str:
-    stem = labels.stem
-    for suffix in (LABEL_SUFFIX, "_gtFine"):
-        stem = stem.removesuffix(suffix)
-    return f"{stem}.png"
-
-
-def plan_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
-    if source.is_file():
-        return [Job(source, instances or instance_path_for(source), out)]
-    label_dir = source / f"{phase}_label" if (source / f"{phase}_label").is_dir() else source
-    labels = sorted(p for p in label_dir.iterdir() if p.suffix.lower() == ".png")
-    return [Job(p, instance_path_for(p), out / output_name(p)) for p in labels]
 
 
 def parse_style(items: list[str]) -> dict[int, int]:

@@ -5,7 +5,7 @@ clusters), and written as PNGs with the names and styles of the local folder ren
 
 Importing this package does not import Ray; rendering does, and says how to install it."""
 
-from p2phd.distributed.jobs import map_seed, plan_maps
+from p2phd.distributed.jobs import plan_maps
 from p2phd.distributed.pipeline import (
     INSTALL_HINT,
     RayNotInstalled,
@@ -14,6 +14,7 @@ from p2phd.distributed.pipeline import (
     render_jobs,
 )
 from p2phd.distributed.pool import PoolPlan, plan_pool
+from p2phd.map_jobs import map_seed
 
 __all__ = [
     "INSTALL_HINT",

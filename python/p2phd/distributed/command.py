@@ -11,6 +11,7 @@ from typing import Any
 
 from p2phd.cli.common import UsageError
 from p2phd.distributed.pipeline import DEFAULT_BATCH_SIZE, RayNotInstalled, render_jobs
+from p2phd.map_jobs import plan_jobs
 
 RAY_FLAGS = ("actors", "batch_size", "overwrite")
 
@@ -62,8 +63,6 @@ def run_on_ray(
     style: dict[int, int],
 ) -> int:
     """Renders the maps of args.input on Ray and prints the summary."""
-    from p2phd.cli.render import plan_jobs  # the local render's planning, imported late
-
     jobs = plan_jobs(Path(args.input), Path(args.out), None, args.phase)
     if not jobs:
         raise UsageError(f"no label maps (*.png) found in {args.input}")

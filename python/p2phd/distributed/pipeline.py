@@ -15,14 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from p2phd.distributed.jobs import MapPaths, map_seed, pending, plan_maps
+from p2phd.distributed.jobs import MapPaths, pending, plan_maps
 from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
 from p2phd.distributed.stages import RenderActor, read_maps, write_images
-
-if TYPE_CHECKING:
-    from p2phd.cli.render import Job
+from p2phd.map_jobs import Job, map_seed
 
 DEFAULT_BATCH_SIZE = 4
 
