@@ -154,5 +154,5 @@ def test_ray_missing_says_how_to_install_it(dataset, tmp_path, monkeypatch, caps
     arguments = [str(render.DEMO_MODEL), str(dataset), "--out", str(tmp_path / "o"), "--ray"]
     assert render.main(arguments) == 1
     error = capsys.readouterr().err
-    assert "pip install 'p2phd[ray]'" in error and "Traceback" not in error
+    assert 'pip install "p2phd[ray]"' in error and "Traceback" not in error
     assert len(error.strip().splitlines()) == 1

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from p2phd import __version__
+from p2phd.extras import MissingExtra
 from p2phd.image_io import write_png
 
 EXIT_RUNTIME = 1
@@ -31,6 +32,7 @@ MAX_SIDE = 8192
 # The errors bad input, a missing GPU or a full disk raise: reported as their message.
 # Anything else is a bug, still reported on one line but named as unexpected.
 USER_ERRORS: tuple[type[BaseException], ...] = (
+    MissingExtra,
     ValueError,
     OSError,
     RuntimeError,

@@ -7,8 +7,6 @@ Importing this package does not import Ray; rendering does, and says how to inst
 
 from p2phd.distributed.jobs import plan_maps
 from p2phd.distributed.pipeline import (
-    INSTALL_HINT,
-    RayNotInstalled,
     RenderSummary,
     render_dataset,
     render_jobs,
@@ -17,9 +15,7 @@ from p2phd.distributed.pool import PoolPlan, plan_pool
 from p2phd.map_jobs import map_seed
 
 __all__ = [
-    "INSTALL_HINT",
     "PoolPlan",
-    "RayNotInstalled",
     "RenderSummary",
     "map_seed",
     "plan_maps",

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from p2phd.cli.common import UsageError
-from p2phd.distributed.pipeline import DEFAULT_BATCH_SIZE, RayNotInstalled, render_jobs
+from p2phd.distributed.pipeline import DEFAULT_BATCH_SIZE, render_jobs
+from p2phd.extras import MissingExtra
 from p2phd.map_jobs import plan_jobs
 
 RAY_FLAGS = ("actors", "batch_size", "overwrite")
@@ -81,7 +82,7 @@ def run_on_ray(
             precision=args.precision,
             **runtime_options,
         )
-    except RayNotInstalled as error:  # run_command reports RuntimeErrors as one line
+    except MissingExtra as error:  # run_command reports RuntimeErrors as one line
         raise RuntimeError(f"--ray: {error}") from error
     for line in summary.lines():
         print(line, file=sys.stderr)

@@ -20,25 +20,16 @@ from typing import Any, TextIO
 from p2phd.distributed.jobs import MapPaths, pending, plan_maps
 from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
 from p2phd.distributed.stages import RenderActor, read_maps, write_images
+from p2phd.extras import require
 from p2phd.map_jobs import Job, map_seed
 
 DEFAULT_BATCH_SIZE = 4
 
-INSTALL_HINT = "Ray is not installed; install it with: pip install 'p2phd[ray]'"
-
-
-class RayNotInstalled(ImportError):
-    pass
-
 
 def require_ray() -> ModuleType:
-    """The ray module with Ray Data, or RayNotInstalled that says how to install it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401  (the ray[data] extra, not only ray)
-    except ImportError as error:
-        raise RayNotInstalled(INSTALL_HINT) from error
-    return ray
+    """The ray module with Ray Data (the ray[data] extra, not only ray), or MissingExtra."""
+    require("ray.data")
+    return require("ray")
 
 
 @dataclass

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from p2phd import __version__
+from p2phd.extras import MissingExtra, require
 from p2phd.models.config import GeneratorConfig
 
 FORMATS = ("torchscript", "onnx", "engine")
@@ -200,10 +201,8 @@ def trt_module_name(trt: Any) -> str:
 def versions(trt_module: Any = None) -> dict[str, str | None]:
     """Versions of what made the artifact (the TensorRT module by its import name)."""
     try:
-        import onnx
-
-        onnx_version: str | None = onnx.__version__
-    except ImportError:
+        onnx_version: str | None = require("onnx").__version__
+    except MissingExtra:
         onnx_version = None
     return {
         "p2phd": __version__,

@@ -47,6 +47,7 @@ from p2phd.export.common import (
     write_bytes_atomic,
 )
 from p2phd.export.sidecar import clusters_to_json, semantics, sidecar_path
+from p2phd.extras import require
 from p2phd.models.config import GeneratorConfig
 
 # Runs an artifact on named inputs: its output, or a string saying why it cannot run here.
@@ -79,6 +80,14 @@ def _default_out(source: Any, fmt: str, precision: str, with_preprocess: bool) -
             stem = path.parent.name  # checkpoints/label2city_1024p/latest_net_G.pth
     suffix = ("-fp16" if precision == "fp16" else "") + ("-preprocess" if with_preprocess else "")
     return Path(stem + suffix + EXTENSIONS[fmt])
+
+
+def _require_extras(to: str, verify: bool) -> None:
+    """MissingExtra, naming the extra, before any work when a module the export needs is absent."""
+    if to in ("onnx", "engine"):
+        require("onnx")
+    if to == "onnx" and verify:
+        require("onnxruntime")
 
 
 def _check_arguments(
@@ -173,6 +182,7 @@ def export(
         compute_capability = [compute_capability]
     capabilities = [engine.parse_compute_capability(c) for c in compute_capability or []]
     trt = _check_arguments(to, precision, opset, capabilities, triton_repo, tolerance)
+    _require_extras(to, verify)
     instances = triton.parse_instances(triton_instances) if triton_instances else None
     if instances is not None and triton_repo is None:
         raise ExportUsageError("--triton-instances needs --triton-repo")

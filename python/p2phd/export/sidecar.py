@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from p2phd.extras import require
 from p2phd.models.config import GeneratorConfig
 
 __all__ = [
@@ -86,9 +87,7 @@ def _embedded(artifact: Path) -> str | None:
         return None
     if artifact.suffix == ".onnx":
         try:
-            import onnx
-
-            model = onnx.load(str(artifact), load_external_data=False)
+            model = require("onnx").load(str(artifact), load_external_data=False)
         except Exception:  # onnx raises its own types (DecodeError ...) for a bad file
             return None
         for entry in model.metadata_props:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from p2phd.extras import require
 from p2phd.runtime.map_feeds import map_feeds
 
 _ONNX_TYPES = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
@@ -17,10 +18,7 @@ class OnnxBackend:
     name = "onnxruntime"
 
     def __init__(self, path: Path, device: torch.device) -> None:
-        try:
-            import onnxruntime
-        except ImportError as error:
-            raise RuntimeError("the onnxruntime backend needs `pip install onnxruntime`") from error
+        onnxruntime = require("onnxruntime")
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
