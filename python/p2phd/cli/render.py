@@ -44,8 +44,8 @@ from p2phd.cli.common import (
     write_image,
 )
 from p2phd.cli.progress import Progress
+from p2phd.cli.ray_render import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.distributed.command import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.image_io import read_instance_map, read_label_map
 from p2phd.map_jobs import Job, map_seed, plan_jobs
 from p2phd.runtime import Runtime

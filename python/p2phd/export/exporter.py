@@ -46,9 +46,9 @@ from p2phd.export.common import (
     weights_sha256,
     write_bytes_atomic,
 )
-from p2phd.export.sidecar import clusters_to_json, semantics, sidecar_path
 from p2phd.extras import require
 from p2phd.models.config import GeneratorConfig
+from p2phd.sidecar import clusters_to_json, semantics, sidecar_path
 
 # Runs an artifact on named inputs: its output, or a string saying why it cannot run here.
 Runner = Callable[[Path, Mapping[str, torch.Tensor]], "np.ndarray | str"]

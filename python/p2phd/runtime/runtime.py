@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
-from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream, resolve_device
 from p2phd.runtime.features import check_features, check_seed, cluster_features
@@ -25,6 +24,7 @@ from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 from p2phd.runtime.torchscript_backend import TorchScriptBackend
+from p2phd.sidecar import clusters_from_sidecar, read_sidecar
 
 Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend | TorchScriptBackend
 
