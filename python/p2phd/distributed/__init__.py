@@ -14,14 +14,12 @@ from p2phd.distributed.pipeline import (
     render_jobs,
 )
 from p2phd.distributed.pool import PoolPlan, plan_pool
-from p2phd.map_jobs import map_seed
 
 __all__ = [
     "INSTALL_HINT",
     "PoolPlan",
     "RayNotInstalled",
     "RenderSummary",
-    "map_seed",
     "plan_maps",
     "plan_pool",
     "render_dataset",
