@@ -30,22 +30,6 @@ TINY = GeneratorConfig(ngf=2, n_downsample_global=1, n_blocks_global=1)
 WATCHDOG_S = 600
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """One local cluster for every Ray test of the run: 2 CPUs as on CI, no dashboard, a
-    small object store."""
-    ray.init(
-        address="local",
-        num_cpus=2,
-        num_gpus=0,
-        include_dashboard=False,
-        object_store_memory=150 * 2**20,
-        logging_level="WARNING",
-    )
-    yield ray
-    ray.shutdown()
-
-
 @pytest.fixture(autouse=True)
 def watchdog():
     faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
