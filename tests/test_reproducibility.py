@@ -9,6 +9,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -23,6 +24,7 @@ from p2phd.distributed import render_dataset
 from p2phd.image_io import read_instance_map, read_label_map
 from p2phd.runtime import Runtime
 from p2phd.runtime.features import cluster_features
+from tests.conftest import CITYSCAPES
 from tests.dataset_helpers import write_test_dataset
 from tests.serve_helpers import PACKAGE_ROOT, decode_png, png_bytes, serve_process
 
@@ -154,3 +156,32 @@ def test_cli_python_ray_and_server_give_equal_bytes(tmp_path, demo, ray_cluster)
                 ("server", decode_png(response.content)),
             ):
                 assert digest(image) == digest(python), f"{name}: {way} differs from Python"
+        # The editor's new scene 0 is what p2phd-render --demo --seed 0 renders.
+        session = httpx.post(f"{url}/api/sessions", json={"seed": 0}, timeout=120).json()
+        editor = httpx.get(f"{url}/api/sessions/{session['id']}/render.png", timeout=120)
+        demo_png = tmp_path / "demo.png"
+        argv = ["--demo", str(demo_png), "--size", "64x128", "--seed", "0", "--device", "cpu"]
+        assert render.main(argv) == 0
+        assert digest(decode_png(editor.content)) == digest(np.array(Image.open(demo_png)))
+
+
+def test_the_readme_python_example_writes_the_cli_image(tmp_path, cityscapes):
+    """The Quickstart's CLI line and its Python lines, run as written, write one image."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1]
+    cli_line = quickstart.split("```bash\n", 1)[1].splitlines()[0]
+    python_block = quickstart.split("```python\n", 1)[1].split("```", 1)[0]
+    for folder in ("test_label", "test_inst"):
+        (tmp_path / folder).symlink_to(CITYSCAPES / folder)
+    (tmp_path / "cli").mkdir()
+    argv = cli_line.split()[1:]
+    assert argv[-2] == "--out"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # both read test_label/... from here, as the README says
+    try:
+        assert render.main([*argv[:-1], f"cli/{argv[-1]}"]) == 0
+        exec(compile(python_block, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    written = np.array(Image.open(tmp_path / argv[-1]))
+    assert digest(written) == digest(np.array(Image.open(tmp_path / "cli" / argv[-1])))
