@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Shared test fixtures: devices to run on and the real Cityscapes samples in ../shared."""
+"""Shared test fixtures: devices to run on, the real Cityscapes samples in ../shared, and
+one local Ray cluster for the whole run."""
 
 from __future__ import annotations
 
@@ -89,3 +90,20 @@ def cityscapes_pairs() -> list[tuple[str, np.ndarray, np.ndarray]]:
 @pytest.fixture(scope="session")
 def cityscapes() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return cityscapes_pairs()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local cluster for every Ray test of the run: 2 CPUs as on CI, no dashboard, a
+    small object store."""
+    ray = pytest.importorskip("ray", reason="needs the p2phd[ray] extra")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        object_store_memory=150 * 2**20,
+        logging_level="WARNING",
+    )
+    yield ray
+    ray.shutdown()

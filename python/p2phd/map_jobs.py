@@ -1,16 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """The maps a render of many files works through, wherever it runs (p2phd-render, Ray): one
 Job per label map with its instance map (public layout: test_label/ -> test_inst/,
-*_labelIds.png -> *_instanceIds.png) and its output path, and the per-map seed that makes a
-feature model's styles independent of who renders the map."""
+*_labelIds.png -> *_instanceIds.png) and its output path, and the manifest, beside the
+outputs, that records what reproduces each of them."""
 
 from __future__ import annotations
 
-import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 LABEL_SUFFIX = "_labelIds"  # Cityscapes: <city>_<seq>_<frame>_gtFine_labelIds.png
+# One JSON object a line, one line per output written, appended as outputs are written.
+MANIFEST_NAME = "p2phd-manifest.jsonl"
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,29 @@ def plan_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> li
     return [Job(p, instance_path_for(p), out / output_name(p)) for p in labels]
 
 
-def map_seed(name: str, seed: int | None) -> int:
-    """The seed of one map's instance styles, from the map's file name and the run's seed
-    (None counts as 0): the same map gets the same styles in any process, actor or batch."""
-    digest = hashlib.blake2b(f"{seed or 0}\0{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # 63 bits: fits a signed int64 column
+def manifest_record(
+    job: Job,
+    provenance: Mapping[str, str],
+    seed: int,
+    style: Mapping[int, int] | None,
+    resize: int | None = None,
+) -> dict[str, Any]:
+    """What reproduces one output: its maps (scaled to width `resize` first, if given),
+    seed and styles, and the Runtime's provenance (model and its digest, backend, device,
+    precision, rounding, p2phd version). A later line for the same output supersedes."""
+    return {
+        "output": job.out.name,
+        "labels": str(job.labels.resolve()),
+        "instances": None if job.instances is None else str(job.instances.resolve()),
+        "seed": seed,
+        "style": None if not style else {str(k): v for k, v in sorted(style.items())},
+        "resize": resize,
+        **provenance,
+    }
+
+
+def append_manifest(manifest: TextIO, record: Mapping[str, Any]) -> None:
+    """Appends one record as a line and flushes it, so that a run stopped at any point
+    leaves a manifest of exactly the outputs it wrote."""
+    manifest.write(json.dumps(record, sort_keys=True) + "\n")
+    manifest.flush()

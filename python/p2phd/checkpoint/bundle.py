@@ -58,6 +58,15 @@ def _content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def model_digest(model: LoadedModel) -> str:
+    """The digest, "sha256:<hex>", of what a model renders with: its generator
+    configuration and every tensor (generator, encoder, clusters). The same weights give the
+    same digest whether they were read from a bundle or from public files."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    digest.update(_content_digest(_bundle_tensors(model)).encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
 def _bundle_description(model: LoadedModel, content_sha256: str) -> dict[str, Any]:
     encoder_config = model.encoder_config
     if model.encoder is not None and encoder_config is None:

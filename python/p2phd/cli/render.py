@@ -6,7 +6,9 @@
   p2phd-render MODEL DIR --out OUT_DIR              every map of a folder: DIR may be a
                                                     dataset root with test_label/ and
                                                     test_inst/ (the public layout), or a
-                                                    folder of label maps
+                                                    folder of label maps; a line of
+                                                    OUT_DIR/p2phd-manifest.jsonl says
+                                                    what reproduces each output
   p2phd-render MODEL DIR --out OUT_DIR --ray        the same on a Ray cluster (p2phd[ray]):
                 [auto|local|ADDRESS] [--actors N]   one Runtime per actor, existing outputs
                 [--batch-size B] [--overwrite]      skipped unless --overwrite
@@ -25,6 +27,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import Image
@@ -47,7 +50,7 @@ from p2phd.cli.progress import Progress
 from p2phd.cli.ray_render import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.image_io import read_instance_map, read_label_map
-from p2phd.map_jobs import Job, map_seed, plan_jobs
+from p2phd.map_jobs import MANIFEST_NAME, Job, append_manifest, manifest_record, plan_jobs
 from p2phd.runtime import Runtime
 
 # The demo model: a bundle trained on synthetic scenes by tools/train_demo.sh.
@@ -129,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed",
         type=non_negative_int,
-        help="seed of the instance feature clusters, drawn per map from its file name and this "
-        "seed (0 if not given); also the --demo scene",
+        default=0,
+        help="seed of every map's instance feature clusters, as Runtime.render(seed=S) "
+        "(default 0); also the --demo scene",
     )
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
@@ -144,7 +148,7 @@ def render_demo(args: argparse.Namespace) -> int:
     out = check_output_file(args.demo, "--demo")
     if not (DEMO_MODEL / "weights.safetensors").is_file():
         raise OSError(f"the demo model is missing from {DEMO_MODEL}")
-    seed = args.seed or 0
+    seed = args.seed
     start = time.perf_counter()
     runtime = Runtime(
         DEMO_MODEL, backend=args.backend, device=args.device, precision=args.precision
@@ -212,20 +216,30 @@ def render_maps(args: argparse.Namespace) -> int:
     if not jobs:
         raise UsageError(f"no label maps (*.png) found in {source}")
     print(runtime.describe(), file=sys.stderr)
+    provenance = runtime.provenance()
     failures: list[tuple[Path, str]] = []
     progress = Progress(len(jobs), "images", "rendered")
-    for job in jobs:
-        ok = True
-        try:
-            labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
-            image = runtime.render(
-                labels, instances, style=style or None, seed=map_seed(job.labels.name, args.seed)
-            )
-            write_image(job.out, image)
-        except (ValueError, RuntimeError, OSError) as error:
-            failures.append((job.labels, str(error)))
-            ok = False
-        progress.update(job.labels.name, ok=ok)
+    # A folder render records each output it writes (opened at the first one); a one-image
+    # render writes only the image.
+    manifest: TextIO | None = None
+    try:
+        for job in jobs:
+            ok = True
+            try:
+                labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
+                image = runtime.render(labels, instances, style=style or None, seed=args.seed)
+                write_image(job.out, image)
+                if source.is_dir():
+                    manifest = manifest or (out / MANIFEST_NAME).open("a")
+                    record = manifest_record(job, provenance, args.seed, style, args.resize)
+                    append_manifest(manifest, record)
+            except (ValueError, RuntimeError, OSError) as error:
+                failures.append((job.labels, str(error)))
+                ok = False
+            progress.update(job.labels.name, ok=ok)
+    finally:
+        if manifest is not None:
+            manifest.close()
     progress.finish(f"to {out}")
     for path, reason in failures:
         print(f"failed: {path}: {reason}", file=sys.stderr)

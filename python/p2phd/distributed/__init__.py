@@ -12,12 +12,10 @@ from p2phd.distributed.pipeline import (
     render_jobs,
 )
 from p2phd.distributed.pool import PoolPlan, plan_pool
-from p2phd.map_jobs import map_seed
 
 __all__ = [
     "PoolPlan",
     "RenderSummary",
-    "map_seed",
     "plan_maps",
     "plan_pool",
     "render_dataset",

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +16,7 @@ import torch
 from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream, resolve_device
-from p2phd.runtime.features import check_features, check_seed, cluster_features
+from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
@@ -24,7 +26,7 @@ from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 from p2phd.runtime.torchscript_backend import TorchScriptBackend
-from p2phd.sidecar import clusters_from_sidecar, read_sidecar
+from p2phd.sidecar import clusters_from_sidecar, read_sidecar, sidecar_path
 
 Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend | TorchScriptBackend
 
@@ -106,6 +108,8 @@ class Runtime:
         self._input_buffers: dict[tuple[int, ...], torch.Tensor] = {}
         # (N, H, W) an artifact exported at a fixed size takes; None where any size goes.
         self._fixed_shape: tuple[int, int, int] | None = None
+        # Set at load for checkpoints; an artifact's file digest is computed on first use.
+        self._model_digest: str | None = None
         if path.suffix == ".onnx":
             self._backend = self._load_artifact(path, backend, "onnxruntime", device, config)
         elif path.suffix in _ENGINE_SUFFIXES:
@@ -141,6 +145,7 @@ class Runtime:
                 "and pass the .onnx or engine file"
             )
         model = checkpoint.load(path, **config)
+        self._model_digest = checkpoint.model_digest(model)
         self.config = model.config
         self.clusters = model.clusters
         resolved = resolve_device(device)
@@ -202,6 +207,36 @@ class Runtime:
         """Whether the fused backend runs its convolutions NHWC; None on other backends."""
         return self._backend.channels_last if isinstance(self._backend, FusedBackend) else None
 
+    @property
+    def model_digest(self) -> str:
+        """The digest, "sha256:<hex>", of the model this Runtime renders with: for a
+        checkpoint or bundle its configuration and tensors (checkpoint.model_digest), for an
+        ONNX file, TorchScript file or engine the bytes of the file and of its sidecar."""
+        if self._model_digest is None:
+            digest = hashlib.sha256()
+            for path in (self.source, sidecar_path(self.source)):
+                if path.is_file():
+                    with path.open("rb") as file:
+                        digest.update(hashlib.file_digest(file, "sha256").digest())
+            self._model_digest = f"sha256:{digest.hexdigest()}"
+        return self._model_digest
+
+    def provenance(self) -> dict[str, str]:
+        """What reproduces this Runtime's images, besides each map and its seed: the model
+        (path and digest), backend, device, precision, rounding and p2phd version. JSON-ready;
+        a dataset render records it with every output."""
+        from p2phd import __version__
+
+        return {
+            "model": str(self.source),
+            "model_digest": self.model_digest,
+            "backend": self.backend,
+            "device": str(self.device),
+            "precision": self.precision,
+            "rounding": self.rounding,
+            "p2phd": __version__,
+        }
+
     def describe(self) -> str:
         c = self.config
         features = f", {c.feat_num} instance features" if c.instance_feat else ""
@@ -221,7 +256,7 @@ class Runtime:
         style: dict[int, int] | None = None,
         features: ArrayLike | None = None,
         features_from: ArrayLike | None = None,
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         output: Literal["uint8", "float"] = "uint8",
         profile: RenderProfile | None = None,
     ) -> ArrayLike:
@@ -232,12 +267,15 @@ class Runtime:
 
         Feature models: `features` gives the N x feat_num x H x W map; `features_from` encodes
         a photo (uint8 H x W x 3) with the encoder; otherwise every instance takes a cluster
-        centre of its class, `style[instance_id]` where given, else drawn with `seed`
-        (default 0: the same call gives the same image; pass other seeds for variety).
+        centre of its class, `style[instance_id]` where given, else drawn with its map's seed.
+        `seed` is one int that every map of the call uses on its own, or a sequence with one
+        seed per map (default 0); a map's draw never depends on the other maps of the call,
+        so a map gives the same image alone or in any batch (see the README's
+        Reproducibility). On a CPU the maps of a batch run through the generator one at a
+        time, so that their bytes do not depend on the batch either.
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
-        seed = check_seed(seed)
         with self._lock:
             stage = (
                 (lambda name: profile.stage(name, self.device))
@@ -285,7 +323,7 @@ class Runtime:
         style: dict[int, int] | None,
         features: ArrayLike | None,
         features_from: ArrayLike | None,
-        seed: int,
+        seed: int | Sequence[int] | None,
         output: str,
         stage: Any,
     ) -> ArrayLike:
@@ -299,6 +337,7 @@ class Runtime:
                 raise ValueError(
                     f"maps of {height} x {width}: height and width must lie in [1, {MAX_SIDE}]"
                 )
+            seeds = check_seeds(seed, n)
             self._check_memory(n, height, width)
             # 16-bit label PNGs read as uint16, which torch cannot pad or take the min of.
             wide = label_maps.dtype == torch.uint16
@@ -317,7 +356,7 @@ class Runtime:
                 instance_maps = instance_maps.to(self.device, torch.int64)
             elif instances is not None:
                 raise ValueError("this model takes no instance map (it was trained without one)")
-            feature_map = self._feature_map(instance_maps, style, features, features_from, seed)
+            feature_map = self._feature_map(instance_maps, style, features, features_from, seeds)
             label_maps, instance_maps, feature_map = self._pad(
                 label_maps, instance_maps, feature_map
             )
@@ -339,22 +378,46 @@ class Runtime:
                         ) from None
                     raise
         if self._backend.takes_maps:
+            maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
-                result = self._backend.render_maps(label_maps, instance_maps, feature_map)
+                parts = [
+                    self._backend.render_maps(*self._map_slice(maps, part))
+                    for part in self._map_parts(n)
+                ]
+                result = parts[0] if len(parts) == 1 else torch.cat(parts)
             with stage("postprocess"):
                 result = result[:, :height, :width]
                 return self._deliver(result, single, returns_numpy, home)
-        with stage("generator"):
-            generated = self._backend.generate(generator_input)
-        with stage("postprocess"):
-            generated = generated[:, :, :height, :width]
-            # A copy either way: the backend may reuse the memory of `generated`.
-            result = (
-                generated.to(torch.float32, copy=True)
-                if output == "float"
-                else ops.to_uint8_image(generated, rounding=self.rounding)
-            )
-            return self._deliver(result, single, returns_numpy, home)
+        if output == "float":
+            result = torch.empty(n, 3, height, width, device=self.device)
+        else:
+            result = torch.empty(n, height, width, 3, dtype=torch.uint8, device=self.device)
+        for part in self._map_parts(n):
+            with stage("generator"):
+                generated = self._backend.generate(generator_input[part])
+            with stage("postprocess"):
+                generated = generated[:, :, :height, :width]
+                # A copy either way: the backend may reuse the memory of `generated`.
+                if output == "float":
+                    result[part].copy_(generated)
+                else:
+                    ops.to_uint8_image(generated, rounding=self.rounding, out=result[part])
+        return self._deliver(result, single, returns_numpy, home)
+
+    def _map_parts(self, n: int) -> list[slice]:
+        """The slices of the batch that go through the generator together: on a CPU one map
+        at a time (torch picks its convolution algorithm by batch size, and with it the
+        order of the sums), elsewhere the whole batch; an artifact of fixed batch size takes
+        its batch whole."""
+        if self.device.type == "cpu" and self._fixed_shape is None:
+            return [slice(i, i + 1) for i in range(n)]
+        return [slice(0, n)]
+
+    @staticmethod
+    def _map_slice(
+        maps: tuple[torch.Tensor | None, ...], part: slice
+    ) -> tuple[torch.Tensor | None, ...]:
+        return tuple(m if m is None else m[part] for m in maps)
 
     @staticmethod
     def _deliver(
@@ -412,7 +475,7 @@ class Runtime:
         style: dict[int, int] | None,
         features: ArrayLike | None,
         features_from: ArrayLike | None,
-        seed: int | None,
+        seeds: list[int],
     ) -> torch.Tensor | None:
         config = self.config
         if not config.instance_feat:
@@ -442,4 +505,4 @@ class Runtime:
                 f"{self.source.name} is a feature model without clusters: pass features=, "
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
-        return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seed)
+        return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seeds)
