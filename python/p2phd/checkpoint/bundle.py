@@ -28,6 +28,7 @@ from p2phd.checkpoint.architecture import (
 )
 from p2phd.checkpoint.clusters import validate_clusters
 from p2phd.checkpoint.model import CheckpointError, LoadedModel, state_dict_of
+from p2phd.checkpoint.tensor_file import read_tensor_file
 from p2phd.models.config import GeneratorConfig
 from p2phd.models.encoder import EncoderConfig
 
@@ -116,17 +117,15 @@ def _parse_description(text: str, where: str) -> dict[str, Any]:
 
 def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
     """Load what save_bundle wrote (a `.safetensors` file or a bundle directory)."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     weights = path / _BUNDLE_WEIGHTS if path.is_dir() else path
     if not weights.is_file():
         raise FileNotFoundError(f"no bundle at {path}")
     try:
-        with safe_open(str(weights), framework="pt") as f:  # memory-mapped: one copy in RAM
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
+        # Read into owned memory, not mapped: the loaded model must not change (or die of
+        # SIGBUS) when the file is rewritten or replaced afterwards.
+        metadata, tensors = read_tensor_file(weights)
+    except (OSError, ValueError) as exc:
         raise CheckpointError(
             f"{weights} is not a readable safetensors file (truncated or corrupted?): {exc}"
         ) from exc
