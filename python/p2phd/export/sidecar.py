@@ -185,11 +185,12 @@ def semantics(config: GeneratorConfig, with_preprocess: bool) -> dict[str, Any]:
         "instance_class_rule": "class of instance id i: i if i < 1000 else i // 1000",
         "stride": stride,
         "padding_rule": (
-            f"pad H and W at the bottom and right to multiples of {stride} (or to the fixed "
-            "size of a fixed-shape export) by reflection without repeating the edge pixel "
-            "(numpy.pad mode='reflect', folded again while the pad exceeds the size; a "
-            "length-1 axis repeats its pixel), pad labels, instances and features alike, "
-            "run, and crop the output back to H x W"
+            f"pad H and W at the bottom and right to multiples of {stride} (at least "
+            f"{max(2 * stride, 4)}) by reflection without repeating the edge pixel (numpy.pad "
+            "mode='reflect', folded again while the pad exceeds the size; a length-1 axis "
+            "repeats its pixel), pad labels, instances and features alike, run, and crop "
+            "the output back to H x W; a fixed-shape export takes only the maps that pad "
+            "to its size (padding further changes the image: instance norm sees the pad)"
         ),
         "output": (
             "image: uint8 N x H x W x 3 RGB, round(clamp((y + 1) / 2, 0, 1) * 255) of the "
