@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LABEL_SUFFIX = "_labelIds"  # Cityscapes: <city>_<seq>_<frame>_gtFine_labelIds.png
+INSTANCE_SUFFIX = "_instanceIds"
+
+
+class OutputCollision(ValueError):
+    """Label maps whose images would be written to one file."""
 
 
 @dataclass(frozen=True)
@@ -41,16 +46,44 @@ def output_name(labels: Path) -> str:
     return f"{stem}.png"
 
 
+def label_maps_in(folder: Path) -> list[Path]:
+    """The label maps of a folder: its PNGs, less the *_instanceIds.png of a flat Cityscapes
+    folder (one that holds *_labelIds.png too), which are the instance maps of those."""
+    pngs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if any(p.stem.endswith(LABEL_SUFFIX) for p in pngs):
+        pngs = [p for p in pngs if not p.stem.endswith(INSTANCE_SUFFIX)]
+    return pngs
+
+
 def plan_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
+    """The jobs of one map file or of a folder (a dataset root with {phase}_label/, or a
+    folder of label maps); OutputCollision when two maps' images would share a file."""
     if source.is_file():
         return [Job(source, instances or instance_path_for(source), out)]
     label_dir = source / f"{phase}_label" if (source / f"{phase}_label").is_dir() else source
-    labels = sorted(p for p in label_dir.iterdir() if p.suffix.lower() == ".png")
-    return [Job(p, instance_path_for(p), out / output_name(p)) for p in labels]
+    jobs = [Job(p, instance_path_for(p), out / output_name(p)) for p in label_maps_in(label_dir)]
+    check_outputs(jobs)
+    return jobs
+
+
+def check_outputs(jobs: list[Job]) -> None:
+    """OutputCollision when two jobs write one file: the same output name, or names that
+    differ only in case (one file on case-insensitive file systems)."""
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        key = str(job.out).casefold()
+        first = seen.setdefault(key, job)
+        if first is not job:
+            raise OutputCollision(
+                f"{first.labels.name} and {job.labels.name} would both be written to "
+                f"{job.out}; rename one of them or render them into separate folders"
+            )
 
 
 def map_seed(name: str, seed: int | None) -> int:
     """The seed of one map's instance styles, from the map's file name and the run's seed
     (None counts as 0): the same map gets the same styles in any process, actor or batch."""
-    digest = hashlib.blake2b(f"{seed or 0}\0{name}".encode(), digest_size=8).digest()
+    # surrogateescape: a file name that is not UTF-8 hashes as its bytes (UTF-8 ones as before)
+    key = f"{seed or 0}\0{name}".encode("utf-8", "surrogateescape")
+    digest = hashlib.blake2b(key, digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1  # 63 bits: fits a signed int64 column

@@ -87,14 +87,17 @@ def save_bundle(model: LoadedModel, path: str | os.PathLike[str]) -> Path:
     description = _bundle_description(model, _content_digest(tensors))
     metadata = {_METADATA_KEY: json.dumps(description, sort_keys=True)}
     if path.suffix == ".safetensors":
-        with atomic_path(path) as tmp:
+        with atomic_path(path, clean_stale=True) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
         return path
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a directory")
     # Both files are renamed into place together, with SIGINT/SIGTERM held back in between;
     # both carry the content digest, so a pair mixed by a hard kill is refused on load.
-    with atomic_paths(path / _BUNDLE_WEIGHTS, path / _BUNDLE_CONFIG) as (weights, config):
+    with atomic_paths(path / _BUNDLE_WEIGHTS, path / _BUNDLE_CONFIG, clean_stale=True) as (
+        weights,
+        config,
+    ):
         save_file(tensors, str(weights), metadata=metadata)
         config.write_bytes(json.dumps(description, indent=2, sort_keys=True).encode() + b"\n")
     return path

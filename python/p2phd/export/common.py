@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import torch
 from torch import nn
 
 from p2phd import __version__
+from p2phd.atomic import atomic_write
 from p2phd.models.config import GeneratorConfig
 
 FORMATS = ("torchscript", "onnx", "engine")
@@ -157,28 +155,10 @@ def resolve_shapes(
     return Shapes(batch, size, True, lo, hi)
 
 
-@contextlib.contextmanager
-def temporary(path: Path) -> Iterator[Path]:
-    """A temp name beside `path` that is removed unless the caller renamed it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would follow the file into place
-    try:
-        yield tmp
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` under a temporary name, then rename it into place."""
-    with temporary(path) as tmp:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+    with atomic_write(path, clean_stale=True) as handle:
+        handle.write(data)
 
 
 def weights_sha256(generator: nn.Module) -> str:

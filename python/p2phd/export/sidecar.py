@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from p2phd.atomic import file_sha256
 from p2phd.models.config import GeneratorConfig
 
 __all__ = [
+    "ARTIFACT_DIGEST",
     "SidecarError",
     "clusters_from_sidecar",
     "clusters_to_json",
@@ -30,6 +32,9 @@ __all__ = [
 
 REQUIRED_KEYS = ("format", "config", "inputs", "outputs")
 EMBEDDED_NAME = "p2phd.json"  # the extra file of a TorchScript artifact
+# sha256 of the artifact's bytes, in the sidecar file: an artifact and a sidecar of two
+# exports (a kill between the renames, a copy of one file only) are refused as a mixed set.
+ARTIFACT_DIGEST = "artifact_sha256"
 
 
 class SidecarError(ValueError):
@@ -71,6 +76,13 @@ def read_sidecar(
     except json.JSONDecodeError as error:
         raise SidecarError(f"{path}: not a readable JSON sidecar ({error})") from error
     _check(data, path)
+    digest = data.get(ARTIFACT_DIGEST) if path != Path(artifact) else None
+    if digest is not None and digest != file_sha256(artifact):
+        raise SidecarError(
+            f"{path} and {Path(artifact).name} are a mixed set: the sidecar describes another "
+            "export (an export killed between its renames, or one file copied without the "
+            "other); export again"
+        )
     return data
 
 
