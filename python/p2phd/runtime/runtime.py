@@ -183,7 +183,22 @@ class Runtime:
         if kind == "torchscript":
             assert sidecar is not None
             return TorchScriptBackend(path, resolve_device(device), sidecar)
-        return OnnxBackend(path, resolved)
+        onnx = OnnxBackend(path, resolved, sidecar)
+        if sidecar is None and not onnx.takes_maps:
+            self._check_input_channels(path, onnx.io[0][0]["shape"])
+        return onnx
+
+    def _check_input_channels(self, path: Path, shape: list[Any]) -> None:
+        """ValueError when a graph without a sidecar takes another number of channels than
+        the config given for it means (one-hot labels + instance edges + features)."""
+        channels = shape[1] if len(shape) == 4 else None
+        if isinstance(channels, int) and channels != self.config.input_nc:
+            c = self.config
+            raise ValueError(
+                f"{path.name} takes {channels} input channels, but label_nc={c.label_nc}, "
+                f"use_instance={c.use_instance}, feature_nc={c.feature_nc} make "
+                f"{c.input_nc}: pass the options the model was trained with"
+            )
 
     @property
     def backend(self) -> str:
