@@ -176,6 +176,8 @@ BAD_CALLS = [
     ("bench", "quality /nonexistent --seeds 5-1", 2),
     pytest.param("bench", "ops --device cuda", 1, marks=pytest.mark.skipif(CUDA, reason="")),
     ("bench", "", 2),
+    ("bench", "ops --json DEVICE", 2),
+    ("bench", "ops --json DIR", 2),
     ("export", "/nonexistent --to onnx --quiet", 1),
     ("export", "ONNX --to jpeg", 2),
     ("train", "--bogus", 2),
