@@ -104,3 +104,34 @@ def test_a_sidecar_that_disagrees_with_its_artifact_is_refused_on_load(
     err = capsys.readouterr().err
     assert code == 1 and len(err.splitlines()) == 1 and "unexpected" not in err, err
     assert "match" in err, err
+
+
+def _without_description(source: Path, artifact: Path) -> None:
+    """`source` copied to `artifact` with no sidecar and no description inside."""
+    import onnx
+
+    model = onnx.load(str(source))
+    del model.metadata_props[:]
+    onnx.save(model, str(artifact))
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        ("onnx", {"label_nc": 20}, "takes 36 input channels"),
+        ("onnx", {"use_instance": False}, "takes 36 input channels"),
+        ("onnx-preprocess", {"use_instance": False}, r"takes the inputs \['labels', 'instances'\]"),
+        ("onnx-preprocess", {"instance_feat": True}, r"mean \['labels', 'instances', 'features'\]"),
+    ],
+)
+def test_an_onnx_without_sidecar_must_fit_the_options_given(
+    artifacts, kind, options, message, tmp_path
+) -> None:
+    artifact = tmp_path / "bare.onnx"
+    _without_description(artifacts[kind], artifact)
+    config = {"ngf": 8, "n_downsample_global": 2, "n_blocks_global": 1, **options}
+    with pytest.raises(ValueError, match=message):
+        Runtime(artifact, **config)
+    runtime = Runtime(artifact, ngf=8, n_downsample_global=2, n_blocks_global=1)
+    labels = np.zeros((1, 32, 64), np.int32)
+    assert runtime.render(labels, np.zeros_like(labels)).shape == (1, 32, 64, 3)

@@ -184,19 +184,30 @@ class Runtime:
             assert sidecar is not None
             return TorchScriptBackend(path, resolve_device(device), sidecar)
         onnx = OnnxBackend(path, resolved, sidecar)
-        if sidecar is None and not onnx.takes_maps:
-            self._check_input_channels(path, onnx.io[0][0]["shape"])
+        if sidecar is None:
+            self._check_graph_inputs(path, onnx.io[0], onnx.takes_maps)
         return onnx
 
-    def _check_input_channels(self, path: Path, shape: list[Any]) -> None:
-        """ValueError when a graph without a sidecar takes another number of channels than
-        the config given for it means (one-hot labels + instance edges + features)."""
+    def _check_graph_inputs(self, path: Path, inputs: list[dict[str, Any]], maps: bool) -> None:
+        """ValueError when a graph without a sidecar takes other inputs than the config given
+        for it means: the channels of one-hot labels + instance edges + features, or for a
+        graph with its preprocessing, the instance and feature maps."""
+        c = self.config
+        given = f"label_nc={c.label_nc}, use_instance={c.use_instance}, feature_nc={c.feature_nc}"
+        if maps:
+            names = [entry["name"] for entry in inputs]
+            wanted = ["labels"] + ["instances"] * c.use_instance + ["features"] * bool(c.feature_nc)
+            if names != wanted:
+                raise ValueError(
+                    f"{path.name} takes the inputs {names}, but {given} mean {wanted}: pass "
+                    "the options the model was trained with"
+                )
+            return
+        shape = inputs[0]["shape"]
         channels = shape[1] if len(shape) == 4 else None
-        if isinstance(channels, int) and channels != self.config.input_nc:
-            c = self.config
+        if isinstance(channels, int) and channels != c.input_nc:
             raise ValueError(
-                f"{path.name} takes {channels} input channels, but label_nc={c.label_nc}, "
-                f"use_instance={c.use_instance}, feature_nc={c.feature_nc} make "
+                f"{path.name} takes {channels} input channels, but {given} make "
                 f"{c.input_nc}: pass the options the model was trained with"
             )
 
