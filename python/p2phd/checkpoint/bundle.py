@@ -119,7 +119,8 @@ def _parse_description(text: str, where: str) -> dict[str, Any]:
 
 
 def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
-    """Load what save_bundle wrote (a `.safetensors` file or a bundle directory)."""
+    """Load what save_bundle wrote (a `.safetensors` file or a bundle directory), into memory
+    of its own: rewriting or removing the files afterwards changes nothing in the model."""
     path = Path(path)
     weights = path / _BUNDLE_WEIGHTS if path.is_dir() else path
     if not weights.is_file():

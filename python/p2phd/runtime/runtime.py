@@ -58,7 +58,8 @@ class Runtime:
     with preprocessing). `memory_limit` caps, in bytes, what one render may allocate (default:
     what the device has available); a larger render is refused with RenderMemoryError.
 
-    One Runtime can be shared between threads: render() calls run one at a time.
+    One Runtime can be shared between threads: render() calls run one at a time. It holds
+    its model in memory: replacing or rewriting the files it was loaded from changes nothing.
     """
 
     def __init__(
