@@ -156,6 +156,7 @@ BAD_CALLS = [
     ("export", "demo --to onnx --out DEVICE --no-verify", 2),
     ("export", "demo --to onnx --out FIFO --no-verify", 2),
     ("export", "demo --to onnx --out DIR", 2),
+    ("export", "demo --to onnx --out NEW --triton-repo FILE", 2),
     ("preview", "--out DIR", 2),
     ("preview", "--out UNDER_FILE", 2),
     ("preview", "--out RO --size 16x32", 1),

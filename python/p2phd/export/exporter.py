@@ -186,6 +186,8 @@ def export(
         Path(out) if out is not None else _default_out(source, to, precision, with_preprocess)
     )
     _check_out(out_path)
+    if triton_repo is not None and Path(triton_repo).exists() and not Path(triton_repo).is_dir():
+        raise ExportUsageError(f"--triton-repo {triton_repo} is not a folder")
     if isinstance(source, LoadedModel):
         model = source
     else:
