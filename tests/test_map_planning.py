@@ -125,3 +125,14 @@ def test_a_map_whose_name_is_not_utf8_renders(bundle, tmp_path, capsys) -> None:
     code = render.main([str(bundle), str(folder / f"{stem}_labelIds.png"), "--out", str(one)])
     assert code == 0, capsys.readouterr().err
     assert one.is_file()
+
+
+def test_an_output_that_would_replace_an_input_map_is_refused(bundle, tmp_path, capsys) -> None:
+    folder = _flat_folder(tmp_path / "maps", ["a.png", "b.png"])
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    single = folder / "a.png"
+    for argv in ([str(folder), "--out", str(folder)], [str(single), "--out", str(single)]):
+        code = render.main([str(bundle), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.splitlines()) == 1 and "would replace" in err, err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

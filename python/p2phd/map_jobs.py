@@ -7,6 +7,7 @@ feature model's styles independent of who renders the map."""
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,19 +60,31 @@ def plan_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> li
     """The jobs of one map file or of a folder (a dataset root with {phase}_label/, or a
     folder of label maps); OutputCollision when two maps' images would share a file."""
     if source.is_file():
-        return [Job(source, instances or instance_path_for(source), out)]
-    label_dir = source / f"{phase}_label" if (source / f"{phase}_label").is_dir() else source
-    jobs = [Job(p, instance_path_for(p), out / output_name(p)) for p in label_maps_in(label_dir)]
+        jobs = [Job(source, instances or instance_path_for(source), out)]
+    else:
+        folder = source / f"{phase}_label" if (source / f"{phase}_label").is_dir() else source
+        jobs = [Job(p, instance_path_for(p), out / output_name(p)) for p in label_maps_in(folder)]
     check_outputs(jobs)
     return jobs
 
 
+def _key(path: Path) -> str:
+    # Case folded: names that differ only in case are one file on many file systems.
+    return os.path.realpath(path).casefold()
+
+
 def check_outputs(jobs: list[Job]) -> None:
-    """OutputCollision when two jobs write one file: the same output name, or names that
-    differ only in case (one file on case-insensitive file systems)."""
+    """OutputCollision when two jobs write one file (the same name, or names that differ
+    only in case), or when a job's output would replace one of the maps it reads."""
+    inputs = {_key(p): p for job in jobs for p in (job.labels, job.instances) if p is not None}
     seen: dict[str, Job] = {}
     for job in jobs:
-        key = str(job.out).casefold()
+        key = _key(job.out)
+        if key in inputs:
+            raise OutputCollision(
+                f"the image of {job.labels.name} would replace the map {inputs[key]}; give "
+                "--out another file or folder"
+            )
         first = seen.setdefault(key, job)
         if first is not job:
             raise OutputCollision(
