@@ -153,6 +153,7 @@ BAD_CALLS = [
     ("render", "demo DEVNULL --out NEW_DIR --ray", 2),
     ("preview", "--out DEVICE", 2),
     ("preview", "--out FIFO", 2),
+    ("preview", "--out LABELS --labels LABELS", 2),
     ("export", "demo --to onnx --out DEVICE --no-verify", 2),
     ("export", "demo --to onnx --out FIFO --no-verify", 2),
     ("export", "demo --to onnx --out DIR", 2),

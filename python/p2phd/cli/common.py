@@ -214,6 +214,13 @@ def check_output_file(path: str | os.PathLike, option: str = "OUT") -> Path:
     return path
 
 
+def check_not_an_input(out: Path, inputs: list[str | None], option: str = "--out") -> None:
+    """A usage error when the file to write is one of the files the command reads."""
+    for given in inputs:
+        if given and out.exists() and Path(given).exists() and os.path.samefile(out, given):
+            raise UsageError(f"{option} {out} is the input {given}; it would be replaced")
+
+
 def check_output_dir(path: str | os.PathLike, option: str = "OUT") -> Path:
     """A folder to write into: a folder where it exists, under folders where they exist."""
     path = Path(path)
