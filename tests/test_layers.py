@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"ops"},
     {"models"},
     {"checkpoint", "data"},
-    {"sidecar"},
+    {"artifact_io", "sidecar"},
     {"runtime"},
     {"export", "quality", "train"},
     {"serve", "distributed"},

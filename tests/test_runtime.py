@@ -255,8 +255,11 @@ def test_onnx_with_preprocess_from_p2phd_export(bundle, tmp_path, scene):
     image = runtime.render(scene.labels, scene.instances)
     reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances)
     assert np.abs(image.astype(int) - reference).max() <= 1
-    smaller = runtime.render(scene.labels[:50, :100], scene.instances[:50, :100])
-    assert smaller.shape == (50, 100, 3)
+    # 58 x 122 pads to the export's 64 x 128 (stride 8); 50 x 100 would pad further
+    smaller = runtime.render(scene.labels[:58, :122], scene.instances[:58, :122])
+    assert smaller.shape == (58, 122, 3)
+    with pytest.raises(ValueError, match="--size 56x104"):
+        runtime.render(scene.labels[:50, :100], scene.instances[:50, :100])
     with pytest.raises(ValueError, match="exported for 1 x 64 x 128 maps"):
         runtime.render(scene.labels[:, :10].repeat(2, 0), scene.instances[:, :10].repeat(2, 0))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 35\): got 40"):

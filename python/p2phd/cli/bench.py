@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from p2phd import __version__, build_info
+from p2phd.atomic import atomic_write
 from p2phd.bench import ops as bench_ops
 from p2phd.bench import quality as quality_bench
 from p2phd.bench import render as bench_render
@@ -22,6 +23,7 @@ from p2phd.cli.common import (
     Parser,
     UsageError,
     add_subcommands,
+    check_output_file,
     non_negative_int,
     parse_size,
     positive_int,
@@ -214,8 +216,8 @@ def write_json(path: str, device: str, command: str, args: argparse.Namespace, r
         },
         "timings": [dataclasses.asdict(row) for row in rows],
     }
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=2)
+    with atomic_write(path) as handle:  # whole or not at all, and only a regular file
+        handle.write(json.dumps(record, indent=2).encode())
 
 
 def main_render(args: argparse.Namespace) -> int:
@@ -379,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     def body() -> int:
+        if getattr(args, "json", None):
+            check_output_file(args.json, "--json")  # before minutes of timing, not after
         if args.device == "cuda" and not CUDA_READY:
             raise RuntimeError("--device cuda needs a GPU and a CUDA build of p2phd")
         return commands[args.command](args)

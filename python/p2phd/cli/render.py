@@ -50,7 +50,14 @@ from p2phd.cli.progress import Progress
 from p2phd.cli.ray_render import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.image_io import read_instance_map, read_label_map
-from p2phd.map_jobs import MANIFEST_NAME, Job, append_manifest, manifest_record, plan_jobs
+from p2phd.map_jobs import (
+    MANIFEST_NAME,
+    Job,
+    OutputCollision,
+    append_manifest,
+    manifest_record,
+    plan_jobs,
+)
 from p2phd.runtime import Runtime
 
 # The demo model: a bundle trained on synthetic scenes by tools/train_demo.sh.
@@ -179,6 +186,18 @@ def read_maps(job: Job, use_instance: bool, resize: int | None) -> tuple[np.ndar
     return labels, instances
 
 
+def planned_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
+    """The jobs of a render, before any model loads: usage errors when there are no maps or
+    when two maps' images would be written to one file."""
+    try:
+        jobs = plan_jobs(source, out, instances, phase)
+    except OutputCollision as error:
+        raise UsageError(str(error)) from None
+    if not jobs:
+        raise UsageError(f"no label maps (*.png) found in {source}")
+    return jobs
+
+
 def render_maps(args: argparse.Namespace) -> int:
     if args.model is None or args.input is None or args.out is None:
         raise UsageError("give MODEL INPUT --out OUT, or --demo OUT.png")
@@ -189,6 +208,8 @@ def render_maps(args: argparse.Namespace) -> int:
     source, out = Path(args.input), Path(args.out)
     if not source.exists():
         raise UsageError(f"{source} does not exist")
+    if not (source.is_file() or source.is_dir()):
+        raise UsageError(f"{source} is not a label map file or a folder of them")
     if source.is_file():
         check_output_file(out, "--out")
     else:
@@ -201,6 +222,7 @@ def render_maps(args: argparse.Namespace) -> int:
     check_ray_arguments(args)
     if args.ray is not None:
         return run_on_ray(args, {**options, "rounding": args.rounding}, style)
+    jobs = planned_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
     try:
         runtime = Runtime(
             args.model,
@@ -212,9 +234,6 @@ def render_maps(args: argparse.Namespace) -> int:
         )
     except Exception as error:  # whatever went wrong, name the model that did not load
         raise RuntimeError(f"cannot load {args.model}: {describe_error(error)}") from error
-    jobs = plan_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
-    if not jobs:
-        raise UsageError(f"no label maps (*.png) found in {source}")
     print(runtime.describe(), file=sys.stderr)
     provenance = runtime.provenance()
     failures: list[tuple[Path, str]] = []

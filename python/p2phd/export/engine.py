@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from p2phd.artifact_io import Shapes, TensorSpec
 from p2phd.export.common import (
     ExportError,
     ExportUsageError,
     Progress,
-    Shapes,
-    TensorSpec,
     trt_module_name,
 )
 from p2phd.extras import MissingExtra, require_one_of

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from p2phd import __version__
-from p2phd.export.common import Shapes, TensorSpec
+from p2phd.artifact_io import Shapes, TensorSpec
 from p2phd.extras import require
 
 

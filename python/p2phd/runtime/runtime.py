@@ -21,7 +21,7 @@ from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
-from p2phd.runtime.padding import network_size, pad_for_network, pad_to_size
+from p2phd.runtime.padding import network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
@@ -60,7 +60,8 @@ class Runtime:
     with preprocessing). `memory_limit` caps, in bytes, what one render may allocate (default:
     what the device has available); a larger render is refused with RenderMemoryError.
 
-    One Runtime can be shared between threads: render() calls run one at a time.
+    One Runtime can be shared between threads: render() calls run one at a time. It holds
+    its model in memory: replacing or rewriting the files it was loaded from changes nothing.
     """
 
     def __init__(
@@ -188,7 +189,33 @@ class Runtime:
         if kind == "torchscript":
             assert sidecar is not None
             return TorchScriptBackend(path, resolve_device(device), sidecar)
-        return OnnxBackend(path, resolved)
+        onnx = OnnxBackend(path, resolved, sidecar)
+        if sidecar is None:
+            self._check_graph_inputs(path, onnx.io[0], onnx.takes_maps)
+        return onnx
+
+    def _check_graph_inputs(self, path: Path, inputs: list[dict[str, Any]], maps: bool) -> None:
+        """ValueError when a graph without a sidecar takes other inputs than the config given
+        for it means: the channels of one-hot labels + instance edges + features, or for a
+        graph with its preprocessing, the instance and feature maps."""
+        c = self.config
+        given = f"label_nc={c.label_nc}, use_instance={c.use_instance}, feature_nc={c.feature_nc}"
+        if maps:
+            names = [entry["name"] for entry in inputs]
+            wanted = ["labels"] + ["instances"] * c.use_instance + ["features"] * bool(c.feature_nc)
+            if names != wanted:
+                raise ValueError(
+                    f"{path.name} takes the inputs {names}, but {given} mean {wanted}: pass "
+                    "the options the model was trained with"
+                )
+            return
+        shape = inputs[0]["shape"]
+        channels = shape[1] if len(shape) == 4 else None
+        if isinstance(channels, int) and channels != c.input_nc:
+            raise ValueError(
+                f"{path.name} takes {channels} input channels, but {given} make "
+                f"{c.input_nc}: pass the options the model was trained with"
+            )
 
     @property
     def backend(self) -> str:
@@ -241,11 +268,13 @@ class Runtime:
         c = self.config
         features = f", {c.feat_num} instance features" if c.instance_feat else ""
         layout = {None: "", True: ", NHWC", False: ", NCHW"}[self.channels_last]
+        sizes = f"sizes padded to multiples of {c.downsampling}"
+        if self._fixed_shape is not None:
+            sizes += ", to {} x {} x {} maps only (a fixed-size export)".format(*self._fixed_shape)
         return (
             f"{self.source.name}: {c.netG} generator (ngf {c.ngf}, {c.label_nc} labels"
             f"{', instance edges' if c.use_instance else ''}{features}) on {self.backend}, "
-            f"{self.device}, {self.precision}{layout}; sizes padded to multiples of "
-            f"{c.downsampling}"
+            f"{self.device}, {self.precision}{layout}; {sizes}"
         )
 
     def render(
@@ -263,7 +292,8 @@ class Runtime:
         """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8, or with
         output="float" [N x] 3 x H x W in [-1, 1]. numpy in, numpy out; torch in, torch out
         on the input's device. Any H, W in [1, MAX_SIDE]: maps are padded by reflection to
-        the network's stride (and to at least twice it) and the result is cropped back.
+        the network's stride (and to at least twice it) and the result is cropped back. An
+        artifact exported at a fixed size takes the maps that pad to that size only.
 
         Feature models: `features` gives the N x feat_num x H x W map; `features_from` encodes
         a photo (uint8 H x W x 3) with the encoder; otherwise every instance takes a cluster
@@ -428,19 +458,32 @@ class Runtime:
         return result.cpu().numpy() if returns_numpy else result.to(home)
 
     def _pad(self, *maps: torch.Tensor | None) -> list[torch.Tensor | None]:
-        """Pads maps by reflection to sizes the network takes (network_size), or to the
-        fixed size of an artifact exported for one size."""
+        """Pads maps by reflection to sizes the network takes (network_size). An artifact
+        exported at a fixed size takes only the maps that pad to that size: padding further
+        would change the image (instance norm would see the padding)."""
         n, height, width = maps[0].shape
-        if self._fixed_shape is None:
-            stride = self.config.downsampling
-            return [m if m is None else pad_for_network(m, stride) for m in maps]
+        stride = self.config.downsampling
+        if self._fixed_shape is not None:
+            padded = (n, network_size(height, stride), network_size(width, stride))
+            if padded != self._fixed_shape:
+                raise ValueError(self._fixed_shape_refusal(n, height, width, padded))
+        return [m if m is None else pad_for_network(m, stride) for m in maps]
+
+    def _fixed_shape_refusal(
+        self, n: int, height: int, width: int, padded: tuple[int, int, int]
+    ) -> str:
+        assert self._fixed_shape is not None
         fixed_n, fixed_height, fixed_width = self._fixed_shape
-        if n != fixed_n or height > fixed_height or width > fixed_width:
-            raise ValueError(
-                f"{self.source.name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
-                f"maps, got {n} x {height} x {width}; export with --dynamic for other sizes"
-            )
-        return [m if m is None else pad_to_size(m, fixed_height, fixed_width) for m in maps]
+        fits = (
+            [f"--size {padded[1]}x{padded[2]}"] if padded[1:] != (fixed_height, fixed_width) else []
+        )
+        if n != fixed_n:
+            fits.append(f"--batch {n}")
+        return (
+            f"{self.source.name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
+            f"maps, and {n} x {height} x {width} maps would render differently through it; "
+            f"export with {' '.join(fits)}, or with --dynamic for any size"
+        )
 
     def _generator_input(
         self,

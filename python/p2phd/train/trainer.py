@@ -45,7 +45,15 @@ from .dataset import (
 from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
 from .options import TrainOptions, format_options
-from .resume import ResumeError, check_train_state, first_line, load_resume_file
+from .resume import (
+    SET_DIGESTS,
+    ResumeError,
+    check_same_save,
+    check_train_state,
+    first_line,
+    load_resume_file,
+    set_digests,
+)
 
 LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
 CSV_FIELDS = (
@@ -322,10 +330,12 @@ class Trainer:
         if not g_path.is_file():
             raise FileNotFoundError(f"--continue_train: no {g_path}")
         nets = [("G", self.netG), ("D", self.netD), ("E", self.netE)]
+        weights: list[Path] = []
         for role, net in nets:
             if net is None:
                 continue
             path = self._path(which, f"net_{role}.pth")
+            weights.append(path)
             state = load_resume_file(path)
             try:
                 net.load_state_dict(state)
@@ -337,6 +347,7 @@ class Trainer:
         state_path = self._path(which, "train_state.pth")
         if state_path.is_file():
             self._resume_state = check_train_state(load_resume_file(state_path), state_path)
+            check_same_save(self._resume_state, weights, state_path)
             self._resume_path = state_path
             self.epoch = self._resume_state["epoch"]
             self.epoch_iter = self._resume_state["epoch_iter"]
@@ -406,7 +417,7 @@ class Trainer:
             if net is not None:
                 state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
                 files[self._path(which, f"net_{role}.pth")] = state
-        files[self._path(which, "train_state.pth")] = {
+        train_state = {
             "epoch": self.epoch,
             "epoch_iter": self.epoch_iter,
             "total_steps": self.total_steps,
@@ -424,10 +435,15 @@ class Trainer:
                 else None,
             },
         }
-        # One set: a resume never mixes the weights of one save with the state of another.
-        with atomic_paths(*files, self.dir / "iter.txt") as (*temporaries, iter_txt):
+        # One set, renamed together: the state (first) records the digest of each weights
+        # file, so that a set mixed by a kill between the renames is refused on resume.
+        state_path = self._path(which, "train_state.pth")
+        targets = (state_path, *files, self.dir / "iter.txt")
+        with atomic_paths(*targets, clean_stale=True) as (state_tmp, *temporaries, iter_txt):
             for temporary, content in zip(temporaries, files.values(), strict=True):
                 torch.save(content, temporary)
+            train_state[SET_DIGESTS] = set_digests(dict(zip(files, temporaries, strict=True)))
+            torch.save(train_state, state_tmp)
             np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
         if which == "latest":
             self.save_bundle()
