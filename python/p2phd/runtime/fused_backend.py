@@ -39,6 +39,7 @@ _MapKey = tuple[tuple[int, ...], torch.dtype] | None
 class FusedBackend:
     name = "fused"
     takes_maps = True  # it takes label, instance and feature maps, and returns uint8 images
+    generates = False  # no float image
 
     def __init__(
         self,

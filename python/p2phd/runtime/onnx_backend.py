@@ -38,6 +38,7 @@ class OnnxBackend:
         self.output_names = [o.name for o in self.session.get_outputs()]
         # An ONNX exported with its preprocessing takes the raw maps and returns uint8 RGB.
         self.takes_maps = "labels" in self.input_names
+        self.generates = not self.takes_maps  # generate() returns the float image
         first = self.session.get_inputs()[0]
         self.input_dtype = _ONNX_TYPES.get(first.type, torch.float32)
         self.precision = "fp16" if self.input_dtype == torch.float16 else "fp32"

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OpenVINO models of a generator: converted in memory through ONNX (torch.onnx, then
+OpenVINO's ONNX frontend), which gives the same graph as the ONNX artifact and f32 results
+equal to torch's up to float rounding.
+
+OpenVINO reads its model files (.xml + .bin, and .onnx) without mmap here (ENABLE_MMAP
+False): a loaded model keeps its weights in memory and never depends on its files again.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from p2phd.export.common import OPSET, TensorSpec, io_tensors, weights_sha256
+from p2phd.export.graph import traced_module
+from p2phd.models.config import GeneratorConfig
+
+# Converted models kept per process, by weights, config and graph kind: a second Runtime of
+# the same model (a server's, a test's) skips the conversion. A few only: each holds weights.
+_CONVERTED_LIMIT = 4
+_converted: OrderedDict[tuple[str, str, bool], Any] = OrderedDict()
+_converted_lock = threading.Lock()
+_core: Any = None
+
+
+def import_openvino() -> Any:
+    """The openvino module, or ImportError saying how to install it."""
+    try:
+        import openvino
+    except ImportError as error:
+        raise ImportError("OpenVINO is not installed: pip install openvino") from error
+    return openvino
+
+
+def core() -> Any:
+    """The process's OpenVINO Core, which reads model files without mmap."""
+    global _core
+    if _core is None:
+        ov = import_openvino()
+        created = ov.Core()
+        created.set_property({"ENABLE_MMAP": False})
+        _core = created
+    return _core
+
+
+def read_model(path: Path) -> Any:
+    """An ONNX or OpenVINO IR (.xml beside its .bin) file as an ov.Model, read into memory."""
+    return core().read_model(str(path), config={"ENABLE_MMAP": False})
+
+
+def onnx_bytes(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    opset: int = OPSET,
+) -> bytes:
+    """`module` as ONNX bytes with the specs' names and dynamic batch, height and width."""
+    dynamic_axes = {t.name: t.dynamic_axes() for t in (*inputs, *outputs)}
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
+        torch.onnx.export(
+            module,
+            example,
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[t.name for t in inputs],
+            output_names=[t.name for t in outputs],
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
+        )
+    return buffer.getvalue()
+
+
+def example_inputs(
+    config: GeneratorConfig, inputs: Sequence[TensorSpec], dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, ...]:
+    """Small inputs to trace with: four strides square, one map; label 0 and one instance."""
+    side = 4 * config.downsampling
+    example = []
+    for spec in inputs:
+        if spec.dtype == "int32":
+            example.append(torch.zeros(spec.shape(1, side, side), dtype=torch.int32))
+        else:
+            example.append(torch.zeros(spec.shape(1, side, side), dtype=dtype))
+    return tuple(example)
+
+
+def convert_generator(generator: nn.Module, config: GeneratorConfig, with_preprocess: bool) -> Any:
+    """The f32 generator as an ov.Model with dynamic batch, height and width: the plain graph
+    (`input` -> `output` in [-1, 1]) or, `with_preprocess`, labels (+ instances, + features)
+    -> uint8 `image` with one-hot, edges and the uint8 conversion (rounding to nearest) in
+    the graph. Kept per process (a copy is returned: callers reshape it)."""
+    key = (weights_sha256(generator), config.to_json(), with_preprocess)
+    with _converted_lock:
+        model = _converted.get(key)
+        if model is not None:
+            _converted.move_to_end(key)
+            return model.clone()
+    inputs, outputs = io_tensors(config, "fp32", with_preprocess)
+    module = traced_module(generator, config, "fp32", with_preprocess)
+    data = onnx_bytes(module, example_inputs(config, inputs), inputs, outputs)
+    model = core().read_model(data)  # its ONNX frontend: far faster than convert_model
+    with _converted_lock:
+        _converted[key] = model
+        while len(_converted) > _CONVERTED_LIMIT:
+            _converted.popitem(last=False)
+    return model.clone()
