@@ -204,3 +204,22 @@ def test_cityscapes_maps_match_torch(local_bundle, cityscapes):
         image = runtime.render(labels, instances)
         assert image.shape == (256, 512, 3), name
         assert_rounding_close(image, torch_fp32.render(labels, instances))
+
+
+def test_without_openvino_a_checkpoint_renders_on_torch_and_says_why(local_bundle):
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'openvino':\n"
+        "            raise ImportError('no openvino here')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from p2phd import Runtime\n"
+        "print(Runtime(sys.argv[1]).backend)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocker, str(local_bundle)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "torch"
+    assert "renders on the torch backend: OpenVINO is not installed" in result.stderr
