@@ -18,14 +18,10 @@ def test_render_table_and_json(tmp_path, capsys):
     argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
     assert bench.main(argv) == 0
     table = capsys.readouterr().out
-    for case in (
-        "public pipeline, FP32 eager",
-        "p2phd render (fp32)",
-        "p2phd render fused NCHW (fp32)",
-    ):
+    for case in ("public pipeline, FP32 eager", "p2phd openvino (fp32)", "p2phd fused (fp32)"):
         assert case in table
     rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
-    fused = rows["p2phd render fused NCHW (fp32)"]
+    fused = rows["p2phd fused (fp32)"]
     assert fused["batch"] == 2 and fused["median_ms"] > 0 and fused["psnr_db"] > 40
 
 

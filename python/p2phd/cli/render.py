@@ -112,15 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
-        help="what runs the generator (auto: torch for checkpoints and bundles)",
+        choices=["auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
+        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
     )
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
     parser.add_argument(
         "--precision",
         default="auto",
         choices=["auto", "fp32", "fp16", "bf16"],
-        help="torch and fused backends (auto: fp16 on CUDA, fp32 on the CPU)",
+        help="auto: fp16 on CUDA, fp32 on the CPU; bf16 on a CPU needs its bf16 units "
+        "(AMX or AVX512-BF16) for openvino",
     )
     parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
     parser.add_argument(

@@ -48,15 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
-        help="what runs the generator",
+        choices=["auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
+        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
     )
     parser.add_argument(
         "--precision",
         default="auto",
         choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: bf16 on a CPU with AMX (2.8x faster there), else fp16 on CUDA and fp32 on "
-        "a CPU",
+        help="auto: bf16 on a CPU with bf16 units (AMX or AVX512-BF16), else fp16 on CUDA and "
+        "fp32 on a CPU",
     )
     parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(

@@ -61,6 +61,10 @@ def read_maps(batch: Batch) -> Batch:
     }
 
 
+# The backends that render with OpenVINO on a CPU, whose threads= an actor sets.
+AUTO_OPENVINO = ("auto", "openvino")
+
+
 class RenderActor:
     """Holds one Runtime for its lifetime; renders a batch map by map with each map's own
     seed, so the result does not depend on the batch or the actor."""
@@ -73,8 +77,11 @@ class RenderActor:
         style: dict[int, int] | None,
     ) -> None:
         torch.set_num_threads(threads)
+        options = dict(runtime_options)
+        if options.get("device") == "cpu" and options.get("backend", "auto") in AUTO_OPENVINO:
+            options.setdefault("threads", threads)  # OpenVINO's threads: the actor's share
         try:
-            self.runtime = Runtime(model, **runtime_options)
+            self.runtime = Runtime(model, **options)
         except (ValueError, RuntimeError, OSError, TypeError) as error:
             # One line for the driver's summary rather than the loader's inner traceback.
             raise RuntimeError(f"cannot load {model}: {error}") from None

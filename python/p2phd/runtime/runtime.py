@@ -64,7 +64,8 @@ class Runtime:
     units; on the other backends an exported artifact runs in its own precision, and
     asking for another is an error). `threads` is OpenVINO's INFERENCE_NUM_THREADS (default:
     all cores) and `openvino_config` any other OpenVINO CPU property by its name
-    ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino backend only.
+    ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino backend, and with
+    backend="auto" only where it picks openvino.
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
     has torch.compile compile its forward (minutes at the first render of a shape). `config`
@@ -131,11 +132,6 @@ class Runtime:
         else:
             self._backend = self._load_checkpoint(
                 path, backend, device, precision, (channels_last, compile_mode), config
-            )
-        if (threads is not None or openvino_config) and self._backend.name != "openvino":
-            raise ValueError(
-                "threads and openvino_config apply to the openvino backend only; "
-                f"{path.name} renders on {self._backend.name}"
             )
         # Renders run on the Runtime's own stream: its buffers are never shared across streams.
         self._stream = DeviceStream(self.device)
