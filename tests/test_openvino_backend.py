@@ -156,6 +156,13 @@ def test_two_threads_share_one_runtime(local_bundle, scene):
     assert len(results) == 6 and all(np.array_equal(r, expected) for r in results)
 
 
+def test_the_bytes_do_not_depend_on_the_number_of_threads(local_bundle, scene):
+    expected = Runtime(local_bundle).render(scene.labels, scene.instances)
+    for threads in (2, 3):
+        image = Runtime(local_bundle, threads=threads).render(scene.labels, scene.instances)
+        assert np.array_equal(image, expected), threads
+
+
 def test_threads_and_openvino_properties(local_bundle, scene):
     reference = Runtime(local_bundle, backend="torch").render(scene.labels, scene.instances)
     for options in ({"threads": 1}, {"openvino_config": {"NUM_STREAMS": 2}}):

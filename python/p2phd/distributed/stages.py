@@ -13,6 +13,7 @@ import torch
 
 from p2phd.image_io import read_instance_map, read_label_map, write_png
 from p2phd.runtime import Runtime
+from p2phd.runtime.openvino_backend import MIN_THREADS
 
 Batch = dict[str, np.ndarray]
 
@@ -79,7 +80,9 @@ class RenderActor:
         torch.set_num_threads(threads)
         options = dict(runtime_options)
         if options.get("device") == "cpu" and options.get("backend", "auto") in AUTO_OPENVINO:
-            options.setdefault("threads", threads)  # OpenVINO's threads: the actor's share
+            # OpenVINO's threads: the actor's share, but never one, whose bytes differ from
+            # the local render's (openvino_backend.MIN_THREADS).
+            options.setdefault("threads", max(threads, MIN_THREADS))
         try:
             self.runtime = Runtime(model, **options)
         except (ValueError, RuntimeError, OSError, TypeError) as error:

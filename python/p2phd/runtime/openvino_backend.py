@@ -9,7 +9,8 @@ OpenVINO IR files (.xml + .bin) run as they are.
 
 One model is compiled per input shape, with one infer request, and kept (the last few
 shapes): the same shape always runs the same compiled code, so a render gives the same
-bytes at every call and in every process with the same threads. Compiled with
+bytes at every call and in every process, at any number of threads from MIN_THREADS on
+(one thread sums instance norms in another order: a level apart at most). Compiled with
 PERFORMANCE_HINT LATENCY and NUM_STREAMS 1 (one request at a time: the Runtime renders one
 call at a time), INFERENCE_PRECISION_HINT as asked (f32 stays f32 on CPUs whose default is
 bf16), and INFERENCE_NUM_THREADS from `threads`; `properties` override any of these with
@@ -18,6 +19,7 @@ OpenVINO's own names (e.g. {"NUM_STREAMS": 2}, {"CACHE_DIR": "..."}).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -34,6 +36,10 @@ PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 # What OPTIMIZATION_CAPABILITIES must list for a precision to run in hardware.
 _CAPABILITIES = {"bf16": "BF16", "fp16": "FP16"}
 _COMPILED_LIMIT = 4
+# OpenVINO's instance norm (MVN) on one thread sums in another order than on several, where
+# the order is the same at any count: from 2 threads on, the bytes do not depend on how many.
+# So the backend's default is never one thread, and Ray's CPU actors ask for at least 2.
+MIN_THREADS = 2
 
 Model = Any  # an ov.Model
 ModelSource = Model | Callable[[], Model]  # a model, or what converts it at its first use
@@ -81,6 +87,11 @@ def check_precision(precision: str) -> str:
     return PRECISION_HINTS[precision]
 
 
+def _available_cores() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def compile_properties(
     precision: str, threads: int | None, properties: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -94,6 +105,8 @@ def compile_properties(
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
     }
+    if threads is None and _available_cores() == 1:
+        threads = MIN_THREADS  # OpenVINO's own default there would be one thread
     if threads is not None:
         compiled["INFERENCE_NUM_THREADS"] = threads
     supported = set(ov_models.core().get_property("CPU", "SUPPORTED_PROPERTIES"))
