@@ -18,11 +18,11 @@ from torch import nn
 from p2phd import __version__
 from p2phd.models.config import GeneratorConfig
 
-FORMATS = ("torchscript", "onnx", "engine")
+FORMATS = ("torchscript", "onnx", "engine", "openvino")
 PRECISIONS = ("fp32", "fp16")
 OPSET = 17
 DEFAULT_SIZE = (1024, 2048)
-EXTENSIONS = {"torchscript": ".pt", "onnx": ".onnx", "engine": ".engine"}
+EXTENSIONS = {"torchscript": ".pt", "onnx": ".onnx", "engine": ".engine", "openvino": ".xml"}
 
 Progress = Callable[[str], None]
 

@@ -25,6 +25,7 @@ import torch
 from p2phd.checkpoint import LoadedModel, load
 from p2phd.export import engine, graph, triton
 from p2phd.export import onnx as onnx_artifact
+from p2phd.export import openvino as openvino_artifact
 from p2phd.export import torchscript as torchscript_artifact
 from p2phd.export import verify as verification
 from p2phd.export.common import (
@@ -100,6 +101,8 @@ def _check_arguments(
         raise ExportUsageError(f"tolerance must be a finite number > 0, got {tolerance}")
     if capabilities and to != "engine":
         raise ExportUsageError("--compute-capability applies to --to engine only")
+    if to == "openvino" and triton_repo is not None:
+        raise ExportUsageError("--triton-repo takes onnx, torchscript or engine artifacts")
     if to != "engine":
         return None
     trt = engine.import_tensorrt()
@@ -144,7 +147,8 @@ def export(
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export the generator of `source` (anything `p2phd.checkpoint.load` takes, or a
-    LoadedModel) to `to` = "torchscript", "onnx" or "engine", with `<out>.json` beside it.
+    LoadedModel) to `to` = "torchscript", "onnx", "engine" or "openvino" (OpenVINO IR: `out`
+    is the .xml, its weights go to the .bin beside it), with `<out>.json` beside it.
 
     size: H x W of a fixed-shape export (default 1024x2048 rounded to the stride), or the
     optimum of a `dynamic` one, whose batch, height and width vary between (1, min_size) and
@@ -237,6 +241,9 @@ def export(
         artifact_tmp = stack.enter_context(temporary(out_path))
         cache_path: Path | None = None
         cache_bytes: bytes | None = None
+        # OpenVINO IR: the weights file beside the .xml, written under a temporary name too.
+        weights_path = out_path.with_suffix(".bin") if to == "openvino" else None
+        weights_tmp = stack.enter_context(temporary(weights_path)) if weights_path else None
         if to == "torchscript":
             progress(f"tracing to TorchScript ({precision}, {describe_shapes(shapes)})")
             text = json.dumps(sidecar, sort_keys=True)
@@ -252,7 +259,9 @@ def export(
             if to == "onnx":
                 onnx_path = artifact_tmp
             else:
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                # Beside the artifact: the IR's files are renamed from here into place.
+                where = out_path.parent if to == "openvino" else None
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=where)))
                 onnx_path = workdir / "model.onnx"
             progress(f"exporting ONNX opset {opset} ({precision}, {describe_shapes(shapes)})")
             metadata = {"p2phd": json.dumps({**sidecar, "format": "onnx"}, sort_keys=True)}
@@ -261,10 +270,14 @@ def export(
             )
             del module
             t = stage("export", t)
-            if checker is not None:
+            if checker is not None and to != "openvino":
                 progress("verifying the ONNX with onnxruntime (CPU) against float64 truth")
                 checker.check("onnx", "onnxruntime", onnx_path, onnx_artifact.run_onnxruntime)
                 t = stage("verify", t)
+            if weights_tmp is not None:
+                _export_ir(onnx_path, artifact_tmp, weights_tmp, checker, progress)
+                sidecar["versions"]["openvino"] = openvino_artifact.import_openvino().__version__
+                t = stage("build", t)
             if to == "engine":
                 cache_path = out_path.with_name(out_path.name + ".timing-cache")
                 trt, io_in, io_out, cache_bytes = engine.build_engine(
@@ -294,14 +307,18 @@ def export(
         sidecar_file = sidecar_path(out_path)
         sidecar_tmp = stack.enter_context(temporary(sidecar_file))
         sidecar_tmp.write_text(text)
+        if weights_tmp is not None and weights_path is not None:
+            os.replace(weights_tmp, weights_path)
         os.replace(artifact_tmp, out_path)
         try:
             os.replace(sidecar_tmp, sidecar_file)
             if cache_path is not None and cache_bytes:
                 write_bytes_atomic(cache_path, cache_bytes)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                out_path.unlink()
+            for written in (out_path, weights_path):
+                if written is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        written.unlink()
             raise
 
     result = ExportResult(
@@ -320,6 +337,25 @@ def export(
         progress(f"wrote Triton model version {result.triton_model_dir}")
     seconds["total"] = time.perf_counter() - started
     return result
+
+
+def _export_ir(
+    onnx_path: Path,
+    xml_tmp: Path,
+    weights_tmp: Path,
+    checker: _Checker | None,
+    progress: Progress,
+) -> None:
+    """The exported ONNX as OpenVINO IR, verified with OpenVINO in f32, moved to the
+    temporary names of the .xml and its .bin."""
+    xml = onnx_path.with_suffix(".xml")
+    progress("converting the ONNX to OpenVINO IR")
+    openvino_artifact.save_ir(onnx_path, xml)
+    if checker is not None:
+        progress("verifying the IR with OpenVINO (CPU, f32) against float64 truth")
+        checker.check("openvino", "openvino", xml, openvino_artifact.run_openvino)
+    os.replace(xml.with_suffix(".bin"), weights_tmp)
+    os.replace(xml, xml_tmp)
 
 
 class _Checker:

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """OpenVINO models of a generator: converted in memory through ONNX (torch.onnx, then
 OpenVINO's ONNX frontend), which gives the same graph as the ONNX artifact and f32 results
-equal to torch's up to float rounding.
+equal to torch's up to float rounding; and the OpenVINO IR artifact of p2phd-export
+(`--to openvino`: model.xml + model.bin, from the exported ONNX).
 
 OpenVINO reads its model files (.xml + .bin, and .onnx) without mmap here (ENABLE_MMAP
 False): a loaded model keeps its weights in memory and never depends on its files again.
@@ -13,10 +14,11 @@ import io
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -117,3 +119,19 @@ def convert_generator(generator: nn.Module, config: GeneratorConfig, with_prepro
         while len(_converted) > _CONVERTED_LIMIT:
             _converted.popitem(last=False)
     return model.clone()
+
+
+def save_ir(onnx_path: Path, xml_path: Path) -> None:
+    """The ONNX at `onnx_path` as OpenVINO IR: `xml_path` and the .bin beside it, weights
+    kept in the ONNX's precision (OpenVINO would compress float32 weights to float16)."""
+    import_openvino().save_model(read_model(onnx_path), str(xml_path), compress_to_fp16=False)
+
+
+def run_openvino(path: Path, named: Mapping[str, torch.Tensor]) -> np.ndarray:
+    """The first output of the IR or ONNX at `path` in OpenVINO on the CPU, computing in
+    f32 (the precision hint made explicit: OpenVINO's default is bf16 on CPUs with bf16
+    units), fed by input name."""
+    compiled = core().compile_model(read_model(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    request.infer({name: value.numpy() for name, value in named.items()})
+    return request.get_output_tensor(0).data.copy()
