@@ -88,9 +88,16 @@ def test_shapes_batches_and_torch_tensors(local_bundle, scene):
     assert runtime.render(scene.labels[:1, :1], scene.instances[:1, :1]).shape == (1, 1, 3)
     labels = torch.from_numpy(scene.labels[:37, :53]).repeat(2, 1, 1)
     instances = torch.from_numpy(scene.instances[:37, :53]).repeat(2, 1, 1)
+    labels[1] = torch.from_numpy(scene.labels[-37:, -53:])
     images = runtime.render(labels, instances)
     assert isinstance(images, torch.Tensor) and images.shape == (2, 37, 53, 3)
     assert_rounding_close(images.numpy(), torch_fp32.render(labels, instances).numpy())
+    # A map renders to the same bytes alone and in a batch.
+    for index in range(2):
+        alone = runtime.render(labels[index], instances[index])
+        assert torch.equal(images[index], alone), index
+    floats = runtime.render(labels, instances, output="float")
+    assert torch.equal(floats[1], runtime.render(labels[1], instances[1], output="float"))
 
 
 def test_feature_model_clusters_styles_and_features(feature_bundle, scene):

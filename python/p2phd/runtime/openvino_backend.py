@@ -7,10 +7,11 @@ conversion inside it, so that OpenVINO fuses them with the first and last layers
 generator (float output, or rounding="public") is converted at its first use. ONNX files and
 OpenVINO IR files (.xml + .bin) run as they are.
 
-One model is compiled per input shape, with one infer request, and kept (the last few
-shapes): the same shape always runs the same compiled code, so a render gives the same
-bytes at every call and in every process, at any number of threads from MIN_THREADS on
-(one thread sums instance norms in another order: a level apart at most). Compiled with
+Maps render one at a time (a batch map by map, so that a map's bytes do not depend on the
+batch). One model is compiled per map shape, with one infer request, and kept (the last few
+shapes): the same shape always runs the same compiled code, so a render gives the same bytes
+at every call and in every process, at any number of threads from MIN_THREADS on (one
+thread sums instance norms in another order: a level apart at most). Compiled with
 PERFORMANCE_HINT LATENCY and NUM_STREAMS 1 (one request at a time: the Runtime renders one
 call at a time), INFERENCE_PRECISION_HINT as asked (f32 stays f32 on CPUs whose default is
 bf16), and INFERENCE_NUM_THREADS from `threads`; `properties` override any of these with
@@ -187,12 +188,25 @@ class OpenVinoBackend:
         return request
 
     def _infer(self, kind: str, feeds: dict[str, np.ndarray], copy: bool) -> torch.Tensor:
-        shapes = tuple((name, tuple(array.shape)) for name, array in feeds.items())
+        """The first output for `feeds`, map by map: OpenVINO's kernels split a batch's
+        work differently from one map's, so that a map would render a level apart in a
+        batch; one at a time, its bytes never depend on the batch it came in."""
+        count = next(iter(feeds.values())).shape[0]
         with self._lock:
-            request = self._request(kind, shapes)
-            request.infer(feeds, share_inputs=True)
-            result = request.get_output_tensor(0).data
-            return torch.from_numpy(np.array(result, copy=True) if copy else result)
+            if count == 1:
+                result = self._infer_one(kind, feeds)
+                return torch.from_numpy(np.array(result, copy=True) if copy else result)
+            images = [
+                self._infer_one(kind, {name: a[i : i + 1] for name, a in feeds.items()}).copy()
+                for i in range(count)
+            ]
+            return torch.from_numpy(np.concatenate(images))
+
+    def _infer_one(self, kind: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        shapes = tuple((name, tuple(array.shape)) for name, array in feeds.items())
+        request = self._request(kind, shapes)
+        request.infer(feeds, share_inputs=True)
+        return request.get_output_tensor(0).data
 
     def generate(self, generator_input: torch.Tensor) -> torch.Tensor:
         """N x input_nc x H x W -> N x 3 x H x W in [-1, 1]. The result is the infer
