@@ -237,3 +237,35 @@ def test_without_openvino_a_checkpoint_renders_on_torch_and_says_why(local_bundl
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "torch"
     assert "renders on the torch backend: OpenVINO is not installed" in result.stderr
+
+
+def test_converted_models_are_cached_on_disk_for_the_next_process(
+    tmp_path_factory, monkeypatch, scene
+):
+    bundle = save(tmp_path_factory, LOCAL, 7)  # weights no other test converted
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("P2PHD_CACHE_DIR", str(cache))
+    image = Runtime(bundle).render(scene.labels, scene.instances)
+    [xml] = (cache / "openvino").glob("*.xml")
+    assert xml.with_suffix(".bin").is_file()
+    written = sorted((p.name, p.stat().st_mtime_ns) for p in (cache / "openvino").iterdir())
+    code = (
+        "import sys, numpy as np; from p2phd import Runtime; from p2phd.data.synthetic import "
+        "synthetic_scene; s = synthetic_scene(3, 64, 128); "
+        "np.save(sys.argv[2], Runtime(sys.argv[1]).render(s.labels, s.instances))"
+    )
+    out = tmp_path_factory.mktemp("out") / "image.npy"
+    subprocess.run([sys.executable, "-c", code, str(bundle), str(out)], check=True)
+    assert np.array_equal(np.load(out), image)  # from the cached IR: the same bytes
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (cache / "openvino").iterdir()) == written
+
+
+def test_no_cache_or_an_unwritable_one_still_renders(tmp_path_factory, monkeypatch, scene):
+    bundle = save(tmp_path_factory, LOCAL, 8)
+    monkeypatch.setenv("P2PHD_CACHE_DIR", "")
+    assert Runtime(bundle).render(scene.labels, scene.instances).shape == (64, 128, 3)
+    blocked = tmp_path_factory.mktemp("blocked") / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("P2PHD_CACHE_DIR", str(blocked))
+    bundle = save(tmp_path_factory, LOCAL, 9)
+    assert Runtime(bundle).render(scene.labels, scene.instances).shape == (64, 128, 3)

@@ -10,7 +10,10 @@ False): a loaded model keeps its weights in memory and never depends on its file
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from p2phd import __version__
 from p2phd.export.common import OPSET, TensorSpec, io_tensors, weights_sha256
 from p2phd.export.graph import traced_module
 from p2phd.models.config import GeneratorConfig
@@ -99,21 +103,75 @@ def example_inputs(
     return tuple(example)
 
 
+def cache_folder() -> Path | None:
+    """Where converted models are kept between processes: $P2PHD_CACHE_DIR/openvino, by
+    default ~/.cache/p2phd/openvino ($XDG_CACHE_HOME/p2phd where that is set); None where
+    P2PHD_CACHE_DIR is set to the empty string (no cache)."""
+    root = os.environ.get("P2PHD_CACHE_DIR")
+    if root == "":
+        return None
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = str(Path(base) / "p2phd")
+    return Path(root) / "openvino"
+
+
+def _cache_name(key: tuple[str, str, bool]) -> str:
+    """The file name of a converted model: what it is, and what converted it."""
+    ov = import_openvino()
+    made_by = (__version__, torch.__version__, ov.__version__, OPSET)
+    return hashlib.sha256(repr((key, made_by)).encode()).hexdigest()[:32]
+
+
+def _read_cached(xml: Path) -> Any:
+    """The model cached at `xml`, or None where there is none (or one that cannot be read,
+    which is converted again)."""
+    if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
+        return None
+    try:
+        return read_model(xml)
+    except RuntimeError:
+        return None
+
+
+def _write_cached(model: Any, xml: Path) -> None:
+    """Saves `model` at `xml` (+ .bin), each under a temporary name first, the .xml last:
+    a reader never sees half a model. A cache that cannot be written is left alone."""
+    ov = import_openvino()
+    try:
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".converting.") as folder:
+            written = Path(folder) / "model.xml"
+            ov.save_model(model, str(written), compress_to_fp16=False)
+            os.replace(written.with_suffix(".bin"), xml.with_suffix(".bin"))
+            os.replace(written, xml)
+    except OSError:
+        pass
+
+
 def convert_generator(generator: nn.Module, config: GeneratorConfig, with_preprocess: bool) -> Any:
     """The f32 generator as an ov.Model with dynamic batch, height and width: the plain graph
     (`input` -> `output` in [-1, 1]) or, `with_preprocess`, labels (+ instances, + features)
     -> uint8 `image` with one-hot, edges and the uint8 conversion (rounding to nearest) in
-    the graph. Kept per process (a copy is returned: callers reshape it)."""
+    the graph. Kept per process (a copy is returned: callers reshape it), and on disk in
+    cache_folder() (IR, read back without mmap), so that a new process of the same model
+    skips the conversion: torch.onnx's trace is most of a first render's time."""
     key = (weights_sha256(generator), config.to_json(), with_preprocess)
     with _converted_lock:
         model = _converted.get(key)
         if model is not None:
             _converted.move_to_end(key)
             return model.clone()
-    inputs, outputs = io_tensors(config, "fp32", with_preprocess)
-    module = traced_module(generator, config, "fp32", with_preprocess)
-    data = onnx_bytes(module, example_inputs(config, inputs), inputs, outputs)
-    model = core().read_model(data)  # its ONNX frontend: far faster than convert_model
+    folder = cache_folder()
+    cached = None if folder is None else folder / f"{_cache_name(key)}.xml"
+    model = None if cached is None else _read_cached(cached)
+    if model is None:
+        inputs, outputs = io_tensors(config, "fp32", with_preprocess)
+        module = traced_module(generator, config, "fp32", with_preprocess)
+        data = onnx_bytes(module, example_inputs(config, inputs), inputs, outputs)
+        model = core().read_model(data)  # its ONNX frontend: far faster than convert_model
+        if cached is not None:
+            _write_cached(model, cached)
     with _converted_lock:
         _converted[key] = model
         while len(_converted) > _CONVERTED_LIMIT:
