@@ -98,3 +98,19 @@ def test_openvino_ir_loads_and_never_needs_its_files_again(bundle, exports, scen
         path.unlink()  # loaded without mmap: the weights are in memory
     floats = runtime.render(scene.labels, scene.instances, output="float")
     assert np.abs(floats - expected).max() <= 1e-4
+
+
+def test_auto_picks_openvino_for_files_on_the_cpu_only():
+    from pathlib import Path
+
+    from p2phd.runtime.artifacts import artifact_backend
+
+    onnx, ir = Path("m.onnx"), Path("m.xml")
+    assert artifact_backend(onnx, "auto", "auto") == "openvino"
+    assert artifact_backend(onnx, "auto", "cpu") == "openvino"
+    assert artifact_backend(onnx, "auto", "cuda") == "onnxruntime"
+    assert artifact_backend(ir, "auto", "cpu") == "openvino"
+    assert artifact_backend(Path("m.engine"), "auto", "auto") == "tensorrt"
+    assert artifact_backend(Path("m.pt"), "auto", "cpu") == "torchscript"
+    with pytest.raises(ValueError, match="renders on the CPU, not on cuda"):
+        artifact_backend(onnx, "openvino", "cuda")
