@@ -13,8 +13,9 @@
   p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
                                                     the small model shipped with p2phd
 
-MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX or
-TorchScript (.pt) file, a TensorRT engine, or demo (the small model shipped with p2phd).
+MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX, OpenVINO
+IR (.xml) or TorchScript (.pt) file, a TensorRT engine, or demo (the small model shipped with
+p2phd). On a CPU it renders with OpenVINO by default (--backend auto).
 Exit status: 0 all rendered, 1 an error at run time or some inputs failed (listed), 2 bad
 usage. Errors are one line; P2PHD_TRACEBACK=1 shows where they came from.
 """
@@ -25,6 +26,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -123,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: fp16 on CUDA, fp32 on the CPU; bf16 on a CPU needs its bf16 units "
         "(AMX or AVX512-BF16) for openvino",
     )
+    parser.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        help="CPU threads of a render on the openvino backend (its INFERENCE_NUM_THREADS; "
+        "default: all cores)",
+    )
     parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
     parser.add_argument(
         "--no-instance", action="store_true", help="a public checkpoint trained with --no_instance"
@@ -140,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def openvino_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Runtime's threads= from --threads, which only the openvino backend takes."""
+    if args.threads is None:
+        return {}
+    if args.backend not in ("auto", "openvino"):
+        raise UsageError(f"--threads applies to the openvino backend, not {args.backend}")
+    return {"threads": args.threads}
+
+
 def render_demo(args: argparse.Namespace) -> int:
     """A synthetic scene through the bundled demo model."""
     out = check_output_file(args.demo, "--demo")
@@ -148,7 +165,11 @@ def render_demo(args: argparse.Namespace) -> int:
     seed = args.seed or 0
     start = time.perf_counter()
     runtime = Runtime(
-        DEMO_MODEL, backend=args.backend, device=args.device, precision=args.precision
+        DEMO_MODEL,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        **openvino_options(args),
     )
     scene = synthetic_scene(seed, *args.size)
     image = runtime.render(scene.labels, scene.instances, seed=seed)
@@ -190,7 +211,7 @@ def render_maps(args: argparse.Namespace) -> int:
         check_output_file(out, "--out")
     else:
         check_output_dir(out, "--out")
-    options = {}
+    options: dict[str, Any] = openvino_options(args)
     if args.label_nc is not None:
         options["label_nc"] = args.label_nc
     if args.no_instance:
