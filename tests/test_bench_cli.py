@@ -15,6 +15,7 @@ from p2phd.models import GeneratorConfig, build_generator
 def test_render_table_and_json(tmp_path, capsys):
     out = tmp_path / "render.json"
     argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "32x64", "--batches", "2"]
+    argv += ["--precisions", "fp32"]
     argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
     assert bench.main(argv) == 0
     table = capsys.readouterr().out
@@ -75,6 +76,7 @@ def test_render_defaults_fit_a_machine_without_cuda(capsys):
 
 def test_render_table_gives_sizes_as_hxw(capsys):
     argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x48", "--runs", "1"]
+    argv += ["--precisions", "fp32"]
     assert bench.main(argv) == 0
     table = capsys.readouterr().out
     assert "HxW" in table.splitlines()[1] and "   16x48" in table

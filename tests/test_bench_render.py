@@ -15,6 +15,7 @@ def test_render_bench_rows_sizes_and_progress(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "render.json"
     argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40", "--batches", "1"]
+    argv += ["--precisions", "fp32"]
     argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
     assert bench.main(argv) == 0
     rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}

@@ -31,8 +31,10 @@ from p2phd.export.graph import traced_module
 from p2phd.models.config import GeneratorConfig
 
 # Converted models kept per process, by weights, config and graph kind: a second Runtime of
-# the same model (a server's, a test's) skips the conversion. A few only: each holds weights.
+# the same model (a server's, a test's) skips the conversion. A few small ones only: each
+# holds its weights after its Runtimes are gone (larger models come back from the disk cache).
 _CONVERTED_LIMIT = 4
+_CONVERTED_MAX_BYTES = 64 << 20
 _converted: OrderedDict[tuple[str, str, bool], Any] = OrderedDict()
 _converted_lock = threading.Lock()
 _core: Any = None
@@ -153,9 +155,9 @@ def convert_generator(generator: nn.Module, config: GeneratorConfig, with_prepro
     """The f32 generator as an ov.Model with dynamic batch, height and width: the plain graph
     (`input` -> `output` in [-1, 1]) or, `with_preprocess`, labels (+ instances, + features)
     -> uint8 `image` with one-hot, edges and the uint8 conversion (rounding to nearest) in
-    the graph. Kept per process (a copy is returned: callers reshape it), and on disk in
-    cache_folder() (IR, read back without mmap), so that a new process of the same model
-    skips the conversion: torch.onnx's trace is most of a first render's time."""
+    the graph. Kept per process (small models; a copy is returned: callers reshape it), and
+    on disk in cache_folder() (IR, read back without mmap), so that a new process of the
+    same model skips the conversion: torch.onnx's trace is most of a first render's time."""
     key = (weights_sha256(generator), config.to_json(), with_preprocess)
     with _converted_lock:
         model = _converted.get(key)
@@ -172,10 +174,11 @@ def convert_generator(generator: nn.Module, config: GeneratorConfig, with_prepro
         model = core().read_model(data)  # its ONNX frontend: far faster than convert_model
         if cached is not None:
             _write_cached(model, cached)
-    with _converted_lock:
-        _converted[key] = model
-        while len(_converted) > _CONVERTED_LIMIT:
-            _converted.popitem(last=False)
+    if sum(p.numel() * p.element_size() for p in generator.parameters()) <= _CONVERTED_MAX_BYTES:
+        with _converted_lock:
+            _converted[key] = model
+            while len(_converted) > _CONVERTED_LIMIT:
+                _converted.popitem(last=False)
     return model.clone()
 
 

@@ -65,7 +65,8 @@ class Runtime:
     asking for another is an error). `threads` is OpenVINO's INFERENCE_NUM_THREADS (default:
     all cores) and `openvino_config` any other OpenVINO CPU property by its name
     ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino backend, and with
-    backend="auto" only where it picks openvino.
+    backend="auto" only where it picks openvino, which keeps the checkpoints it converts in
+    ~/.cache/p2phd/openvino (or $P2PHD_CACHE_DIR/openvino; see the README).
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
     has torch.compile compile its forward (minutes at the first render of a shape). `config`
@@ -180,7 +181,7 @@ class Runtime:
                 if backend == "openvino":
                     raise
                 warnings.warn(
-                    f"{path.name} renders on the torch backend: {error}", RuntimeWarning, 4
+                    f"{path.name} renders on the torch backend: {error}", RuntimeWarning, 3
                 )
         return TorchBackend(model.generator, resolved, precision)
 
@@ -218,7 +219,7 @@ class Runtime:
             except OpenVinoUnavailable as error:
                 if backend == "openvino" or path.suffix != ".onnx":
                     raise
-                warnings.warn(f"{path.name} runs on onnxruntime: {error}", RuntimeWarning, 4)
+                warnings.warn(f"{path.name} runs on onnxruntime: {error}", RuntimeWarning, 3)
                 kind = "onnxruntime"
         loaded = artifacts.exported_backend(path, kind, device, sidecar)
         if precision not in ("auto", loaded.precision):
