@@ -170,7 +170,11 @@ def test_bad_sources_and_options_are_refused(bundle, tmp_path, scene):
     with pytest.raises(ValueError, match="not a model onnxruntime can load"):
         Runtime(fake, backend="onnxruntime", **TINY.to_dict())
     with pytest.raises(ValueError, match="not a model OpenVINO can read"):
-        Runtime(fake, **TINY.to_dict())
+        Runtime(fake, backend="openvino", **TINY.to_dict())
+    # auto tries onnxruntime where OpenVINO cannot read an ONNX file, and says why.
+    with pytest.warns(RuntimeWarning, match="runs on onnxruntime: .* not a model OpenVINO"):
+        with pytest.raises(ValueError, match="not a model onnxruntime can load"):
+            Runtime(fake, **TINY.to_dict())
     with pytest.raises(ValueError, match="no sidecar"):
         Runtime(fake)
     with pytest.raises(ValueError, match="backend must be"):

@@ -71,6 +71,11 @@ class OpenVinoUnavailable(RuntimeError):
     or a model it cannot convert or read."""
 
 
+class OpenVinoCannotRead(OpenVinoUnavailable, ValueError):
+    """A file OpenVINO cannot read: a bad model for the openvino backend, and for "auto" a
+    reason to try onnxruntime."""
+
+
 def check_precision(precision: str) -> str:
     """The INFERENCE_PRECISION_HINT of `precision`, refusing one this CPU cannot compute in."""
     if precision not in PRECISION_HINTS:
@@ -272,7 +277,9 @@ def from_file(
     except OpenVinoUnavailable:
         raise
     except RuntimeError as error:
-        raise ValueError(f"{path}: not a model OpenVINO can read ({brief(error)})") from error
+        raise OpenVinoCannotRead(
+            f"{path}: not a model OpenVINO can read ({brief(error)})"
+        ) from error
     takes_maps = "labels" in input_names(model)
     maps_model, plain_model = (model, None) if takes_maps else (None, model)
     return OpenVinoBackend(path.name, maps_model, plain_model, precision, threads, properties)
