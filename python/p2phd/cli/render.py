@@ -35,12 +35,14 @@ from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
     UsageError,
+    add_threads_argument,
     check_output_dir,
     check_output_file,
     describe_error,
     device_name,
     int_at_least,
     non_negative_int,
+    openvino_options,
     run_command,
     scene_size,
     write_image,
@@ -125,12 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: fp16 on CUDA, fp32 on the CPU; bf16 on a CPU needs its bf16 units "
         "(AMX or AVX512-BF16) for openvino",
     )
-    parser.add_argument(
-        "--threads",
-        type=int_at_least(1),
-        help="CPU threads of a render on the openvino backend (its INFERENCE_NUM_THREADS; "
-        "default: all cores)",
-    )
+    add_threads_argument(parser)
     parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
     parser.add_argument(
         "--no-instance", action="store_true", help="a public checkpoint trained with --no_instance"
@@ -146,15 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ray_arguments(parser)
     return parser
-
-
-def openvino_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Runtime's threads= from --threads, which only the openvino backend takes."""
-    if args.threads is None:
-        return {}
-    if args.backend not in ("auto", "openvino"):
-        raise UsageError(f"--threads applies to the openvino backend, not {args.backend}")
-    return {"threads": args.threads}
 
 
 def render_demo(args: argparse.Namespace) -> int:

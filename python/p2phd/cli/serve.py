@@ -18,8 +18,10 @@ import sys
 from p2phd.cli.common import (
     Parser,
     UsageError,
+    add_threads_argument,
     device_name,
     int_at_least,
+    openvino_options,
     positive_int,
     run_command,
     scene_size,
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: bf16 on a CPU with bf16 units (AMX or AVX512-BF16), else fp16 on CUDA and "
         "fp32 on a CPU",
     )
+    add_threads_argument(parser)
     parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
         "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others"
@@ -110,7 +113,13 @@ def serve(args: argparse.Namespace) -> int:
     from p2phd.runtime.devices import cpu_flags, interactive_precision, resolve_device
 
     precision = interactive_precision(args.precision, resolve_device(args.device), cpu_flags())
-    runtime = Runtime(args.model, backend=args.backend, device=args.device, precision=precision)
+    runtime = Runtime(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        precision=precision,
+        **openvino_options(args),
+    )
     settings = Settings(
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
