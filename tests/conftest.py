@@ -87,6 +87,19 @@ def cityscapes_pairs() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return pairs
 
 
+@pytest.fixture(scope="session", autouse=True)
+def openvino_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Models converted for OpenVINO are cached in a folder of this test session, not in the
+    user's cache; the processes that tests start share it."""
+    previous = os.environ.get("P2PHD_CACHE_DIR")
+    os.environ["P2PHD_CACHE_DIR"] = str(tmp_path_factory.mktemp("p2phd-cache"))
+    yield Path(os.environ["P2PHD_CACHE_DIR"])
+    if previous is None:
+        del os.environ["P2PHD_CACHE_DIR"]
+    else:
+        os.environ["P2PHD_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def cityscapes() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return cityscapes_pairs()

@@ -16,17 +16,14 @@ from p2phd.models import GeneratorConfig, build_generator
 def test_render_table_and_json(tmp_path, capsys):
     out = tmp_path / "render.json"
     argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "32x64", "--batches", "2"]
+    argv += ["--precisions", "fp32"]
     argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
     assert bench.main(argv) == 0
     table = capsys.readouterr().out
-    for case in (
-        "public pipeline, FP32 eager",
-        "p2phd render (fp32)",
-        "p2phd render fused NCHW (fp32)",
-    ):
+    for case in ("public pipeline, FP32 eager", "p2phd openvino (fp32)", "p2phd fused (fp32)"):
         assert case in table
     rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
-    fused = rows["p2phd render fused NCHW (fp32)"]
+    fused = rows["p2phd fused (fp32)"]
     assert fused["batch"] == 2 and fused["median_ms"] > 0 and fused["psnr_db"] > 40
 
 
@@ -80,6 +77,7 @@ def test_render_defaults_fit_a_machine_without_cuda(capsys):
 
 def test_render_table_gives_sizes_as_hxw(capsys):
     argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x48", "--runs", "1"]
+    argv += ["--precisions", "fp32"]
     assert bench.main(argv) == 0
     table = capsys.readouterr().out
     assert "HxW" in table.splitlines()[1] and "   16x48" in table

@@ -15,12 +15,13 @@ def test_render_bench_rows_sizes_and_progress(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "render.json"
     argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40", "--batches", "1"]
+    argv += ["--precisions", "fp32"]
     argv += ["--runs", "2", "--warmup", "1", "--compile", "none", "--json", str(out)]
     assert bench.main(argv) == 0
     rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
     for stage in ("preprocess", "generator", "postprocess"):
         assert rows[f"p2phd {stage} (fp32)"]["median_ms"] > 0
-    onnx = rows["p2phd render onnxruntime (fp32)"]
+    onnx = rows["p2phd onnxruntime (fp32)"]
     assert onnx["psnr_db"] > 40 and (onnx["height"], onnx["width"]) == (16, 40)
     captured = capsys.readouterr()
     table = [line for line in captured.out.splitlines() if "(fp32)" in line]
@@ -28,3 +29,26 @@ def test_render_bench_rows_sizes_and_progress(tmp_path, capsys):
     assert all(" 16x40 " in line for line in table)  # H x W, as --sizes takes it
     assert "p2phd-bench: tiny at 16x40, batch 1" in captured.err
     assert "exporting to ONNX for 1x16x40" in captured.err
+
+
+def test_cpu_rows_per_backend_and_precision_beside_bare_openvino_and_onnxruntime(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "render.json"
+    argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40", "--runs", "1"]
+    argv += ["--warmup", "1", "--precisions", "fp32,bf16", "--json", str(out)]
+    assert bench.main(argv) == 0
+    rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
+    for backend in ("openvino", "torch", "fused"):
+        for precision in ("fp32", "bf16"):
+            assert f"p2phd {backend} ({precision})" in rows
+    for bare in ("bare OpenVINO f32 (export)", "bare OpenVINO bf16 (export)"):
+        assert bare in rows
+    assert "bare onnxruntime (export)" in rows and "p2phd onnxruntime (fp32)" in rows
+    assert rows["p2phd torch (fp32)"]["max_abs_diff"] == 0  # the reference itself
+    for name in (
+        "p2phd openvino (fp32)",
+        "bare OpenVINO f32 (export)",
+        "bare onnxruntime (export)",
+    ):
+        assert rows[name]["mean_abs_diff"] <= 0.1 and rows[name]["max_abs_diff"] <= 4, name
+    assert 0 < rows["p2phd openvino (bf16)"]["mean_abs_diff"] < 5

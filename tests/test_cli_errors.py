@@ -132,6 +132,8 @@ BAD_CALLS = [
     ("render", "--demo NEW --device tpu", 2),
     ("render", "--demo NEW --backend tpu", 2),
     ("render", "--demo NEW --backend onnxruntime --size 16x16", 1),
+    ("render", "--demo NEW --threads 0", 2),
+    ("render", "--demo NEW --backend torch --threads 2", 2),
     pytest.param(
         "render", "--demo NEW --device cuda", 1, marks=pytest.mark.skipif(CUDA, reason="")
     ),
@@ -189,6 +191,8 @@ BAD_CALLS = [
     ("serve", "--max-batch 0", 2),
     ("serve", "--max-memory-mb nan", 2),
     ("serve", "--device tpu", 2),
+    ("serve", "--threads 0", 2),
+    ("serve", "--backend torch --threads 2 --port 0", 2),
 ]
 
 

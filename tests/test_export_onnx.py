@@ -11,7 +11,8 @@ import torch
 
 from p2phd import export as ex
 from p2phd import ops
-from p2phd.export import common, exporter, graph
+from p2phd.export import common, exporter
+from p2phd.models import graph
 from p2phd.models.config import GeneratorConfig
 from tests.export_helpers import (
     FEATURES,

@@ -16,7 +16,8 @@ from p2phd import export as ex
 from p2phd.checkpoint import load
 from p2phd.cli import export as cli
 from p2phd.cli.render import DEMO_MODEL
-from p2phd.export import graph, verify
+from p2phd.export import verify
+from p2phd.models import graph
 from tests.export_helpers import GLOBAL, SIZE, tiny
 
 pytest.importorskip("onnxruntime")

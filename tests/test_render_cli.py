@@ -101,6 +101,11 @@ def test_demo_model_renders_the_real_cityscapes_maps(cityscapes):
 
 def test_demo_uses_the_backend_asked_for(tmp_path, capsys):
     out = tmp_path / "demo.png"
+    assert render.main(["--demo", str(out), "--size", "32x64", "--device", "cpu"]) == 0
+    assert "demo model (openvino) on cpu" in capsys.readouterr().out  # the CPU's default
+    assert render.main(["--demo", str(out), "--size", "32x64", "--threads", "2"]) == 0
+    assert render.main(["--demo", str(out), "--backend", "torch", "--threads", "2"]) == 2
+    assert "--threads applies to the openvino backend" in capsys.readouterr().err
     argv = ["--demo", str(out), "--size", "32x64", "--device", "cpu", "--backend", "fused"]
     assert render.main(argv) == 0
     assert "demo model (fused) on cpu" in capsys.readouterr().out

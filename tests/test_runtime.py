@@ -53,7 +53,9 @@ def expected_float(model, labels, instances) -> torch.Tensor:
 
 
 def test_render_equals_ops_plus_generator(bundle, tiny_model, scene):
-    runtime = Runtime(bundle, device="cpu")
+    # The torch backend: bit-equal to ops + the generator in torch (openvino, the CPU's
+    # default, agrees within float rounding: test_openvino_backend.py).
+    runtime = Runtime(bundle, backend="torch", device="cpu")
     assert runtime.backend == "torch" and runtime.precision == "fp32"
     assert "local generator" in runtime.describe()
     result = runtime.render(scene.labels, scene.instances, output="float")
@@ -117,7 +119,7 @@ def test_onnxruntime_agrees_with_torch(bundle, tiny_model, tmp_path, scene):
         opset_version=17,
         dynamo=False,
     )
-    runtime = Runtime(path, **TINY.to_dict())
+    runtime = Runtime(path, backend="onnxruntime", **TINY.to_dict())
     assert runtime.backend == "onnxruntime"
     result = runtime.render(scene.labels, scene.instances, output="float")
     reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances, output="float")
@@ -171,8 +173,14 @@ def test_bad_sources_and_options_are_refused(bundle, tmp_path, scene):
         Runtime(tmp_path / "missing")
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"this is not a protobuf")
-    with pytest.raises(ValueError, match="not a model onnxruntime can load"):
-        Runtime(fake, **TINY.to_dict())
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        Runtime(fake, backend="onnxruntime", **TINY.to_dict())
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        Runtime(fake, backend="openvino", **TINY.to_dict())
+    # auto tries onnxruntime where OpenVINO cannot read an ONNX file, and says why.
+    with pytest.warns(RuntimeWarning, match="runs on onnxruntime: .* not a model OpenVINO"):
+        with pytest.raises(ValueError, match="not an ONNX model"):
+            Runtime(fake, **TINY.to_dict())
     with pytest.raises(ValueError, match="no sidecar"):
         Runtime(fake)
     with pytest.raises(ValueError, match="backend must be"):
@@ -250,10 +258,10 @@ def test_onnx_with_preprocess_from_p2phd_export(bundle, tmp_path, scene):
 
     path = tmp_path / "tiny.onnx"
     export(bundle, to="onnx", size=(64, 128), with_preprocess=True, out=path, progress=None)
-    runtime = Runtime(path)
+    runtime = Runtime(path, backend="onnxruntime")
     assert runtime.backend == "onnxruntime" and runtime.config == TINY
     image = runtime.render(scene.labels, scene.instances)
-    reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances)
+    reference = Runtime(bundle, backend="torch").render(scene.labels, scene.instances)
     assert np.abs(image.astype(int) - reference).max() <= 1
     # 58 x 122 pads to the export's 64 x 128 (stride 8); 50 x 100 would pad further
     smaller = runtime.render(scene.labels[:58, :122], scene.instances[:58, :122])

@@ -183,7 +183,7 @@ def test_public_rounding_truncates_the_float_image(bundle, scene):
         Runtime(bundle, rounding="up")
 
 
-@pytest.mark.parametrize("backend", ["torch", "fused"])
+@pytest.mark.parametrize("backend", ["torch", "fused", "openvino"])
 def test_profile_times_each_stage(bundle, scene, backend):
     runtime = Runtime(bundle, device="cpu", backend=backend)
     profile = RenderProfile()

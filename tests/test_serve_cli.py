@@ -32,7 +32,8 @@ def test_serves_on_loopback_and_says_so(tmp_path):
         assert "p2phd editor" in httpx.get(url).text
         assert httpx.get(f"{url}/health").json()["max_batch"] == 8
         precision = httpx.get(f"{url}/api/model").json()["precision"]
-        assert precision == ("bf16" if "amx_bf16" in cpu_flags() else "fp32")
+        bf16_units = {"amx_bf16", "avx512_bf16"} & cpu_flags()
+        assert precision == ("bf16" if bf16_units else "fp32")
 
 
 def test_max_batch_is_as_told(tmp_path):
@@ -86,7 +87,9 @@ def test_the_editor_renders_in_bf16_where_the_cpu_multiplies_it_in_hardware():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     amx = frozenset({"avx512f", "amx_tile", "amx_bf16"})
     assert interactive_precision("auto", cpu, amx) == "bf16"
-    assert interactive_precision("auto", cpu, frozenset({"avx512f", "avx512_bf16"})) == "auto"
+    # AVX512-BF16 (AMD Zen 4, Intel Cooper Lake) multiplies bf16 in hardware too.
+    assert interactive_precision("auto", cpu, frozenset({"avx512f", "avx512_bf16"})) == "bf16"
+    assert interactive_precision("auto", cpu, frozenset({"avx512f", "avx2"})) == "auto"
     assert interactive_precision("fp32", cpu, amx) == "fp32"  # as asked
     assert interactive_precision("auto", cuda, amx) == "auto"  # Runtime's: fp16 on CUDA
 

@@ -203,6 +203,47 @@ def check_artifact_io(
                 )
 
 
+# ONNX element types as the sidecar names them.
+_ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 2: "uint8"}
+
+
+def onnx_io(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    """The inputs and outputs an ONNX graph declares, as sidecar entries (a dynamic dimension
+    as its name), and the description p2phd-export put inside it; read with the onnx package,
+    whichever backend will run the graph."""
+    try:
+        model = require("onnx").load(str(path), load_external_data=False)
+    except Exception as error:  # onnx raises its own types (DecodeError ...) for a bad file
+        raise ValueError(f"{path}: not an ONNX model ({error})") from error
+    weights = {initializer.name for initializer in model.graph.initializer}
+
+    def described(values: Any) -> list[dict[str, Any]]:
+        entries = []
+        for value in values:
+            if value.name in weights:
+                continue
+            tensor = value.type.tensor_type
+            shape = [
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                for d in tensor.shape.dim
+            ]
+            dtype = _ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type))
+            entries.append({"name": value.name, "dtype": dtype, "shape": shape})
+        return entries
+
+    embedded = next((e.value for e in model.metadata_props if e.key == "p2phd"), None)
+    return described(model.graph.input), described(model.graph.output), embedded
+
+
+def check_onnx(path: Path, data: Mapping[str, Any]) -> None:
+    """SidecarError unless the ONNX at `path` declares the tensors of its sidecar `data` and
+    carries no description that disagrees with it."""
+    inputs, outputs, embedded = onnx_io(path)
+    where = sidecar_path(path)
+    check_artifact_io(data, inputs, outputs, where)
+    check_embedded(data, embedded, where)
+
+
 def check_embedded(
     data: Mapping[str, Any], embedded: str | None, where: str | os.PathLike[str]
 ) -> None:

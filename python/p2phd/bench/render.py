@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Timing of a whole render and of its stages against the public pipeline, FP16 eager and
 torch.compile of the same weights (`p2phd-bench render`), and the peak device memory of a
-render in a fresh process. Stages are timed through Runtime's public RenderProfile; on the
-CPU the onnxruntime backend (an export with preprocessing) is timed beside torch and fused.
+render in a fresh process. Stages are timed through Runtime's public RenderProfile. On the
+CPU the table is bench_cpu's: every CPU backend and precision beside bare OpenVINO and bare
+onnxruntime on the same export, timed interleaved, with pixel differences from torch fp32.
 Sizes are H x W throughout; a line on stderr announces each size and each long step."""
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import multiprocessing
 import statistics
 import sys
@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from p2phd import checkpoint, ops
+from p2phd.bench import cpu as bench_cpu
 from p2phd.bench.ops import public_preprocess
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
@@ -51,6 +53,9 @@ class RenderTiming:
     # CUDA, p2phd renders: the most a fresh process that loads the model and renders this
     # size ever allocates (weights, buffers, CUDA graph pool).
     peak_memory_mb: float | None = None
+    # CPU: mean and largest |difference| in uint8 levels from the torch backend in fp32.
+    mean_abs_diff: float | None = None
+    max_abs_diff: int | None = None
 
     @property
     def size(self) -> str:
@@ -111,7 +116,7 @@ def run(
     progress: Progress = print_progress,
 ) -> list[RenderTiming]:
     """Times every case for every size (H x W) and batch; Runtime renders on the torch and
-    fused backends in each of `precisions`, and on the CPU on onnxruntime. The model is saved
+    fused backends in each of `precisions` (on the CPU: bench_cpu's table). The model is saved
     once as a bundle in `model_dir` and loaded by Runtime, exactly as a user would."""
     config = ARCHITECTURES[architecture]
     torch.manual_seed(0)
@@ -123,17 +128,24 @@ def run(
     half.load_state_dict(fp32.state_dict())
     compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
     runtime = Runtime(model_dir, device=device)
-    renders = _render_variants(model_dir, runtime, device, precisions, compile_mode is not None)
+    on_cpu = device.type == "cpu"
+    renders = (
+        {}
+        if on_cpu
+        else _render_variants(model_dir, runtime, device, precisions, bool(compile_mode))
+    )
     timings = []
     for height, width in sizes:
         for batch in batches:
             progress(f"{architecture} at {height}x{width}, batch {batch}")
             labels, instances = _scene_maps(height, width, batch, device)
+            if on_cpu:
+                timings += _cpu_timings(
+                    model_dir, fp32, labels, instances, precisions, runs, warmup, progress
+                )
+                timings += _stage_timings(runtime, labels, instances, runs, height, width, batch)
+                continue
             sized = dict(renders)
-            if device.type == "cpu" and _onnxruntime_available():
-                progress(f"exporting to ONNX for {batch}x{height}x{width} (with preprocessing)")
-                onnx = _onnx_runtime(model_dir, batch, height, width)
-                sized["p2phd render onnxruntime (fp32)"] = (onnx, {"backend": "onnxruntime"})
             with torch.inference_mode():
                 cases = _cases(
                     renders=sized,
@@ -183,6 +195,7 @@ def _timing(
     working_mb: float | None = None,
     quality: float | None = None,
     peak_mb: float | None = None,
+    difference: tuple[float, int] | None = None,
 ) -> RenderTiming:
     median = statistics.median(times)
     return RenderTiming(
@@ -196,6 +209,7 @@ def _timing(
         working_mb,
         quality,
         peak_mb,
+        *(difference or (None, None)),
     )
 
 
@@ -208,7 +222,9 @@ def _stage_timings(
     width: int,
     batch: int,
 ) -> list[RenderTiming]:
-    """The stages of the torch backend's render, from `runs` profiled renders (warm)."""
+    """The stages of the default backend's render, from `runs` profiled renders after one
+    that compiles or captures what the shape needs."""
+    runtime.render(labels, instances)
     profile = RenderProfile()
     for _ in range(runs):
         runtime.render(labels, instances, profile=profile)
@@ -218,15 +234,11 @@ def _stage_timings(
     ]
 
 
-def _onnxruntime_available() -> bool:
-    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
-
-
-def _onnx_runtime(model_dir: str, batch: int, height: int, width: int) -> Runtime:
-    """The bundle exported to ONNX with preprocessing for this shape, loaded by Runtime."""
+def _export_onnx(model_dir: str, batch: int, height: int, width: int) -> Path:
+    """The bundle exported to ONNX with preprocessing for this shape."""
     from p2phd.export import export
 
-    path = f"{model_dir}.{batch}x{height}x{width}.onnx"
+    path = Path(f"{model_dir}.{batch}x{height}x{width}.onnx")
     export(
         model_dir,
         to="onnx",
@@ -237,7 +249,53 @@ def _onnx_runtime(model_dir: str, batch: int, height: int, width: int) -> Runtim
         verify=False,
         progress=None,
     )
-    return Runtime(path)
+    return path
+
+
+def _cpu_timings(
+    model_dir: str,
+    fp32: nn.Module,
+    labels: torch.Tensor,
+    instances: torch.Tensor,
+    precisions: list[str],
+    runs: int,
+    warmup: int,
+    progress: Progress,
+) -> list[RenderTiming]:
+    """The CPU table (bench_cpu): the public pipeline, Runtime on every CPU backend and
+    precision and on the export, bare OpenVINO and onnxruntime on the export, interleaved;
+    PSNR against the public pipeline, pixel difference against torch fp32."""
+    batch, height, width = labels.shape
+    progress(f"exporting to ONNX for {batch}x{height}x{width} (with preprocessing)")
+    export = _export_onnx(model_dir, batch, height, width)
+
+    def public_pipeline() -> np.ndarray:
+        return ops.to_uint8_image(fp32(public_preprocess(labels, instances))).numpy()
+
+    cases = [bench_cpu.CpuCase("public pipeline, FP32 eager", public_pipeline)]
+    cases += bench_cpu.runtime_cases(model_dir, export, precisions, labels, instances)
+    cases += bench_cpu.bare_cases(export, precisions, labels, instances)
+    progress(f"timing {len(cases)} cases interleaved, {warmup} warm-up + {runs} rounds")
+    with torch.inference_mode():
+        images = {case.name: case.render() for case in cases}
+        times = bench_cpu.time_interleaved([case.render for case in cases], runs, warmup)
+    public = torch.from_numpy(images[cases[0].name])
+    reference = images[bench_cpu.REFERENCE]
+    rows = []
+    for case, case_times in zip(cases, times, strict=True):
+        image = images[case.name]
+        rows.append(
+            _timing(
+                case.name,
+                height,
+                width,
+                batch,
+                case_times,
+                quality=_psnr(torch.from_numpy(image), public),
+                difference=bench_cpu.pixel_difference(image, reference),
+            )
+        )
+    return rows
 
 
 Case = tuple[str, Callable[[], object], Callable[[], torch.Tensor] | None]

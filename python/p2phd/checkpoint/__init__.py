@@ -56,7 +56,8 @@ MODEL_NAMES = {"demo": Path(__file__).resolve().parent.parent / "demo"}
 MODEL_KINDS = (
     "a public pix2pixHD checkpoint (a folder with latest_net_G.pth, or a *_net_G.pth file), "
     "a p2phd bundle (a folder with config.json + weights.safetensors, or a .safetensors "
-    "file), an ONNX file (.onnx) or a TensorRT engine (.engine, .plan, .trt) written by "
+    "file), an ONNX file (.onnx), an OpenVINO IR file (.xml), a TorchScript file (.pt) or a "
+    "TensorRT engine (.engine, .plan, .trt) written by "
     "p2phd-export, or a model name: " + ", ".join(MODEL_NAMES)
 )
 

@@ -16,6 +16,7 @@ import torch
 
 from p2phd import __version__, build_info
 from p2phd.atomic import atomic_write
+from p2phd.bench import cpu as bench_cpu
 from p2phd.bench import ops as bench_ops
 from p2phd.bench import quality as quality_bench
 from p2phd.bench import render as bench_render
@@ -88,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     render_parser.add_argument(
         "--precisions",
         type=lambda text: text.split(","),
-        help="comma-separated Runtime precisions to time on the torch and fused backends "
-        "(default fp16,bf16,fp32 on CUDA, fp32 on the CPU)",
+        help="comma-separated Runtime precisions to time on each backend (default "
+        "fp16,bf16,fp32 on CUDA; on the CPU fp32, and bf16 where it has bf16 units)",
     )
     render_parser.add_argument(
         "--runs", type=positive_int, default=20 if CUDA_READY else 5, help="timed runs"
@@ -243,26 +244,31 @@ def main_render(args: argparse.Namespace) -> int:
             args.warmup,
             compile_mode,
             f"{model_dir}/model",
-            args.precisions or (["fp16", "bf16", "fp32"] if device.type == "cuda" else ["fp32"]),
+            args.precisions
+            or (["fp16", "bf16", "fp32"] if device.type == "cuda" else bench_cpu.cpu_precisions()),
         )
     machine = machine_description(args.device)
     print(f"p2phd {__version__} render, {args.arch}, {args.device}: {machine}")
     print(
         f"{'case':<44} {'HxW':>10} {'N':>2} {'median ms':>10} {'p90 ms':>9} "
-        f"{'img/s':>8} {'work MB':>8} {'peak MB':>8} {'PSNR':>6}"
+        f"{'img/s':>8} {'work MB':>8} {'peak MB':>8} {'PSNR':>6} {'mean|d|':>8} {'max|d|':>6}"
     )
     for row in rows:
         memory = f"{row.working_memory_mb:8.0f}" if row.working_memory_mb is not None else " " * 8
         peak = f"{row.peak_memory_mb:8.0f}" if row.peak_memory_mb is not None else " " * 8
         quality = f"{row.psnr_db:6.1f}" if row.psnr_db is not None else " " * 6
+        mean = f"{row.mean_abs_diff:8.3f}" if row.mean_abs_diff is not None else " " * 8
+        largest = f"{row.max_abs_diff:6d}" if row.max_abs_diff is not None else " " * 6
         print(
             f"{row.case:<44} {row.size:>10} {row.batch:>2} "
             f"{row.median_ms:>10.3f} {row.p90_ms:>9.3f} {row.images_per_s:>8.1f} {memory} "
-            f"{peak} {quality}"
+            f"{peak} {quality} {mean} {largest}".rstrip()
         )
     print(
         "work MB: peak allocation during the timed runs over what was resident before; "
-        "peak MB: all a fresh process allocates to load the model and render (CUDA only)"
+        "peak MB: all a fresh process allocates to load the model and render (CUDA only); "
+        "PSNR against the public pipeline; mean|d| and max|d|: uint8 levels from the torch "
+        "backend in fp32 (CPU, where the cases are timed interleaved, one of each in turn)"
     )
     if args.json:
         write_json(args.json, args.device, "render", args, rows)

@@ -247,3 +247,22 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         write_png(path, image)
     except OSError as error:
         raise OSError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads: Runtime's threads=, OpenVINO's INFERENCE_NUM_THREADS."""
+    parser.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        help="CPU threads of a render on the openvino backend (its INFERENCE_NUM_THREADS; "
+        "default: all cores)",
+    )
+
+
+def openvino_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Runtime's threads= from --threads, which only the openvino backend takes."""
+    if args.threads is None:
+        return {}
+    if args.backend not in ("auto", "openvino"):
+        raise UsageError(f"--threads applies to the openvino backend, not {args.backend}")
+    return {"threads": args.threads}

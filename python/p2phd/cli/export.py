@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""p2phd-export: a pix2pixHD generator to TorchScript, ONNX or a TensorRT engine.
+"""p2phd-export: a pix2pixHD generator to TorchScript, ONNX, a TensorRT engine or OpenVINO
+IR (--to openvino: --out names the .xml; its weights go to the .bin beside it).
 
 Writes the artifact and `<artifact>.json` (the description a Runtime or any client reads:
 IO semantics, and for feature models the cluster table), verifies the artifact on synthetic
@@ -171,6 +172,8 @@ def export_command(argv: list[str] | None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(f"wrote {result.path} ({result.format}, {result.sidecar['precision']})")
+    if result.format == "openvino":
+        print(f"wrote {result.path.with_suffix('.bin')} (its weights)")
     print(f"wrote {result.sidecar_path}")
     if result.timing_cache_path is not None:
         print(f"wrote {result.timing_cache_path}")

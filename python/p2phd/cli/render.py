@@ -15,8 +15,9 @@
   p2phd-render --demo OUT.png [--seed S]            a synthetic street scene rendered by
                                                     the small model shipped with p2phd
 
-MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX or
-TorchScript (.pt) file, a TensorRT engine, or demo (the small model shipped with p2phd).
+MODEL is a public checkpoint (directory or *_net_G.pth), a p2phd bundle, an ONNX, OpenVINO
+IR (.xml) or TorchScript (.pt) file, a TensorRT engine, or demo (the small model shipped with
+p2phd). On a CPU it renders with OpenVINO by default (--backend auto).
 Exit status: 0 all rendered, 1 an error at run time or some inputs failed (listed), 2 bad
 usage. Errors are one line; P2PHD_TRACEBACK=1 shows where they came from.
 """
@@ -27,7 +28,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 from PIL import Image
@@ -36,12 +37,14 @@ from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
     UsageError,
+    add_threads_argument,
     check_output_dir,
     check_output_file,
     describe_error,
     device_name,
     int_at_least,
     non_negative_int,
+    openvino_options,
     run_command,
     scene_size,
     write_image,
@@ -122,16 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
-        help="what runs the generator (auto: torch for checkpoints and bundles)",
+        choices=["auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
+        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
     )
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
     parser.add_argument(
         "--precision",
         default="auto",
         choices=["auto", "fp32", "fp16", "bf16"],
-        help="torch and fused backends (auto: fp16 on CUDA, fp32 on the CPU)",
+        help="auto: fp16 on CUDA, fp32 on the CPU; bf16 on a CPU needs its bf16 units "
+        "(AMX or AVX512-BF16) for openvino",
     )
+    add_threads_argument(parser)
     parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
     parser.add_argument(
         "--no-instance", action="store_true", help="a public checkpoint trained with --no_instance"
@@ -158,7 +163,11 @@ def render_demo(args: argparse.Namespace) -> int:
     seed = args.seed
     start = time.perf_counter()
     runtime = Runtime(
-        DEMO_MODEL, backend=args.backend, device=args.device, precision=args.precision
+        DEMO_MODEL,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        **openvino_options(args),
     )
     scene = synthetic_scene(seed, *args.size)
     image = runtime.render(scene.labels, scene.instances, seed=seed)
@@ -214,7 +223,7 @@ def render_maps(args: argparse.Namespace) -> int:
         check_output_file(out, "--out")
     else:
         check_output_dir(out, "--out")
-    options = {}
+    options: dict[str, Any] = openvino_options(args)
     if args.label_nc is not None:
         options["label_nc"] = args.label_nc
     if args.no_instance:

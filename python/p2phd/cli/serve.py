@@ -17,8 +17,10 @@ import sys
 
 from p2phd.cli.common import (
     Parser,
+    add_threads_argument,
     device_name,
     int_at_least,
+    openvino_options,
     positive_int,
     run_command,
     scene_size,
@@ -44,16 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
-        help="what runs the generator",
+        choices=["auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
+        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
     )
     parser.add_argument(
         "--precision",
         default="auto",
         choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: bf16 on a CPU with AMX (2.8x faster there), else fp16 on CUDA and fp32 on "
-        "a CPU",
+        help="auto: bf16 on a CPU with bf16 units (AMX or AVX512-BF16), else fp16 on CUDA and "
+        "fp32 on a CPU",
     )
+    add_threads_argument(parser)
     parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
         "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others"
@@ -98,7 +101,13 @@ def serve(args: argparse.Namespace) -> int:
     from p2phd.serve import Settings, create_app
 
     precision = interactive_precision(args.precision, resolve_device(args.device), cpu_flags())
-    runtime = Runtime(args.model, backend=args.backend, device=args.device, precision=precision)
+    runtime = Runtime(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        precision=precision,
+        **openvino_options(args),
+    )
     settings = Settings(
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,

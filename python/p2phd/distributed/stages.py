@@ -14,6 +14,7 @@ import torch
 
 from p2phd.image_io import read_instance_map, read_label_map, write_png
 from p2phd.runtime import Runtime
+from p2phd.runtime.openvino_backend import MIN_THREADS
 
 Batch = dict[str, np.ndarray]
 
@@ -62,6 +63,10 @@ def read_maps(batch: Batch) -> Batch:
     }
 
 
+# The backends that render with OpenVINO on a CPU, whose threads= an actor sets.
+AUTO_OPENVINO = ("auto", "openvino")
+
+
 class RenderActor:
     """Holds one Runtime for its lifetime; renders a batch map by map with each map's seed
     (the run's), so the result does not depend on the batch or the actor. Each row also
@@ -75,8 +80,13 @@ class RenderActor:
         style: dict[int, int] | None,
     ) -> None:
         torch.set_num_threads(threads)
+        options = dict(runtime_options)
+        if options.get("device") == "cpu" and options.get("backend", "auto") in AUTO_OPENVINO:
+            # OpenVINO's threads: the actor's share, but never one, whose bytes differ from
+            # the local render's (openvino_backend.MIN_THREADS).
+            options.setdefault("threads", max(threads, MIN_THREADS))
         try:
-            self.runtime = Runtime(model, **runtime_options)
+            self.runtime = Runtime(model, **options)
         except (ValueError, RuntimeError, OSError, TypeError) as error:
             # One line for the driver's summary rather than the loader's inner traceback.
             raise RuntimeError(f"cannot load {model}: {error}") from None

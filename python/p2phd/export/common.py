@@ -4,25 +4,24 @@ and shapes of an artifact are p2phd.artifact_io's)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from p2phd import __version__
 from p2phd.artifact_io import Shapes
 from p2phd.atomic import atomic_write
 from p2phd.extras import MissingExtra, require
 from p2phd.models.config import GeneratorConfig
+from p2phd.models.graph import ONNX_OPSET
 
-FORMATS = ("torchscript", "onnx", "engine")
+FORMATS = ("torchscript", "onnx", "engine", "openvino")
 PRECISIONS = ("fp32", "fp16")
-OPSET = 17
+OPSET = ONNX_OPSET
 DEFAULT_SIZE = (1024, 2048)
-EXTENSIONS = {"torchscript": ".pt", "onnx": ".onnx", "engine": ".engine"}
+EXTENSIONS = {"torchscript": ".pt", "onnx": ".onnx", "engine": ".engine", "openvino": ".xml"}
 
 Progress = Callable[[str], None]
 
@@ -93,17 +92,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` under a temporary name, then rename it into place."""
     with atomic_write(path, clean_stale=True) as handle:
         handle.write(data)
-
-
-def weights_sha256(generator: nn.Module) -> str:
-    """sha256 over the generator state dict: key, dtype, shape and bytes, in key order."""
-    digest = hashlib.sha256()
-    state = generator.state_dict()
-    for key in sorted(state):
-        value = state[key].detach().cpu().contiguous()
-        digest.update(f"{key}|{value.dtype}|{list(value.shape)}|".encode())
-        digest.update(value.reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
 
 
 def trt_module_name(trt: Any) -> str:

@@ -25,7 +25,8 @@ import torch
 from p2phd.artifact_io import Shapes, TensorSpec, io_tensors
 from p2phd.atomic import atomic_paths, check_replaceable, file_sha256
 from p2phd.checkpoint import LoadedModel, load
-from p2phd.export import engine, graph, triton
+from p2phd.checkpoint.digest import weights_sha256
+from p2phd.export import engine, triton
 from p2phd.export import onnx as onnx_artifact
 from p2phd.export import torchscript as torchscript_artifact
 from p2phd.export import verify as verification
@@ -41,11 +42,12 @@ from p2phd.export.common import (
     silent,
     trt_module_name,
     versions,
-    weights_sha256,
     write_bytes_atomic,
 )
 from p2phd.extras import require
+from p2phd.models import graph
 from p2phd.models.config import GeneratorConfig
+from p2phd.runtime import openvino_models as openvino_artifact
 from p2phd.sidecar import (
     ARTIFACT_DIGEST,
     clusters_to_json,
@@ -112,6 +114,8 @@ def _check_arguments(
         raise ExportUsageError(f"tolerance must be a finite number > 0, got {tolerance}")
     if capabilities and to != "engine":
         raise ExportUsageError("--compute-capability applies to --to engine only")
+    if to == "openvino" and triton_repo is not None:
+        raise ExportUsageError("--triton-repo takes onnx, torchscript or engine artifacts")
     if to != "engine":
         return None
     trt = engine.import_tensorrt()
@@ -156,7 +160,8 @@ def export(
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export the generator of `source` (anything `p2phd.checkpoint.load` takes, or a
-    LoadedModel) to `to` = "torchscript", "onnx" or "engine", with `<out>.json` beside it.
+    LoadedModel) to `to` = "torchscript", "onnx", "engine" or "openvino" (OpenVINO IR: `out`
+    is the .xml, its weights go to the .bin beside it), with `<out>.json` beside it.
 
     size: H x W of a fixed-shape export (default 1024x2048 rounded to the stride), or the
     optimum of a `dynamic` one, whose batch, height and width vary between (1, min_size) and
@@ -254,9 +259,13 @@ def export(
         # The artifact and its sidecar are renamed into place together at the end of the
         # block (or removed on failure); the sidecar holds the artifact's digest, so a pair
         # mixed by a kill between the two renames is refused when read.
-        artifact_tmp, sidecar_tmp = stack.enter_context(
-            atomic_paths(out_path, sidecar_file, clean_stale=True)
+        # OpenVINO IR: the weights file beside the .xml is a third member of the set.
+        weights_path = out_path.with_suffix(".bin") if to == "openvino" else None
+        targets = [out_path, sidecar_file, *([weights_path] if weights_path else [])]
+        artifact_tmp, sidecar_tmp, *weights_tmps = stack.enter_context(
+            atomic_paths(*targets, clean_stale=True)
         )
+        weights_tmp = weights_tmps[0] if weights_tmps else None
         cache_path: Path | None = None
         cache_bytes: bytes | None = None
         if to == "torchscript":
@@ -274,7 +283,9 @@ def export(
             if to == "onnx":
                 onnx_path = artifact_tmp
             else:
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                # Beside the artifact: the IR's files are renamed from here into place.
+                where = out_path.parent if to == "openvino" else None
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=where)))
                 onnx_path = workdir / "model.onnx"
             progress(f"exporting ONNX opset {opset} ({precision}, {describe_shapes(shapes)})")
             metadata = {"p2phd": json.dumps({**sidecar, "format": "onnx"}, sort_keys=True)}
@@ -283,10 +294,14 @@ def export(
             )
             del module
             t = stage("export", t)
-            if checker is not None:
+            if checker is not None and to != "openvino":
                 progress("verifying the ONNX with onnxruntime (CPU) against float64 truth")
                 checker.check("onnx", "onnxruntime", onnx_path, onnx_artifact.run_onnxruntime)
                 t = stage("verify", t)
+            if weights_tmp is not None:
+                _export_ir(onnx_path, artifact_tmp, weights_tmp, checker, progress)
+                sidecar["versions"]["openvino"] = openvino_artifact.import_openvino().__version__
+                t = stage("build", t)
             if to == "engine":
                 cache_path = out_path.with_name(out_path.name + ".timing-cache")
                 trt, io_in, io_out, cache_bytes = engine.build_engine(
@@ -348,6 +363,25 @@ def _check_out(out_path: Path) -> None:
             if not parent.is_dir():
                 raise ExportUsageError(f"--out {out_path}: {parent} is a file, not a folder")
             return
+
+
+def _export_ir(
+    onnx_path: Path,
+    xml_tmp: Path,
+    weights_tmp: Path,
+    checker: _Checker | None,
+    progress: Progress,
+) -> None:
+    """The exported ONNX as OpenVINO IR, verified with OpenVINO in f32, moved to the
+    temporary names of the .xml and its .bin."""
+    xml = onnx_path.with_suffix(".xml")
+    progress("converting the ONNX to OpenVINO IR")
+    openvino_artifact.save_ir(onnx_path, xml)
+    if checker is not None:
+        progress("verifying the IR with OpenVINO (CPU, f32) against float64 truth")
+        checker.check("openvino", "openvino", xml, openvino_artifact.run_openvino)
+    os.replace(xml.with_suffix(".bin"), weights_tmp)
+    os.replace(xml, xml_tmp)
 
 
 class _Checker:

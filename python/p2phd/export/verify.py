@@ -34,8 +34,8 @@ from p2phd.artifact_io import TensorSpec
 from p2phd.export.common import (
     ExportError,
 )
-from p2phd.export.graph import half_generator
 from p2phd.models.config import GeneratorConfig
+from p2phd.models.graph import half_generator
 
 DEFAULT_FACTOR = 10.0
 

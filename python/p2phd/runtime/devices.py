@@ -50,13 +50,20 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset()
 
 
+# CPU flags of units that multiply bf16 matrices: Intel AMX, and AVX512-BF16 (Intel Cooper
+# Lake and later, AMD Zen 4 and later).
+BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
 def interactive_precision(precision: str, device: torch.device, flags: frozenset[str]) -> str:
     """The precision for interactive renders (p2phd-serve): as asked, except that "auto" on
-    a CPU that multiplies bf16 matrices in hardware (Intel AMX, flag amx_bf16) is bf16. On
-    such a 2-core machine the demo model renders a 256 x 512 map 2.8 times as fast as in fp32
-    (55 against 153 ms), 0.3 levels from it on average. Elsewhere "auto" is Runtime's (fp16
-    on CUDA, fp32 on a CPU)."""
-    if precision == "auto" and device.type == "cpu" and "amx_bf16" in flags:
+    a CPU that multiplies bf16 matrices in hardware (BF16_FLAGS) is bf16, which the openvino
+    backend computes on those units. Measured by issue 23 on the 2-core AVX512-BF16 machine
+    (demo model, 256 x 512): OpenVINO renders in 59 ms in bf16 against 133 ms in f32, and
+    the 2-core AMX machine rendered 2.8 times as fast in bf16 as in fp32; bf16 lands a few
+    tenths of a level from fp32 on average. Elsewhere "auto" is Runtime's (fp16 on CUDA, fp32
+    on a CPU)."""
+    if precision == "auto" and device.type == "cpu" and BF16_FLAGS & flags:
         return "bf16"
     return precision
 

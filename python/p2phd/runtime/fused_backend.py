@@ -15,6 +15,10 @@ module's forward up to float rounding. On CUDA one render per input shape is cap
 CUDA graph, on the backend's own stream (runtime.devices). With `compile_mode`,
 torch.compile compiles the whole forward, the p2phd ops included as opaque custom operators
 (fused_ops), so that it can choose the convolutions.
+
+It is for CUDA GPUs, where it saves the passes over memory that eager PyTorch makes. It runs
+on a CPU too (for tests and comparisons), but there it is 1.3-1.9x slower than the torch
+backend (issue 23), so backend="auto" never picks it: on a CPU that is openvino.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ _MapKey = tuple[tuple[int, ...], torch.dtype] | None
 class FusedBackend:
     name = "fused"
     takes_maps = True  # it takes label, instance and feature maps, and returns uint8 images
+    generates = False  # no float image
 
     def __init__(
         self,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,26 +16,41 @@ import torch
 
 from p2phd import checkpoint, ops
 from p2phd.models import GeneratorConfig
+from p2phd.runtime import artifacts, openvino_backend
 from p2phd.runtime.devices import DeviceStream, resolve_device
 from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
+from p2phd.runtime.openvino_backend import OpenVinoBackend, OpenVinoUnavailable
 from p2phd.runtime.padding import network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 from p2phd.runtime.torchscript_backend import TorchScriptBackend
-from p2phd.sidecar import clusters_from_sidecar, read_sidecar, sidecar_path
+from p2phd.sidecar import (
+    check_onnx,
+    clusters_from_sidecar,
+    onnx_io,
+    read_sidecar,
+    sidecar_path,
+)
 
-Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend | TorchScriptBackend
+Backend = (
+    TorchBackend
+    | FusedBackend
+    | OnnxBackend
+    | OpenVinoBackend
+    | TensorRTBackend
+    | TorchScriptBackend
+)
+BACKENDS = ("auto", "torch", "fused", "openvino", "onnxruntime", "tensorrt", "torchscript")
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
 # FP32 generator input of a 35-class model under 10 GB.
 MAX_SIDE = 8192
 
-_ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ROUNDINGS = ("nearest", "public")
 
 
@@ -42,13 +58,22 @@ class Runtime:
     """Renders [N x] H x W label maps (and instance maps) into [N x] H x W x 3 uint8 images.
 
     `source` is a public pix2pixHD checkpoint (a directory with latest_net_G.pth, or any
-    *_net_G.pth), a p2phd bundle, an ONNX file, a TorchScript file (.pt) or a TensorRT engine
-    (with the JSON sidecar p2phd-export writes next to it; feature models take their cluster
-    table from it), or a model name: "demo", the small model shipped with p2phd. `backend` is
-    "auto", "torch", "fused" (PyTorch's convolutions with p2phd's fused first layer, norms and
-    last layer; uint8 output only), "onnxruntime", "torchscript" or "tensorrt"; `device`
-    "auto", "cpu" or "cuda[:N]"; `precision` "auto",
-    "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
+    *_net_G.pth), a p2phd bundle, an ONNX file, an OpenVINO IR file (.xml beside its .bin), a
+    TorchScript file (.pt) or a TensorRT engine (with the JSON sidecar p2phd-export writes
+    next to it; feature models take their cluster table from it), or a model name: "demo",
+    the small model shipped with p2phd. `backend` is "auto", "openvino" (the CPU's, converts
+    checkpoints in memory), "torch", "fused" (PyTorch's convolutions with p2phd's fused first
+    layer, norms and last layer, for CUDA; uint8 output only), "onnxruntime", "torchscript"
+    or "tensorrt". "auto" is openvino on a CPU (torch for a checkpoint, onnxruntime for an
+    ONNX file, with a warning saying why, where OpenVINO cannot run it) and torch on CUDA.
+    `device` is "auto", "cpu" or "cuda[:N]"; `precision` "auto" (fp16 on CUDA, fp32 on a
+    CPU), "fp32", "fp16" or "bf16" (torch, fused and openvino, which needs the CPU's bf16
+    units; on the other backends an exported artifact runs in its own precision, and
+    asking for another is an error). `threads` is OpenVINO's INFERENCE_NUM_THREADS (default:
+    all cores) and `openvino_config` any other OpenVINO CPU property by its name
+    ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino backend, and with
+    backend="auto" only where it picks openvino, which keeps the checkpoints it converts in
+    ~/.cache/p2phd/openvino (or $P2PHD_CACHE_DIR/openvino; see the README).
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
     has torch.compile compile its forward (minutes at the first render of a shape). `config`
@@ -75,6 +100,8 @@ class Runtime:
         compile_mode: str | None = None,
         rounding: str = "nearest",
         memory_limit: int | None = None,
+        threads: int | None = None,
+        openvino_config: Mapping[str, Any] | None = None,
         **config: Any,
     ) -> None:
         path = checkpoint.resolve_model(source)
@@ -90,11 +117,11 @@ class Runtime:
             isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit < 1
         ):
             raise ValueError(f"memory_limit must be a positive int (bytes), got {memory_limit!r}")
-        if backend not in ("auto", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"):
-            raise ValueError(
-                "backend must be auto, torch, fused, onnxruntime, tensorrt or torchscript, "
-                f"got {backend!r}"
-            )
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if (threads is not None or openvino_config) and backend not in ("auto", "openvino"):
+            raise ValueError("threads and openvino_config apply to the openvino backend only")
+        self._openvino_options = (threads, openvino_config)
         if (channels_last is not None or compile_mode is not None) and backend != "fused":
             raise ValueError(
                 "channels_last and compile_mode apply to the fused backend (backend='fused') only"
@@ -111,19 +138,15 @@ class Runtime:
         self._fixed_shape: tuple[int, int, int] | None = None
         # Set at load for checkpoints; an artifact's file digest is computed on first use.
         self._model_digest: str | None = None
-        if path.suffix == ".onnx":
-            self._backend = self._load_artifact(path, backend, "onnxruntime", device, config)
-        elif path.suffix in _ENGINE_SUFFIXES:
-            self._backend = self._load_artifact(path, backend, "tensorrt", device, config)
-        elif path.suffix == ".pt":
-            self._backend = self._load_artifact(path, backend, "torchscript", device, config)
+        if path.suffix in artifacts.SUFFIXES:
+            self._backend = self._load_artifact(path, backend, device, precision, config)
         else:
             self._backend = self._load_checkpoint(
                 path, backend, device, precision, (channels_last, compile_mode), config
             )
         # Renders run on the Runtime's own stream: its buffers are never shared across streams.
         self._stream = DeviceStream(self.device)
-        if rounding == "public" and self._backend.takes_maps:
+        if rounding == "public" and not self._backend.generates:
             raise ValueError(
                 f"rounding='public' needs a backend that returns the float image; the "
                 f"{self._backend.name} backend of {path.name} converts to uint8 inside the "
@@ -140,7 +163,7 @@ class Runtime:
         fused_options: tuple[bool | None, str | None],
         config: dict,
     ) -> Backend:
-        if backend not in ("auto", "torch", "fused"):
+        if backend not in ("auto", "torch", "fused", "openvino"):
             raise ValueError(
                 f"backend {backend!r} runs an exported model: export {path} with p2phd-export "
                 "and pass the .onnx or engine file"
@@ -150,6 +173,8 @@ class Runtime:
         self.config = model.config
         self.clusters = model.clusters
         resolved = resolve_device(device)
+        if backend == "openvino" and resolved.type != "cpu":
+            raise ValueError(f"the openvino backend renders on the CPU, not on {resolved}")
         if precision == "auto":
             precision = "fp16" if resolved.type == "cuda" else "fp32"
         if model.encoder is not None:
@@ -158,13 +183,28 @@ class Runtime:
                 self._encoder_stride = 2**model.encoder_config.n_downsample
         if backend == "fused":
             return FusedBackend(model.generator, model.config, resolved, precision, *fused_options)
+        if backend == "openvino" or (backend == "auto" and resolved.type == "cpu"):
+            try:
+                return openvino_backend.from_generator(
+                    path.name, model.generator, model.config, precision, *self._openvino_options
+                )
+            except OpenVinoUnavailable as error:
+                if backend == "openvino":
+                    raise
+                warnings.warn(
+                    f"{path.name} renders on the torch backend: {error}", RuntimeWarning, 3
+                )
         return TorchBackend(model.generator, resolved, precision)
 
     def _load_artifact(
-        self, path: Path, backend: str, kind: str, device: str | torch.device, config: dict
+        self,
+        path: Path,
+        backend: str,
+        device: str | torch.device,
+        precision: str,
+        config: dict,
     ) -> Backend:
-        if backend not in ("auto", kind):
-            raise ValueError(f"{path.name} runs on the {kind} backend, not {backend!r}")
+        kind = artifacts.artifact_backend(path, backend, device)
         sidecar = read_sidecar(path, required=kind == "torchscript")
         clusters = config.pop("clusters", None)
         if sidecar is not None:
@@ -182,17 +222,30 @@ class Runtime:
             )
         if clusters is not None:
             self.clusters = checkpoint.load_clusters(clusters, feat_num=self.config.feat_num)
-        if kind == "tensorrt":
-            # The backend itself explains that an engine needs a GPU when there is none.
-            return TensorRTBackend(path, torch.device("cuda" if device == "auto" else device))
-        resolved = resolve_device("cpu" if device == "auto" else device)
-        if kind == "torchscript":
-            assert sidecar is not None
-            return TorchScriptBackend(path, resolve_device(device), sidecar)
-        onnx = OnnxBackend(path, resolved, sidecar)
-        if sidecar is None:
-            self._check_graph_inputs(path, onnx.io[0], onnx.takes_maps)
-        return onnx
+        if path.suffix == ".onnx":  # the graph against its sidecar, whichever backend runs it
+            if sidecar is not None:
+                check_onnx(path, sidecar)
+            else:
+                inputs = onnx_io(path)[0]
+                self._check_graph_inputs(path, inputs, "labels" in [i["name"] for i in inputs])
+        if kind == "openvino":
+            try:
+                return openvino_backend.from_file(
+                    path, "fp32" if precision == "auto" else precision, *self._openvino_options
+                )
+            except OpenVinoUnavailable as error:
+                if backend == "openvino" or path.suffix != ".onnx":
+                    raise
+                warnings.warn(f"{path.name} runs on onnxruntime: {error}", RuntimeWarning, 3)
+                kind = "onnxruntime"
+        loaded = artifacts.exported_backend(path, kind, device, sidecar)
+        if precision not in ("auto", loaded.precision):
+            raise ValueError(
+                f"{path.name} is a {loaded.precision} export, which the {kind} backend runs "
+                f"as it is: precision={precision!r} needs backend='openvino' (on the CPU) or "
+                "an export in that precision"
+            )
+        return loaded
 
     def _check_graph_inputs(self, path: Path, inputs: list[dict[str, Any]], maps: bool) -> None:
         """ValueError when a graph without a sidecar takes other inputs than the config given
@@ -390,7 +443,12 @@ class Runtime:
             label_maps, instance_maps, feature_map = self._pad(
                 label_maps, instance_maps, feature_map
             )
-            if self._backend.takes_maps:
+            # Maps go into the graph where the backend converts to uint8 itself as asked;
+            # otherwise the Runtime builds the generator input and converts the float image.
+            in_graph = self._backend.takes_maps and not (
+                self._backend.generates and (output == "float" or self.rounding == "public")
+            )
+            if in_graph:
                 if output == "float":
                     raise ValueError(f"{self.source.name} returns uint8 images only")
                 # The graph's one-hot cannot raise: an invalid label would render as zeros.
@@ -407,7 +465,7 @@ class Runtime:
                             f"labels must lie in [0, {config.label_nc}): {error}"
                         ) from None
                     raise
-        if self._backend.takes_maps:
+        if in_graph:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
                 parts = [

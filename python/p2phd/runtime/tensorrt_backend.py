@@ -40,6 +40,7 @@ class TensorRTBackend:
         self.input_names = [n for n in names if self.engine.get_tensor_mode(n) == mode]
         self.output_names = [n for n in names if self.engine.get_tensor_mode(n) != mode]
         self.takes_maps = "labels" in self.input_names
+        self.generates = not self.takes_maps  # generate() returns the float image
         self.input_dtype = self._torch_dtype(self.input_names[0])
         self.precision = "fp16" if self.input_dtype == torch.float16 else "fp32"
 

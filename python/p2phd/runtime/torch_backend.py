@@ -20,6 +20,7 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 class TorchBackend:
     name = "torch"
     takes_maps = False  # it takes the generator input, which the Runtime builds
+    generates = True  # generate() returns the float image
 
     def __init__(self, generator: nn.Module, device: torch.device, precision: str) -> None:
         if precision not in PRECISIONS:

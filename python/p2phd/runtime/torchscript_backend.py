@@ -36,6 +36,7 @@ class TorchScriptBackend:
         self.input_names = [entry["name"] for entry in sidecar["inputs"]]
         # An artifact exported with its preprocessing takes the raw maps and returns uint8 RGB.
         self.takes_maps = bool(sidecar.get("with_preprocess"))
+        self.generates = not self.takes_maps  # generate() returns the float image
         self.input_dtype = _DTYPES[sidecar["inputs"][0]["dtype"]]
         self.precision = sidecar.get("precision", "fp32")
 

@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2phd.export.common import ExportUsageError
 from p2phd.models.config import GeneratorConfig
+
+# The ONNX opset that exports and the OpenVINO conversion trace these graphs with.
+ONNX_OPSET = 17
 
 
 class Float32InstanceNorm(nn.Module):
@@ -37,7 +39,7 @@ def half_generator(generator: nn.Module) -> nn.Module:
         for name, child in list(module.named_children()):
             if isinstance(child, nn.InstanceNorm2d):
                 if child.affine or child.track_running_stats:
-                    raise ExportUsageError("only InstanceNorm2d without affine/stats is supported")
+                    raise ValueError("only InstanceNorm2d without affine/stats is supported")
                 setattr(module, name, Float32InstanceNorm(child.eps))
     return half
 
