@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
-from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar, sidecar_path
+from p2phd.export.sidecar import artifact_digest, clusters_from_sidecar, read_sidecar
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream, resolve_device
 from p2phd.runtime.features import check_features, check_seeds, cluster_features
@@ -213,12 +212,7 @@ class Runtime:
         checkpoint or bundle its configuration and tensors (checkpoint.model_digest), for an
         ONNX file, TorchScript file or engine the bytes of the file and of its sidecar."""
         if self._model_digest is None:
-            digest = hashlib.sha256()
-            for path in (self.source, sidecar_path(self.source)):
-                if path.is_file():
-                    with path.open("rb") as file:
-                        digest.update(hashlib.file_digest(file, "sha256").digest())
-            self._model_digest = f"sha256:{digest.hexdigest()}"
+            self._model_digest = artifact_digest(self.source)
         return self._model_digest
 
     def provenance(self) -> dict[str, str]:
@@ -269,10 +263,9 @@ class Runtime:
         a photo (uint8 H x W x 3) with the encoder; otherwise every instance takes a cluster
         centre of its class, `style[instance_id]` where given, else drawn with its map's seed.
         `seed` is one int that every map of the call uses on its own, or a sequence with one
-        seed per map (default 0); a map's draw never depends on the other maps of the call,
-        so a map gives the same image alone or in any batch (see the README's
-        Reproducibility). On a CPU the maps of a batch run through the generator one at a
-        time, so that their bytes do not depend on the batch either.
+        seed per map (default 0); a map's draw never depends on the other maps of the call.
+        On a CPU the maps of a batch run through the generator one at a time, so that a
+        map's bytes never depend on its batch (the README's Reproducibility).
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
@@ -380,14 +373,20 @@ class Runtime:
         if self._backend.takes_maps:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
-                parts = [
-                    self._backend.render_maps(*self._map_slice(maps, part))
-                    for part in self._map_parts(n)
-                ]
+                parts = [self._backend.render_maps(*_part(maps, p)) for p in self._map_parts(n)]
                 result = parts[0] if len(parts) == 1 else torch.cat(parts)
             with stage("postprocess"):
                 result = result[:, :height, :width]
                 return self._deliver(result, single, returns_numpy, home)
+        result = self._generate(generator_input, height, width, output, stage)
+        return self._deliver(result, single, returns_numpy, home)
+
+    def _generate(
+        self, generator_input: torch.Tensor, height: int, width: int, output: str, stage: Any
+    ) -> torch.Tensor:
+        """The generator on each part of the batch (_map_parts), every image written into
+        its slice of one N x 3 x H x W float32 or N x H x W x 3 uint8 result."""
+        n = generator_input.shape[0]
         if output == "float":
             result = torch.empty(n, 3, height, width, device=self.device)
         else:
@@ -402,7 +401,7 @@ class Runtime:
                     result[part].copy_(generated)
                 else:
                     ops.to_uint8_image(generated, rounding=self.rounding, out=result[part])
-        return self._deliver(result, single, returns_numpy, home)
+        return result
 
     def _map_parts(self, n: int) -> list[slice]:
         """The slices of the batch that go through the generator together: on a CPU one map
@@ -412,12 +411,6 @@ class Runtime:
         if self.device.type == "cpu" and self._fixed_shape is None:
             return [slice(i, i + 1) for i in range(n)]
         return [slice(0, n)]
-
-    @staticmethod
-    def _map_slice(
-        maps: tuple[torch.Tensor | None, ...], part: slice
-    ) -> tuple[torch.Tensor | None, ...]:
-        return tuple(m if m is None else m[part] for m in maps)
 
     @staticmethod
     def _deliver(
@@ -506,3 +499,7 @@ class Runtime:
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
         return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seeds)
+
+
+def _part(maps: tuple[torch.Tensor | None, ...], part: slice) -> list[torch.Tensor | None]:
+    return [m if m is None else m[part] for m in maps]
