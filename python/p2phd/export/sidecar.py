@@ -8,7 +8,6 @@ generator's configuration, the IO tensors, their meaning in words and numbers
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -22,7 +21,6 @@ from p2phd.models.config import GeneratorConfig
 
 __all__ = [
     "SidecarError",
-    "artifact_digest",
     "clusters_from_sidecar",
     "clusters_to_json",
     "read_sidecar",
@@ -42,17 +40,6 @@ def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
     """`model.onnx` -> `model.onnx.json`."""
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + ".json")
-
-
-def artifact_digest(artifact: str | os.PathLike[str]) -> str:
-    """The digest, "sha256:<hex>", of an exported artifact: the SHA-256 of its file's and
-    of its sidecar's (where there is one) SHA-256 digests."""
-    digest = hashlib.sha256()
-    for path in (Path(artifact), sidecar_path(artifact)):
-        if path.is_file():
-            with path.open("rb") as file:
-                digest.update(hashlib.file_digest(file, "sha256").digest())
-    return f"sha256:{digest.hexdigest()}"
 
 
 def read_sidecar(

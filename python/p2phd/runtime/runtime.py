@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
-from p2phd.export.sidecar import artifact_digest, clusters_from_sidecar, read_sidecar
+from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar, sidecar_path
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream, resolve_device
 from p2phd.runtime.features import check_features, check_seeds, cluster_features
@@ -212,7 +213,12 @@ class Runtime:
         checkpoint or bundle its configuration and tensors (checkpoint.model_digest), for an
         ONNX file, TorchScript file or engine the bytes of the file and of its sidecar."""
         if self._model_digest is None:
-            self._model_digest = artifact_digest(self.source)
+            digest = hashlib.sha256()
+            for path in (self.source, sidecar_path(self.source)):
+                if path.is_file():
+                    with path.open("rb") as file:
+                        digest.update(hashlib.file_digest(file, "sha256").digest())
+            self._model_digest = f"sha256:{digest.hexdigest()}"
         return self._model_digest
 
     def provenance(self) -> dict[str, str]:
