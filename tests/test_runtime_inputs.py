@@ -187,8 +187,10 @@ def test_public_rounding_truncates_the_float_image(bundle, scene):
 def test_profile_times_each_stage(bundle, scene, backend):
     runtime = Runtime(bundle, device="cpu", backend=backend)
     profile = RenderProfile()
-    for _ in range(2):
-        runtime.render(scene.labels, scene.instances, profile=profile)
+    runtime.render(scene.labels, scene.instances, profile=profile)
+    # A batch is one entry per stage too, though on a CPU each map runs on its own.
+    batch = (np.stack([scene.labels] * 3), np.stack([scene.instances] * 3))
+    runtime.render(*batch, profile=profile)
     assert {stage: len(times) for stage, times in profile.stages_ms.items()} == {
         "preprocess": 2,
         "generator": 2,

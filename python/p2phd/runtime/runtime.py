@@ -275,7 +275,7 @@ class Runtime:
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
-        with self._lock:
+        with self._lock, profile.render() if profile else contextlib.nullcontext():
             stage = (
                 (lambda name: profile.stage(name, self.device))
                 if profile is not None
