@@ -58,8 +58,11 @@ def digest(array: np.ndarray) -> str:
 
 
 @pytest.mark.parametrize("seed", [0, [5, 6, 7, 8]], ids=["one seed", "a seed per map"])
-def test_a_map_alone_and_in_a_batch_of_four_give_equal_bytes(demo, maps, seed):
-    labels, instances = maps
+@pytest.mark.parametrize("size", [SIZE, (40, 72)], ids=["64x128", "40x72 padded"])
+def test_a_map_alone_and_in_a_batch_of_four_give_equal_bytes(demo, seed, size):
+    scenes = [synthetic_scene(index, *size) for index in range(4)]
+    labels = np.stack([s.labels for s in scenes])
+    instances = np.stack([s.instances for s in scenes])
     seeds = seed if isinstance(seed, list) else [seed] * 4
     for output in ("uint8", "float"):
         batch = demo.render(labels, instances, seed=seed, output=output)
