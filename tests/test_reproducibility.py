@@ -48,6 +48,11 @@ def demo() -> Runtime:
 
 
 @pytest.fixture(scope="module")
+def demo_bf16() -> Runtime:
+    return Runtime("demo", device="cpu", precision="bf16")
+
+
+@pytest.fixture(scope="module")
 def maps() -> tuple[np.ndarray, np.ndarray]:
     scenes = [synthetic_scene(seed, *SIZE) for seed in range(4)]
     return np.stack([s.labels for s in scenes]), np.stack([s.instances for s in scenes])
@@ -59,7 +64,9 @@ def digest(array: np.ndarray) -> str:
 
 @pytest.mark.parametrize("seed", [0, [5, 6, 7, 8]], ids=["one seed", "a seed per map"])
 @pytest.mark.parametrize("size", [SIZE, (40, 72)], ids=["64x128", "40x72 padded"])
-def test_a_map_alone_and_in_a_batch_of_four_give_equal_bytes(demo, seed, size):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_map_alone_and_in_a_batch_of_four_give_equal_bytes(request, seed, size, precision):
+    demo = request.getfixturevalue("demo" if precision == "fp32" else "demo_bf16")
     scenes = [synthetic_scene(index, *size) for index in range(4)]
     labels = np.stack([s.labels for s in scenes])
     instances = np.stack([s.instances for s in scenes])

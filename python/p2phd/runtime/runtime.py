@@ -271,8 +271,8 @@ class Runtime:
         `seed` is one int that every map of the call uses on its own, or a sequence with one
         seed per map (default 0); a map's draw never depends on the other maps of the call.
         On a CPU a map's bytes never depend on its batch either: the maps run through the
-        generator one at a time, but on the torch backend in FP32, whose oneDNN convolutions
-        give a map the same sums in any batch (the README's Reproducibility).
+        generator one at a time, but on the torch backend in FP32 or BF16, whose oneDNN
+        convolutions give a map the same sums in any batch (the README's Reproducibility).
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
@@ -414,8 +414,8 @@ class Runtime:
         """The slices of the batch that go through the generator together: on a CPU one map
         at a time (PyTorch's, onnxruntime's and OpenVINO's CPU kernels may pick their
         algorithm and the order of their sums by batch size), except on a backend whose
-        floats for a map are the same in any batch (`batch_exact`: the torch backend in FP32,
-        all in oneDNN); elsewhere, and for an artifact of fixed batch size, the whole batch."""
+        floats for a map are the same in any batch (`batch_exact`: the torch backend, all in
+        oneDNN); elsewhere, and for an artifact of fixed batch size, the whole batch."""
         # getattr: a backend that does not say is taken not to be batch-exact.
         batch_exact = getattr(self._backend, "batch_exact", False)
         if self.device.type == "cpu" and self._fixed_shape is None and not batch_exact:
