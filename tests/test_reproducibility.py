@@ -48,6 +48,11 @@ def demo() -> Runtime:
 
 
 @pytest.fixture(scope="module")
+def demo_bf16() -> Runtime:
+    return Runtime("demo", device="cpu", precision="bf16")
+
+
+@pytest.fixture(scope="module")
 def maps() -> tuple[np.ndarray, np.ndarray]:
     scenes = [synthetic_scene(seed, *SIZE) for seed in range(4)]
     return np.stack([s.labels for s in scenes]), np.stack([s.instances for s in scenes])
@@ -58,8 +63,13 @@ def digest(array: np.ndarray) -> str:
 
 
 @pytest.mark.parametrize("seed", [0, [5, 6, 7, 8]], ids=["one seed", "a seed per map"])
-def test_a_map_alone_and_in_a_batch_of_four_give_equal_bytes(demo, maps, seed):
-    labels, instances = maps
+@pytest.mark.parametrize("size", [SIZE, (40, 72)], ids=["64x128", "40x72 padded"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_map_alone_and_in_a_batch_of_four_give_equal_bytes(request, seed, size, precision):
+    demo = request.getfixturevalue("demo" if precision == "fp32" else "demo_bf16")
+    scenes = [synthetic_scene(index, *size) for index in range(4)]
+    labels = np.stack([s.labels for s in scenes])
+    instances = np.stack([s.instances for s in scenes])
     seeds = seed if isinstance(seed, list) else [seed] * 4
     for output in ("uint8", "float"):
         batch = demo.render(labels, instances, seed=seed, output=output)
@@ -107,12 +117,12 @@ def test_one_small_map_gets_the_sums_of_a_batch(demo, maps):
 
 
 def test_first_renders_of_fresh_processes_have_one_hash(demo, maps):
-    """Each process's first render, on the default threads, on one OpenMP thread, and with
-    MKL on another thread count than the OpenMP loops (what MKL may choose by itself on a
-    cold first call), equals this process's render after many others."""
+    """Each process's first render, on the default threads, on one thread, and with MKL's
+    run-time choice of its thread count off (MKL_DYNAMIC=FALSE, MKL's own condition for
+    reproducible results), equals this process's render after many others."""
     labels, instances = maps
     expected = digest(demo.render(labels[0], instances[0], output="float"))
-    environments = ({}, {"OMP_NUM_THREADS": "1"}, {"MKL_NUM_THREADS": "1"})
+    environments = ({}, {"OMP_NUM_THREADS": "1"}, {"MKL_DYNAMIC": "FALSE"})
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", FIRST_RENDER],

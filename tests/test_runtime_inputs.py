@@ -183,12 +183,17 @@ def test_public_rounding_truncates_the_float_image(bundle, scene):
         Runtime(bundle, rounding="up")
 
 
-@pytest.mark.parametrize("backend", ["torch", "fused", "openvino"])
-def test_profile_times_each_stage(bundle, scene, backend):
-    runtime = Runtime(bundle, device="cpu", backend=backend)
+@pytest.mark.parametrize(
+    "backend, precision",
+    [("torch", "fp32"), ("torch", "bf16"), ("fused", "fp32"), ("openvino", "fp32")],
+)
+def test_profile_times_each_stage(bundle, scene, backend, precision):
+    runtime = Runtime(bundle, device="cpu", backend=backend, precision=precision)
     profile = RenderProfile()
-    for _ in range(2):
-        runtime.render(scene.labels, scene.instances, profile=profile)
+    runtime.render(scene.labels, scene.instances, profile=profile)
+    # A batch is one entry per stage too, though on a CPU each map runs on its own.
+    batch = (np.stack([scene.labels] * 3), np.stack([scene.instances] * 3))
+    runtime.render(*batch, profile=profile)
     assert {stage: len(times) for stage, times in profile.stages_ms.items()} == {
         "preprocess": 2,
         "generator": 2,

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Every FP32 convolution of a CPU generator through oneDNN, whatever the batch or map size.
+"""Every FP32 (and BF16) convolution of a CPU generator through oneDNN, whatever the batch
+or map size.
 
 PyTorch's CPU convolution picks its algorithm per call: oneDNN for most shapes, but for one
 small input (N = 1 and at most 20480 values, unless the kernel is over 3 x 3) its own im2col /
@@ -8,8 +9,9 @@ model at 64 x 128), so a map's floats depended on its batch; and MKL, which adju
 count at run time by default (MKL_DYNAMIC), does not promise the same bytes from run to run.
 oneDNN splits a convolution by a thread count fixed when the call starts, never across the
 sum of one output, so its bytes are the same in every call and process and on 1 or 2 threads.
-The oneDNN calls here are the ones PyTorch itself makes for the shapes it sends to oneDNN:
-those layers give the very same bytes as before.
+The oneDNN calls here are the ones PyTorch itself makes for the shapes it sends to oneDNN
+(and for every BF16 convolution, where oneDNN runs BF16): those layers give the very same
+bytes as before.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import torch
 from torch import nn
 
 
-def onednn_available() -> bool:
-    """Whether this torch build has the oneDNN convolution ops (x86 and most CPU builds)."""
-    if not torch.backends.mkldnn.is_available():
+def onednn_available(precision: str = "fp32") -> bool:
+    """Whether this torch build has the oneDNN convolution ops (x86 and most CPU builds) and,
+    for "bf16", this CPU runs oneDNN's BF16 convolutions (as PyTorch itself checks)."""
+    if precision not in ("fp32", "bf16") or not torch.backends.mkldnn.is_available():
         return False
     try:
         torch.ops.mkldnn._convolution_pointwise  # noqa: B018 - raises where the op is missing
         torch.ops.mkldnn._convolution_transpose_pointwise  # noqa: B018
+        return precision == "fp32" or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-    return True
 
 
 class OneDnnConv2d(nn.Module):

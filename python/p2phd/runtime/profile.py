@@ -38,6 +38,18 @@ class RenderProfile:
             torch.cuda.synchronize(device)
         self.stages_ms[name].append((time.perf_counter() - began) * 1e3)
 
+    @contextlib.contextmanager
+    def render(self) -> Iterator[None]:
+        """One render: a stage it times more than once (on a CPU the generator and the
+        postprocess run once per map) counts as one entry, the sum of its times."""
+        before = {name: len(times) for name, times in self.stages_ms.items()}
+        try:
+            yield
+        finally:
+            for name, times in self.stages_ms.items():
+                if len(times) > before[name]:
+                    times[before[name] :] = [sum(times[before[name] :])]
+
     def median_ms(self, name: str) -> float:
         """The median time of a stage over the renders profiled so far."""
         times = self.stages_ms[name]

@@ -352,14 +352,14 @@ class Runtime:
         a photo (uint8 H x W x 3) with the encoder; otherwise every instance takes a cluster
         centre of its class, `style[instance_id]` where given, else drawn with its map's seed.
         `seed` is one int that every map of the call uses on its own, or a sequence with one
-        seed per map (default 0); a map's draw never depends on the other maps of the call,
-        so a map gives the same image alone or in any batch (see the README's
-        Reproducibility). On a CPU the maps of a batch run through the generator one at a
-        time, so that their bytes do not depend on the batch either.
+        seed per map (default 0); a map's draw never depends on the other maps of the call.
+        On a CPU a map's bytes never depend on its batch either: the maps run through the
+        generator one at a time, but on the torch backend in FP32 or BF16, whose oneDNN
+        convolutions give a map the same sums in any batch (the README's Reproducibility).
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
-        with self._lock:
+        with self._lock, profile.render() if profile else contextlib.nullcontext():
             stage = (
                 (lambda name: profile.stage(name, self.device))
                 if profile is not None
@@ -468,14 +468,20 @@ class Runtime:
         if in_graph:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
-                parts = [
-                    self._backend.render_maps(*self._map_slice(maps, part))
-                    for part in self._map_parts(n)
-                ]
+                parts = [self._backend.render_maps(*_part(maps, p)) for p in self._map_parts(n)]
                 result = parts[0] if len(parts) == 1 else torch.cat(parts)
             with stage("postprocess"):
                 result = result[:, :height, :width]
                 return self._deliver(result, single, returns_numpy, home)
+        result = self._generate(generator_input, height, width, output, stage)
+        return self._deliver(result, single, returns_numpy, home)
+
+    def _generate(
+        self, generator_input: torch.Tensor, height: int, width: int, output: str, stage: Any
+    ) -> torch.Tensor:
+        """The generator on each part of the batch (_map_parts), every image written into
+        its slice of one N x 3 x H x W float32 or N x H x W x 3 uint8 result."""
+        n = generator_input.shape[0]
         if output == "float":
             result = torch.empty(n, 3, height, width, device=self.device)
         else:
@@ -490,22 +496,19 @@ class Runtime:
                     result[part].copy_(generated)
                 else:
                     ops.to_uint8_image(generated, rounding=self.rounding, out=result[part])
-        return self._deliver(result, single, returns_numpy, home)
+        return result
 
     def _map_parts(self, n: int) -> list[slice]:
         """The slices of the batch that go through the generator together: on a CPU one map
-        at a time (torch picks its convolution algorithm by batch size, and with it the
-        order of the sums), elsewhere the whole batch; an artifact of fixed batch size takes
-        its batch whole."""
-        if self.device.type == "cpu" and self._fixed_shape is None:
+        at a time (PyTorch's, onnxruntime's and OpenVINO's CPU kernels may pick their
+        algorithm and the order of their sums by batch size), except on a backend whose
+        floats for a map are the same in any batch (`batch_exact`: the torch backend, all in
+        oneDNN); elsewhere, and for an artifact of fixed batch size, the whole batch."""
+        # getattr: a backend that does not say is taken not to be batch-exact.
+        batch_exact = getattr(self._backend, "batch_exact", False)
+        if self.device.type == "cpu" and self._fixed_shape is None and not batch_exact:
             return [slice(i, i + 1) for i in range(n)]
         return [slice(0, n)]
-
-    @staticmethod
-    def _map_slice(
-        maps: tuple[torch.Tensor | None, ...], part: slice
-    ) -> tuple[torch.Tensor | None, ...]:
-        return tuple(m if m is None else m[part] for m in maps)
 
     @staticmethod
     def _deliver(
@@ -607,3 +610,7 @@ class Runtime:
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
         return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seeds)
+
+
+def _part(maps: tuple[torch.Tensor | None, ...], part: slice) -> list[torch.Tensor | None]:
+    return [m if m is None else m[part] for m in maps]

@@ -31,9 +31,10 @@ class TorchBackend:
         self.precision = precision
         self.input_dtype = PRECISIONS[precision]
         self.generator = generator.eval().requires_grad_(False).to(device, self.input_dtype)
-        # Bytes that depend on the map alone, not on the batch, the call or the process.
-        self.onednn = device.type == "cpu" and precision == "fp32" and onednn_available()
-        if self.onednn:
+        # Bytes that depend on the map alone, not on the batch, the call or the process:
+        # then the Runtime may pass a CPU batch whole (runtime.onednn).
+        self.batch_exact = device.type == "cpu" and onednn_available(precision)
+        if self.batch_exact:
             route_convolutions_to_onednn(self.generator)
         # (input pointer, shape) -> (graph, its output); one entry, for the current shape.
         self._graph: tuple[tuple[int, tuple[int, ...]], torch.cuda.CUDAGraph, torch.Tensor] | None
