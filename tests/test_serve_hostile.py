@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: Apache-2.0
+"""p2phd-serve against hostile clients, on one real uvicorn process: non-finite and huge
+numbers in every numeric field, chunked bodies past the cap, and heavy edits, which must
+neither answer 500 nor keep /health or other sessions waiting."""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+pytest.importorskip("uvicorn", reason="needs the serve extra (uvicorn)")
+
+import httpx  # noqa: E402
+
+from tests.serve_helpers import png_bytes, save_tiny_feature_bundle, serve_process  # noqa: E402
+
+HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e308", "-1e308", str(2**64), str(-(2**70))]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    model = save_tiny_feature_bundle(folder / "tiny")
+    args = (str(model), "--scene-size", "32x64", "--max-side", "512", "--max-upload-mb", "1")
+    with serve_process(*args, log_path=folder / "serve.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def session(client):
+    return client.post("/api/sessions", json={"seed": 3}).json()["id"]
+
+
+def edit_bodies(number: str) -> list[str]:
+    """Every edit with `number` (JSON text) in one numeric field at a time."""
+    templates = [
+        '{"op": "stroke", "points": [[N, 1]], "radius": 2, "label": 7}',
+        '{"op": "stroke", "points": [[1, N]], "radius": 2, "label": 7}',
+        '{"op": "stroke", "points": [[1, 1], [N, N]], "radius": 2, "label": 7}',
+        '{"op": "stroke", "points": [[1, 1]], "radius": N, "label": 7}',
+        '{"op": "stroke", "points": [[1, 1]], "radius": 2, "label": N}',
+        '{"op": "stroke", "points": [[1, 1]], "radius": 2, "label": 26, "instance": N}',
+        '{"op": "fill", "x": N, "y": 1, "label": 7}',
+        '{"op": "fill", "x": 1, "y": N, "label": 7}',
+        '{"op": "fill", "x": 1, "y": 1, "label": N}',
+        '{"op": "set_class", "instance": N, "label": 7}',
+        '{"op": "set_class", "instance": 7, "label": N}',
+        '{"op": "delete", "instance": N}',
+        '{"op": "move", "instance": N, "dx": 1, "dy": 1}',
+        '{"op": "move", "instance": 7, "dx": N, "dy": 1}',
+        '{"op": "move", "instance": 7, "dx": 1, "dy": N}',
+        '{"op": "style", "instance": N, "cluster": 0}',
+        '{"op": "style", "instance": 7, "cluster": N}',
+    ]
+    return [template.replace("N", number) for template in templates]
+
+
+def assert_json_4xx(response: httpx.Response) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert "detail" in json.loads(response.text)  # strict JSON: no NaN or Infinity in it
+
+
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS)
+def test_hostile_numbers_in_edits_are_4xx_json_on_one_connection(client, session, number):
+    headers = {"content-type": "application/json"}
+    for route in ("edits", "edits/frame"):
+        for body in edit_bodies(number):
+            response = client.post(
+                f"/api/sessions/{session}/{route}", content=body, headers=headers
+            )
+            if response.status_code != 200:
+                assert_json_4xx(response)
+    # The kept-alive connection still works.
+    assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS)
+def test_hostile_numbers_in_scenes_and_queries_are_4xx_json(client, session, number):
+    headers = {"content-type": "application/json"}
+    for field in ("seed", "height", "width"):
+        body = f'{{"{field}": {number}}}'
+        assert_json_4xx(client.post("/api/sessions", content=body, headers=headers))
+        route = f"/api/sessions/{session}/scene"
+        assert_json_4xx(client.post(route, content=body, headers=headers))
+    for query in ({"x": number, "y": 1}, {"x": 1, "y": number}):
+        assert_json_4xx(client.get(f"/api/sessions/{session}/objects/at", params=query))
+    for route in (f"objects/{number}", f"objects/{number}/styles.png"):
+        assert_json_4xx(client.get(f"/api/sessions/{session}/{route}"))
+    labels = png_bytes(np.full((16, 32), 7, np.uint8))
+    response = client.post(
+        "/api/render", files={"labels": ("l.png", labels)}, data={"seed": number}
+    )
+    assert_json_4xx(response)
+
+
+def test_a_chunked_body_past_the_cap_is_413_before_it_ends(server):
+    """No Content-Length: the server counts as it reads, and answers once past the cap
+    (2 x 1 MB uploads + 64 KB of form) without waiting for the rest of the body."""
+    address = urlsplit(server)
+    chunk = b"[" * 65536
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(
+            b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for _ in range(48):  # 3 MB, and the body never ends
+            connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            data = connection.recv(65536)
+            if not data:
+                break
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert "exceeds the upload cap" in json.loads(body)["detail"]
+
+
+def test_a_chunked_body_under_the_cap_is_read(client):
+    body = json.dumps({"seed": 4, "height": 32, "width": 48}).encode()
+    response = client.post(
+        "/api/sessions",
+        content=iter([body[:5], body[5:]]),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 201 and response.json()["width"] == 48
