@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -25,7 +27,7 @@ HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e308", "-1e308", str(2**64)
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     model = save_tiny_feature_bundle(folder / "tiny")
-    args = (str(model), "--scene-size", "32x64", "--max-side", "512", "--max-upload-mb", "1")
+    args = (str(model), "--scene-size", "32x64", "--max-side", "2048", "--max-upload-mb", "1")
     with serve_process(*args, log_path=folder / "serve.log") as url:
         yield url
 
@@ -134,3 +136,50 @@ def test_a_chunked_body_under_the_cap_is_read(client):
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 201 and response.json()["width"] == 48
+
+
+def stripes_session(client: httpx.Client, side: int) -> str:
+    """A session on a side x side map of 1-pixel stripes of two classes joined at the bottom:
+    one region of side * side / 2 pixels in side * side / 2 runs."""
+    labels = np.full((side, side), 7, np.uint8)
+    labels[:, 1::2] = 8
+    labels[-1] = 7
+    response = client.post("/api/sessions/upload", files={"labels": ("l.png", png_bytes(labels))})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_heavy_edits_never_keep_health_or_other_sessions_waiting(server, client, session):
+    """A flood fill and a stroke at the row budget on 2048 x 2048 maps take seconds on the
+    2-core machine; meanwhile /health and another session answer, each within 1 s."""
+    filled, stroked = stripes_session(client, 2048), stripes_session(client, 2048)
+    heavy = [
+        (filled, {"op": "fill", "x": 0, "y": 0, "label": 21}),
+        (
+            stroked,
+            {"op": "stroke", "points": [[0, 0], [2047, 2047]] * 500, "radius": 1, "label": 21},
+        ),
+    ]
+    answers: list[int] = []
+
+    def run(session_id: str, body: dict) -> None:
+        with httpx.Client(base_url=server, timeout=120) as own:
+            answers.append(own.post(f"/api/sessions/{session_id}/edits", json=body).status_code)
+
+    threads = [threading.Thread(target=run, args=edit) for edit in heavy]
+    for thread in threads:
+        thread.start()
+    waits = []
+    with httpx.Client(base_url=server, timeout=30) as poller:
+        while any(thread.is_alive() for thread in threads):
+            for route in ("/health", f"/api/sessions/{session}"):
+                start = time.monotonic()
+                assert poller.get(route).status_code == 200
+                waits.append(time.monotonic() - start)
+            time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    assert answers == [200, 200]
+    assert waits and max(waits) < 1.0, f"slowest answer during the edits: {max(waits):.2f} s"
+    undo = client.get(f"/api/sessions/{filled}").json()["undo"]
+    assert undo == 1

@@ -35,13 +35,17 @@ class SessionStore:
         return sum(session.nbytes for session in self._sessions.values())
 
     def create(self, labels: np.ndarray, instances: np.ndarray, seed: int) -> Session:
+        """A new session on these maps, not yet in the store: safe on any thread."""
         footprint = 2 * (labels.nbytes + instances.nbytes)
         if footprint > self.max_bytes:
             raise ClientError(413, "these maps alone exceed the server's session memory cap")
         session_id = secrets.token_urlsafe(18)  # 144 random bits
-        session = Session.create(session_id, self.model, labels, instances, seed, self.max_history)
-        self._sessions[session_id] = session
-        self.enforce_limits(keep=session_id)
+        return Session.create(session_id, self.model, labels, instances, seed, self.max_history)
+
+    def add(self, session: Session) -> Session:
+        """Keeps a session made by create(); on the event loop's thread only."""
+        self._sessions[session.id] = session
+        self.enforce_limits(keep=session.id)
         return session
 
     def get(self, session_id: str) -> Session:
