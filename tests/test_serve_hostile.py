@@ -18,6 +18,8 @@ pytest.importorskip("uvicorn", reason="needs the serve extra (uvicorn)")
 
 import httpx  # noqa: E402
 
+from p2phd import checkpoint  # noqa: E402
+from p2phd.models import GeneratorConfig, build_generator  # noqa: E402
 from tests.serve_helpers import png_bytes, save_tiny_feature_bundle, serve_process  # noqa: E402
 
 HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e308", "-1e308", str(2**64), str(-(2**70))]
@@ -183,3 +185,18 @@ def test_heavy_edits_never_keep_health_or_other_sessions_waiting(server, client,
     assert waits and max(waits) < 1.0, f"slowest answer during the edits: {max(waits):.2f} s"
     undo = client.get(f"/api/sessions/{filled}").json()["undo"]
     assert undo == 1
+
+
+def test_a_model_with_fewer_labels_than_the_scenes_warms_up(tmp_path):
+    """Synthetic scenes use Cityscapes' 35 labels: the warm-up folds them into the model's."""
+    config = GeneratorConfig(label_nc=8, ngf=4, n_downsample_global=1, n_blocks_global=1)
+    model = checkpoint.LoadedModel(config=config, generator=build_generator(config))
+    path = checkpoint.save_bundle(model, tmp_path / "eight")
+    log = tmp_path / "serve.log"
+    with serve_process(str(path), "--scene-size", "32x64", log_path=log, timeout=60) as url:
+        assert httpx.get(f"{url}/health").json()["status"] == "ok"
+        refused = httpx.post(f"{url}/api/sessions", json={"seed": 1})
+        assert refused.status_code == 409 and "8 classes" in refused.json()["detail"]
+        labels = png_bytes(np.full((16, 32), 5, np.uint8))
+        uploaded = httpx.post(f"{url}/api/sessions/upload", files={"labels": ("l.png", labels)})
+        assert uploaded.status_code == 201

@@ -5,6 +5,7 @@ renders built from them (a session's map, its style strip, a stateless upload)."
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import NamedTuple
 
@@ -21,6 +22,8 @@ from p2phd.serve.render_queue import Rendered, RenderQueue
 from p2phd.serve.session import CachedRender, EditorModel, Session
 from p2phd.serve.settings import Settings
 from p2phd.serve.store import SessionStore
+
+log = logging.getLogger("p2phd.serve")
 
 
 class Frame(NamedTuple):
@@ -50,6 +53,16 @@ def editor_model(runtime: Runtime) -> EditorModel:
     )
 
 
+def warm_up_maps(size: tuple[int, int], label_nc: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic scene of `size`, its labels folded into [0, label_nc) for a model with fewer
+    classes than Cityscapes' (all stuff then: each pixel's instance is its label)."""
+    scene = synthetic_scene(0, *size)
+    if int(scene.labels.max()) < label_nc:
+        return scene.labels, scene.instances
+    labels = scene.labels % label_nc
+    return labels, labels.astype(np.int32)
+
+
 class Editor:
     def __init__(self, settings: Settings, runtime: Runtime) -> None:
         self.settings = settings
@@ -60,6 +73,7 @@ class Editor:
         )
         self.queue = RenderQueue(self._render_batch, settings.max_batch, settings.max_wait_ms)
         self.ready = asyncio.Event()
+        self.warm_up_error: str | None = None  # why the warm-up render failed, if it did
 
     def _render_batch(
         self, labels: np.ndarray, instances: np.ndarray | None, features: np.ndarray | None
@@ -67,10 +81,18 @@ class Editor:
         return self.runtime.render(labels, instances, features=features)
 
     async def warm_up(self) -> None:
-        """One render at the scene size, so the first user does not pay for allocation."""
-        scene = synthetic_scene(0, *self.settings.scene_size)
-        session = Session.create("warm-up", self.model, scene.labels, scene.instances, 0, 1)
-        await self.render_maps(session)
+        """One render at the scene size, so the first user does not pay for allocation. A
+        failure is logged and kept for /health, which then says why it answers 503."""
+        try:
+            labels, instances = await asyncio.to_thread(
+                warm_up_maps, self.settings.scene_size, self.model.label_nc
+            )
+            session = Session.create("warm-up", self.model, labels, instances, 0, 1)
+            await self.render_maps(session)
+        except Exception as error:  # noqa: BLE001 - reported, and the server stays up to say so
+            self.warm_up_error = f"the warm-up render failed: {type(error).__name__}: {error}"
+            log.error("%s", self.warm_up_error, exc_info=error)
+            return
         self.ready.set()
 
     def scene(self, seed: int, height: int | None, width: int | None) -> tuple[np.ndarray, ...]:
