@@ -53,7 +53,9 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, error: ClientError) -> JSONResponse:
-        return JSONResponse({"detail": error.message}, status_code=error.status)
+        return JSONResponse(
+            {"detail": error.message}, status_code=error.status, headers=error.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -71,7 +71,13 @@ class Editor:
         self.store = SessionStore(
             self.model, settings.max_sessions, settings.max_memory_bytes, settings.max_history
         )
-        self.queue = RenderQueue(self._render_batch, settings.max_batch, settings.max_wait_ms)
+        self.queue = RenderQueue(
+            self._render_batch,
+            settings.max_batch,
+            settings.max_wait_ms,
+            settings.max_queue,
+            settings.render_timeout_s,
+        )
         self.ready = asyncio.Event()
         self.warm_up_error: str | None = None  # why the warm-up render failed, if it did
 

@@ -60,4 +60,6 @@ async def model_info(editor: EditorDep) -> ModelInfo:
         max_upload_bytes=settings.max_upload_bytes,
         max_batch=settings.max_batch,
         max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+        render_timeout_s=settings.render_timeout_s,
     )

@@ -131,3 +131,5 @@ class ModelInfo(BaseModel):
     max_upload_bytes: int
     max_batch: int
     max_wait_ms: float
+    max_queue: int = Field(description="renders waiting or under way; beyond, 503")
+    render_timeout_s: float = Field(description="a render not done in this time: 504")
