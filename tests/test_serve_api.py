@@ -424,7 +424,7 @@ def test_missing_file_and_oversized_body(client):
     too_big = client.post(
         "/api/render", content=b"x" * (2 * 2**19 + 70000), headers={"content-type": "image/png"}
     )
-    assert_error(too_big, 413, "exceeds the upload cap")
+    assert_error(too_big, 413, "exceeds the request body cap")
 
 
 # -- limits: eviction, memory, batching ----------------------------------------------------

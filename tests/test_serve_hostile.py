@@ -109,7 +109,7 @@ def test_hostile_numbers_in_scenes_and_queries_are_4xx_json(client, session, num
 
 def test_a_chunked_body_past_the_cap_is_413_before_it_ends(server):
     """No Content-Length: the server counts as it reads, and answers once past the cap
-    (2 x 1 MB uploads + 64 KB of form) without waiting for the rest of the body."""
+    (1 MB for JSON) without waiting for the rest of the body."""
     address = urlsplit(server)
     chunk = b"[" * 65536
     with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
@@ -127,7 +127,17 @@ def test_a_chunked_body_past_the_cap_is_413_before_it_ends(server):
             answer += data
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413"), head
-    assert "exceeds the upload cap" in json.loads(body)["detail"]
+    assert "exceeds the request body cap" in json.loads(body)["detail"]
+
+
+def test_a_json_body_past_its_cap_is_413_before_it_is_parsed(client, session):
+    """A JSON edit is parsed on the event loop: 24 MB of stroke points kept /health waiting
+    5 s before the 4096-point cap refused them."""
+    points = [[1.5, 2.5]] * 200_000  # 2.4 MB
+    body = {"op": "stroke", "points": points, "radius": 1, "label": 7}
+    response = client.post(f"/api/sessions/{session}/edits", json=body)
+    assert response.status_code == 413
+    assert "exceeds the request body cap" in response.json()["detail"]
 
 
 def test_a_chunked_body_under_the_cap_is_read(client):

@@ -68,8 +68,12 @@ def create_app(settings: Settings, runtime: Runtime) -> FastAPI:
         log.exception("%s %s failed", request.method, request.url.path, exc_info=error)
         return JSONResponse({"detail": "internal server error; see the log"}, status_code=500)
 
-    # Two PNGs and the form around them, refused before the body is read.
-    app.add_middleware(BodyCap, max_bytes=2 * settings.max_upload_bytes + 65536)
+    # Two PNGs and the form around them; a JSON edit, whose longest stroke is ~100 KB.
+    app.add_middleware(
+        BodyCap,
+        form_bytes=2 * settings.max_upload_bytes + 65536,
+        other_bytes=settings.max_json_bytes,
+    )
 
     for router in (model.router, sessions.router, objects.router, render.router):
         app.include_router(router)

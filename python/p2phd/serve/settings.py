@@ -20,6 +20,7 @@ class Settings:
     max_side: int = 2048  # largest height or width of a map
     max_history: int = 200  # undo steps kept per session
     max_stroke_points: int = 4096
+    max_json_bytes: int = 2**20  # a JSON request body (an edit)
     scene_size: tuple[int, int] = (256, 512)  # new synthetic scenes, H x W
     png_compress_level: int = 1  # renders go out fast rather than small
 
