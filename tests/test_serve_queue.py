@@ -225,3 +225,30 @@ def test_a_warm_up_past_the_deadline_is_reported_by_health(runtime):
     assert health.status_code == 503 and health.json()["status"] == "warm-up failed"
     assert "did not finish within 1e-06 s" in health.json()["detail"]
     assert render.status_code == 504 and "did not finish" in render.json()["detail"]
+
+
+def test_a_render_past_the_memory_limit_is_413_not_500(tmp_path):
+    """A style strip renders one map per cluster at once: ten 2048 x 2048 maps needed 24 GiB
+    and answered 500. Here the Runtime's memory limit admits one small map, not ten."""
+    path = save_tiny_feature_bundle(tmp_path / "tiny")
+    runtime = Runtime(path, device="cpu", memory_limit=16 * 2**20)
+
+    async def run():
+        app = create_app(Settings(scene_size=(64, 128)), runtime)
+        async with app.router.lifespan_context(app):
+            editor = app.state.editor
+            await asyncio.wait_for(editor.ready.wait(), 60)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                session = (await client.post("/api/sessions", json={"seed": 3})).json()["id"]
+                instances = editor.store.get(session).instances
+                car = int(instances[instances // 1000 == 26][0])
+                base = f"/api/sessions/{session}"
+                return (
+                    await client.get(f"{base}/render.png"),
+                    await client.get(f"{base}/objects/{car}/styles.png"),
+                )
+
+    one, strip = asyncio.run(run())
+    assert one.status_code == 200
+    assert strip.status_code == 413 and "memory_limit" in strip.json()["detail"]

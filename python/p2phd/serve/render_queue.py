@@ -204,6 +204,9 @@ def _fail(job: RenderJob, error: Exception) -> None:
     elif isinstance(error, ValueError):
         # Runtime's ValueErrors describe the input (labels out of range, sizes).
         job.future.set_exception(ClientError(422, str(error)))
+    elif isinstance(error, MemoryError):
+        # Too many or too large maps for this machine (RenderMemoryError says which).
+        job.future.set_exception(ClientError(413, str(error) or "out of memory for this render"))
     else:
         log.exception("render failed", exc_info=error)
         job.future.set_exception(RuntimeError("the render failed; see the server log"))
