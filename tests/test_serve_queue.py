@@ -162,7 +162,7 @@ def test_a_full_queue_refuses_at_once_and_a_late_render_is_given_up(runtime):
             release.wait(10)  # a render that takes as long as the test says
             return runtime.render(labels, instances, features=features)
 
-        queue = RenderQueue(render, max_batch=1, max_wait_ms=0, max_queue=2, timeout_s=0.5)
+        queue = RenderQueue(render, max_batch=1, max_wait_ms=0, max_queue=2, timeout_s=2)
         queue.start()
         labels = np.full((1, 16, 16), 7, np.uint8)
         instances = np.full((1, 16, 16), 7, np.int32)
@@ -175,6 +175,7 @@ def test_a_full_queue_refuses_at_once_and_a_late_render_is_given_up(runtime):
         late = await asyncio.gather(first, second, return_exceptions=True)
         pending_after = queue.pending
         release.set()
+        queue.timeout_s = 60  # the worker goes on: a render asked for now is answered
         again = await queue.render(labels, instances, features)
         await queue.stop()
         return full.value, late, pending_after, again
@@ -183,7 +184,7 @@ def test_a_full_queue_refuses_at_once_and_a_late_render_is_given_up(runtime):
     assert full.status == 503 and full.headers == {"Retry-After": "1"}
     assert "busy" in full.message
     assert all(isinstance(error, ClientError) and error.status == 504 for error in late)
-    assert "within 0.5 s" in late[0].message
+    assert "within 2 s" in late[0].message
     assert pending_after == 0  # given up: room again for new renders
     assert again.images.shape == (1, 16, 16, 3)
 
@@ -202,10 +203,11 @@ def test_the_server_answers_503_with_retry_after_when_its_queue_is_full(runtime)
                     *(client.get(f"/api/sessions/{i}/render.png") for i in ids)
                 )
 
-    first, second = asyncio.run(run())
-    assert first.status_code == 200
-    assert second.status_code == 503 and second.headers["retry-after"] == "1"
-    assert "busy" in second.json()["detail"]
+    # Whichever reached the queue second was refused.
+    served, refused = sorted(asyncio.run(run()), key=lambda response: response.status_code)
+    assert served.status_code == 200
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "busy" in refused.json()["detail"]
 
 
 def test_a_warm_up_past_the_deadline_is_reported_by_health(runtime):
