@@ -124,6 +124,7 @@ def test_cpu_flags_come_from_proc_cpuinfo():
         ("--render-timeout-s", "nan"),
         ("--scene-size", "8x8"),
         ("--scene-size", "4096x4096"),  # more than --max-side
+        ("--host", "300.1.1.1"),
     ],
 )
 def test_option_values_that_cannot_work_are_usage_errors(option, value, capsys):

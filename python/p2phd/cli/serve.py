@@ -124,16 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple]:
+    """The address family and socket address to listen on; a host that names no address
+    is a usage error."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise UsageError(
+            f"--host {host!r} names no address to listen on: {error.strerror}"
+        ) from None
+    return family, address
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (a name, an IPv4 or an IPv6 address).
 
     It is made with proto=IPPROTO_TCP, not socket.create_server's 0: asyncio turns Nagle's
     algorithm off (TCP_NODELAY) only on connections whose proto says TCP, and with Nagle on
     every kept-alive request waits 40 ms for a delayed ACK."""
+    family, address = resolve(host, port)
     try:
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
         listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as error:
         raise OSError(f"cannot listen on {host}:{port}: {error}") from error
@@ -161,6 +173,7 @@ def serve(args: argparse.Namespace) -> int:
     from p2phd.runtime import Runtime
     from p2phd.runtime.devices import cpu_flags, interactive_precision, resolve_device
 
+    resolve(args.host, args.port)  # before the model loads, as the options below
     try:  # before the model loads: options that do not fit together are a usage error
         settings = Settings(
             max_batch=args.max_batch,
