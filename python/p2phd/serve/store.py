@@ -36,11 +36,14 @@ class SessionStore:
 
     def create(self, labels: np.ndarray, instances: np.ndarray, seed: int) -> Session:
         """A new session on these maps, not yet in the store: safe on any thread."""
-        footprint = 2 * (labels.nbytes + instances.nbytes)
-        if footprint > self.max_bytes:
-            raise ClientError(413, "these maps alone exceed the server's session memory cap")
+        self.check_footprint(labels, instances)
         session_id = secrets.token_urlsafe(18)  # 144 random bits
         return Session.create(session_id, self.model, labels, instances, seed, self.max_history)
+
+    def check_footprint(self, labels: np.ndarray, instances: np.ndarray) -> None:
+        """413 for maps that alone (with their copy as loaded) exceed the memory cap."""
+        if 2 * (labels.nbytes + instances.nbytes) > self.max_bytes:
+            raise ClientError(413, "these maps alone exceed the server's session memory cap")
 
     def add(self, session: Session) -> Session:
         """Keeps a session made by create(); on the event loop's thread only."""

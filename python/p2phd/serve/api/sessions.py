@@ -75,6 +75,7 @@ async def delete_session(session: SessionDep, editor: EditorDep) -> Response:
 async def new_scene(session: SessionDep, editor: EditorDep, scene: NewScene) -> SessionInfo:
     """Replaces the maps with a synthetic scene; the history starts afresh."""
     labels, instances = await asyncio.to_thread(editor.scene, scene.seed, scene.height, scene.width)
+    editor.store.check_footprint(labels, instances)
     await asyncio.to_thread(session.load, labels, instances, scene.seed)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
@@ -90,6 +91,7 @@ async def upload_maps(
 ) -> SessionInfo:
     """Replaces the maps with an uploaded pair; the history starts afresh."""
     label_map, instance_map = await read_maps(editor, labels, instances)
+    editor.store.check_footprint(label_map, instance_map)
     await asyncio.to_thread(session.load, label_map, instance_map, seed)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
