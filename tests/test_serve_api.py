@@ -424,7 +424,7 @@ def test_missing_file_and_oversized_body(client):
     too_big = client.post(
         "/api/render", content=b"x" * (2 * 2**19 + 70000), headers={"content-type": "image/png"}
     )
-    assert_error(too_big, 413, "exceeds the upload cap")
+    assert_error(too_big, 413, "exceeds the request body cap")
 
 
 # -- limits: eviction, memory, batching ----------------------------------------------------
@@ -453,5 +453,12 @@ def test_memory_cap_evicts_and_trims_history(runtime):
         assert_error(client.get(f"/api/sessions/{first['id']}"), 404, "evicted")
         assert client.app.state.editor.store.nbytes <= 0.25 * 2**20
         assert 0 < client.get(f"/api/sessions/{second['id']}").json()["undo"] < 20
+        # New maps for a session are held to the cap as a new session's are.
+        base = f"/api/sessions/{second['id']}"
+        big = {"labels": ("l.png", png_bytes(np.full((256, 256), 7, np.uint8)))}
+        assert_error(client.put(f"{base}/maps", files=big), 413, "memory cap")
+        scene = {"seed": 1, "height": 256, "width": 256}
+        assert_error(client.post(f"{base}/scene", json=scene), 413, "memory cap")
+        assert client.get(base).json()["height"] == 64
     finally:
         client.__exit__(None, None, None)

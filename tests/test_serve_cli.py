@@ -98,3 +98,46 @@ def test_the_editor_renders_in_bf16_where_the_cpu_multiplies_it_in_hardware():
 def test_cpu_flags_come_from_proc_cpuinfo():
     flags = cpu_flags()
     assert flags and all(flag == flag.strip() and flag for flag in flags)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--max-wait-ms", "inf"),
+        ("--max-wait-ms", "nan"),
+        ("--max-wait-ms", "-1"),
+        ("--max-wait-ms", "1e9"),
+        ("--port", "65536"),
+        ("--port", "-1"),
+        ("--port", "http"),
+        ("--max-memory-mb", "inf"),
+        ("--max-memory-mb", "nan"),
+        ("--max-memory-mb", "0"),
+        ("--max-memory-mb", "1e300"),
+        ("--max-upload-mb", "inf"),
+        ("--max-upload-mb", "-0"),
+        ("--max-upload-mb", "1e300"),
+        ("--max-side", "4"),
+        ("--max-side", "99999"),
+        ("--max-batch", "0"),
+        ("--max-sessions", "-3"),
+        ("--max-queue", "0"),
+        ("--render-timeout-s", "0"),
+        ("--render-timeout-s", "inf"),
+        ("--render-timeout-s", "nan"),
+        ("--scene-size", "8x8"),
+        ("--scene-size", "4096x4096"),  # more than --max-side
+        ("--host", "300.1.1.1"),
+    ],
+)
+def test_option_values_that_cannot_work_are_usage_errors(option, value, capsys):
+    from p2phd.cli.serve import main
+
+    try:
+        code = main(["/nonexistent-model", "--port", "0", option, value])
+    except SystemExit as stop:
+        code = stop.code
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert option.lstrip("-") in stderr.replace("_", "-") or value in stderr

@@ -183,9 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     ray_parser.add_argument("model", help="a model as p2phd-render takes it")
     ray_parser.add_argument("dataset", type=Path, help="a root in the public layout")
     ray_parser.add_argument("--size", type=parse_size, help="render a NEAREST-scaled copy, HxW")
-    ray_parser.add_argument("--runs", type=positive_int, default=3)
-    ray_parser.add_argument("--actors", type=positive_int, nargs="+", default=[1, 2])
-    ray_parser.add_argument("--batch-size", type=positive_int, default=4)
+    ray_parser.add_argument(
+        "--runs", type=positive_int, default=3, help="runs of each case, interleaved"
+    )
+    ray_parser.add_argument(
+        "--actors", type=positive_int, nargs="+", default=[1, 2], help="actor counts to time"
+    )
+    ray_parser.add_argument(
+        "--batch-size", type=positive_int, default=4, help="maps per actor call"
+    )
     ray_parser.set_defaults(device="cpu")
     return parser
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import socket
 import sys
+from collections.abc import Callable
 
 from p2phd.cli.common import (
+    MAX_SIDE,
     Parser,
+    UsageError,
     add_threads_argument,
     device_name,
-    int_at_least,
     openvino_options,
     positive_int,
     run_command,
@@ -30,18 +33,43 @@ from p2phd.extras import require
 DEMO_MODEL = "demo"
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
+def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be in [{minimum}, {maximum}], got {value}")
+        return value
+
+    parse.__name__ = f"integer in [{minimum}, {maximum}]"
+    return parse
+
+
+def float_between(minimum: float, maximum: float, above: bool = False) -> Callable[[str], float]:
+    """A finite number in [minimum, maximum], or (minimum, maximum] when `above`."""
+    shown = f"{'(' if above else '['}{minimum:g}, {maximum:.12g}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        too_low = value <= minimum if above else value < minimum
+        if not math.isfinite(value) or too_low or value > maximum:
+            raise argparse.ArgumentTypeError(f"must be a number in {shown}, got {text}")
+        return value
+
+    parse.__name__ = f"number in {shown}"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="p2phd-serve", description=__doc__)
     parser.add_argument("model", nargs="?", default=DEMO_MODEL, help="what to serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int_at_least(0), default=8000, help="0: any free port")
+    parser.add_argument("--port", type=int_between(0, 65535), default=8000, help="0: any free port")
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
     parser.add_argument(
         "--backend",
@@ -59,16 +87,55 @@ def build_parser() -> argparse.ArgumentParser:
     add_threads_argument(parser)
     parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
-        "--max-wait-ms", type=float, default=5.0, help="how long a render waits for others"
+        "--max-wait-ms",
+        type=float_between(0, 60_000),
+        default=5.0,
+        help="how long a render waits for others",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=64,
+        help="renders waiting or under way; beyond that, 503 (retry after 1 s)",
+    )
+    parser.add_argument(
+        "--render-timeout-s",
+        type=float_between(0, 86_400, above=True),
+        default=60.0,
+        help="a render not done this long after it was asked: 504",
     )
     parser.add_argument("--max-sessions", type=positive_int, default=32, help="LRU eviction beyond")
     parser.add_argument(
-        "--max-memory-mb", type=positive_float, default=512, help="all sessions' maps and history"
+        "--max-memory-mb",
+        type=float_between(0, 2**30, above=True),
+        default=512,
+        help="all sessions' maps and history",
     )
-    parser.add_argument("--max-upload-mb", type=positive_float, default=16, help="one PNG upload")
-    parser.add_argument("--max-side", type=positive_int, default=2048, help="largest map side")
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float_between(0, 4096, above=True),
+        default=16,
+        help="one PNG upload",
+    )
+    parser.add_argument(
+        "--max-side", type=int_between(8, MAX_SIDE), default=2048, help="largest map side"
+    )
     parser.add_argument("--scene-size", type=scene_size, default=(256, 512), help="new scenes HxW")
     return parser
+
+
+def resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple]:
+    """The address family and socket address to listen on; a host that names no address
+    is a usage error."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise UsageError(
+            f"--host {host!r} names no address to listen on: {error.strerror}"
+        ) from None
+    return family, address
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -77,10 +144,8 @@ def listen(host: str, port: int) -> socket.socket:
     It is made with proto=IPPROTO_TCP, not socket.create_server's 0: asyncio turns Nagle's
     algorithm off (TCP_NODELAY) only on connections whose proto says TCP, and with Nagle on
     every kept-alive request waits 40 ms for a delayed ACK."""
+    family, address = resolve(host, port)
     try:
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
         listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as error:
         raise OSError(f"cannot listen on {host}:{port}: {error}") from error
@@ -100,6 +165,21 @@ def serve(args: argparse.Namespace) -> int:
     from p2phd.runtime.devices import cpu_flags, interactive_precision, resolve_device
     from p2phd.serve import Settings, create_app
 
+    resolve(args.host, args.port)  # before the model loads, as the options below
+    try:  # before the model loads: options that do not fit together are a usage error
+        settings = Settings(
+            max_batch=args.max_batch,
+            max_wait_ms=args.max_wait_ms,
+            max_queue=args.max_queue,
+            render_timeout_s=args.render_timeout_s,
+            max_sessions=args.max_sessions,
+            max_memory_mb=args.max_memory_mb,
+            max_upload_mb=args.max_upload_mb,
+            max_side=args.max_side,
+            scene_size=args.scene_size,
+        )
+    except ValueError as error:
+        raise UsageError(str(error).replace("_", "-")) from None
     precision = interactive_precision(args.precision, resolve_device(args.device), cpu_flags())
     runtime = Runtime(
         args.model,
@@ -107,15 +187,6 @@ def serve(args: argparse.Namespace) -> int:
         device=args.device,
         precision=precision,
         **openvino_options(args),
-    )
-    settings = Settings(
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_sessions=args.max_sessions,
-        max_memory_mb=args.max_memory_mb,
-        max_upload_mb=args.max_upload_mb,
-        max_side=args.max_side,
-        scene_size=args.scene_size,
     )
     app = create_app(settings, runtime)
     listener = listen(args.host, args.port)

@@ -5,6 +5,7 @@ renders built from them (a session's map, its style strip, a stateless upload)."
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import NamedTuple
 
@@ -21,6 +22,8 @@ from p2phd.serve.render_queue import Rendered, RenderQueue
 from p2phd.serve.session import CachedRender, EditorModel, Session
 from p2phd.serve.settings import Settings
 from p2phd.serve.store import SessionStore
+
+log = logging.getLogger("p2phd.serve")
 
 
 class Frame(NamedTuple):
@@ -50,6 +53,16 @@ def editor_model(runtime: Runtime) -> EditorModel:
     )
 
 
+def warm_up_maps(size: tuple[int, int], label_nc: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic scene of `size`, its labels folded into [0, label_nc) for a model with fewer
+    classes than Cityscapes' (all stuff then: each pixel's instance is its label)."""
+    scene = synthetic_scene(0, *size)
+    if int(scene.labels.max()) < label_nc:
+        return scene.labels, scene.instances
+    labels = scene.labels % label_nc
+    return labels, labels.astype(np.int32)
+
+
 class Editor:
     def __init__(self, settings: Settings, runtime: Runtime) -> None:
         self.settings = settings
@@ -58,8 +71,15 @@ class Editor:
         self.store = SessionStore(
             self.model, settings.max_sessions, settings.max_memory_bytes, settings.max_history
         )
-        self.queue = RenderQueue(self._render_batch, settings.max_batch, settings.max_wait_ms)
+        self.queue = RenderQueue(
+            self._render_batch,
+            settings.max_batch,
+            settings.max_wait_ms,
+            settings.max_queue,
+            settings.render_timeout_s,
+        )
         self.ready = asyncio.Event()
+        self.warm_up_error: str | None = None  # why the warm-up render failed, if it did
 
     def _render_batch(
         self, labels: np.ndarray, instances: np.ndarray | None, features: np.ndarray | None
@@ -67,10 +87,18 @@ class Editor:
         return self.runtime.render(labels, instances, features=features)
 
     async def warm_up(self) -> None:
-        """One render at the scene size, so the first user does not pay for allocation."""
-        scene = synthetic_scene(0, *self.settings.scene_size)
-        session = Session.create("warm-up", self.model, scene.labels, scene.instances, 0, 1)
-        await self.render_maps(session)
+        """One render at the scene size, so the first user does not pay for allocation. A
+        failure is logged and kept for /health, which then says why it answers 503."""
+        try:
+            labels, instances = await asyncio.to_thread(
+                warm_up_maps, self.settings.scene_size, self.model.label_nc
+            )
+            session = Session.create("warm-up", self.model, labels, instances, 0, 1)
+            await self.render_maps(session)
+        except Exception as error:  # noqa: BLE001 - reported, and the server stays up to say so
+            self.warm_up_error = f"the warm-up render failed: {type(error).__name__}: {error}"
+            log.error("%s", self.warm_up_error, exc_info=error)
+            return
         self.ready.set()
 
     def scene(self, seed: int, height: int | None, width: int | None) -> tuple[np.ndarray, ...]:
@@ -92,6 +120,13 @@ class Editor:
 
     async def render_maps(self, session: Session, features: np.ndarray | None = None) -> Rendered:
         """N x H x W x 3 renders of a session's maps: N = 1, or one per row of `features`."""
+        inputs = await asyncio.to_thread(self._render_inputs, session, features)
+        return await self.queue.render(*inputs)
+
+    def _render_inputs(
+        self, session: Session, features: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The Runtime's inputs: copies of the maps, and the feature map where it has one."""
         count = 1 if features is None else len(features)
         labels = np.repeat(session.labels[None], count, axis=0)
         instances = (
@@ -99,12 +134,12 @@ class Editor:
         )
         if features is None and self.model.feat_num:
             features = session.feature_map()[None]
-        return await self.queue.render(labels, instances, features)
+        return labels, instances, features
 
     async def render_image(self, session: Session) -> tuple[CachedRender, float, float]:
         """The session's render, the milliseconds this call took, and those of the Runtime
         call within them (0 and 0 for a state rendered before)."""
-        key = session.state_key()
+        key = await asyncio.to_thread(session.state_key)
         cached = session.cached_render(key)
         if cached is not None:
             return cached, 0.0, 0.0
@@ -130,16 +165,13 @@ class Editor:
         """What the page draws after an edit: the render and the label colours of one state,
         as raw RGBA with nothing to encode or decode."""
         start = time.perf_counter()
-        # All before the first await, so that all show the same state.
-        version = session.version
-        colors = self.colors(session)
+        version = session.version  # the request holds the session's lock: it stays
+        colors = await asyncio.to_thread(self.colors, session)
         cached, _, runtime_ms = await self.render_image(session)
         height, width = colors.shape[:2]
-        pixels = np.full((2, height, width, 4), 255, np.uint8)
-        pixels[0, ..., :3] = cached.image
-        pixels[1, ..., :3] = colors
+        pixels = await asyncio.to_thread(_rgba_pair, cached.image, colors)
         total_ms = (time.perf_counter() - start) * 1000 if runtime_ms else 0.0
-        return Frame(pixels.tobytes(), height, width, version, total_ms, runtime_ms)
+        return Frame(pixels, height, width, version, total_ms, runtime_ms)
 
     async def style_strip(self, session: Session, instance_id: int) -> tuple[bytes, int, Box]:
         """One tile per cluster of the object's class, all rendered in one Runtime call:
@@ -148,11 +180,8 @@ class Editor:
         count = self.model.style_count(instance_id)
         if count == 0:
             raise ClientError(422, f"instance {instance_id} has no styles to choose from")
-        base = session.feature_map()
         centres = self.model.clusters[instance_class(instance_id)]
-        features = np.repeat(base[None], count, axis=0)
-        for index in range(count):
-            features[index][:, mask] = centres[index][:, None]
+        features = await asyncio.to_thread(_styled_features, session, mask, centres)
         images = (await self.render_maps(session, features)).images
         crop = _grow(box, *session.shape)
         tiles = np.concatenate([image[crop.slices] for image in images], axis=1)
@@ -166,6 +195,22 @@ class Editor:
         edges = ops.instance_edges(session.instances, threads=1)[0] > 0
         image[edges] = image[edges] // 2
         return image
+
+
+def _rgba_pair(image: np.ndarray, colors: np.ndarray) -> bytes:
+    """Two H x W x 3 images as 2 x H x W x 4 RGBA bytes, opaque."""
+    pixels = np.full((2, *colors.shape[:2], 4), 255, np.uint8)
+    pixels[0, ..., :3] = image
+    pixels[1, ..., :3] = colors
+    return pixels.tobytes()
+
+
+def _styled_features(session: Session, mask: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """One feature map per cluster centre: the session's, with the object's pixels set to it."""
+    features = np.repeat(session.feature_map()[None], len(centres), axis=0)
+    for index, centre in enumerate(centres):
+        features[index][:, mask] = centre[:, None]
+    return features
 
 
 def _grow(box: Box, height: int, width: int) -> Box:

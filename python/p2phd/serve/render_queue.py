@@ -2,7 +2,11 @@
 """One queue for the renders of every session: concurrent jobs of equal size are joined into
 one Runtime call (up to `max_batch` maps, the first waiting at most `max_wait_ms`), and one
 worker task runs each call on the queue's own thread, so the event loop keeps answering and
-torch keeps one team of CPU threads (each calling thread starts its own)."""
+torch keeps one team of CPU threads (each calling thread starts its own).
+
+The queue is bounded: with `max_queue` renders waiting or under way, another is refused at
+once (503, Retry-After), and a render not done `timeout_s` after it was asked for is given
+up (504); the worker skips the jobs given up."""
 
 from __future__ import annotations
 
@@ -56,10 +60,20 @@ class BatchStats:
 
 
 class RenderQueue:
-    def __init__(self, render: RenderFn, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(
+        self,
+        render: RenderFn,
+        max_batch: int,
+        max_wait_ms: float,
+        max_queue: int = 64,
+        timeout_s: float = 60.0,
+    ) -> None:
         self._render = render
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        self.max_queue = max_queue
+        self.timeout_s = timeout_s
+        self.pending = 0  # renders asked for and not yet answered or given up
         self.stats = BatchStats()
         self._queue: asyncio.Queue[RenderJob] = asyncio.Queue()
         self._held: collections.deque[RenderJob] = collections.deque()  # other sizes, in order
@@ -91,9 +105,27 @@ class RenderQueue:
         """N x H x W maps -> N x H x W x 3 uint8, rendered with whatever else is waiting."""
         if self._worker is None or self._worker.done():
             raise RuntimeError("the render worker is not running")
+        if self.pending >= self.max_queue:
+            raise ClientError(
+                503,
+                f"the server is busy: {self.pending} renders are waiting; try again shortly",
+                headers={"Retry-After": "1"},
+            )
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(RenderJob(labels, instances, features, future))
-        return await future
+        self.pending += 1
+        future.add_done_callback(self._answered)
+        self._queue.put_nowait(RenderJob(labels, instances, features, future))
+        try:
+            # On the deadline (or when the request itself is cancelled) the future is
+            # cancelled: the worker then skips the job, or drops its image.
+            return await asyncio.wait_for(future, self.timeout_s)
+        except TimeoutError:
+            raise ClientError(
+                504, f"the render did not finish within {self.timeout_s:g} s; the server is busy"
+            ) from None
+
+    def _answered(self, future: asyncio.Future) -> None:
+        self.pending -= 1
 
     async def _next_batch(self) -> list[RenderJob]:
         first = self._held.popleft() if self._held else await self._queue.get()
@@ -137,7 +169,8 @@ class RenderQueue:
             if len(batch) > 1:
                 # One bad job must not fail the others: render each alone.
                 for job in batch:
-                    await self._render_batch([job])
+                    if not job.future.done():
+                        await self._render_batch([job])
                 return
             _fail(batch[0], error)
             return
@@ -171,6 +204,9 @@ def _fail(job: RenderJob, error: Exception) -> None:
     elif isinstance(error, ValueError):
         # Runtime's ValueErrors describe the input (labels out of range, sizes).
         job.future.set_exception(ClientError(422, str(error)))
+    elif isinstance(error, MemoryError):
+        # Too many or too large maps for this machine (RenderMemoryError says which).
+        job.future.set_exception(ClientError(413, str(error) or "out of memory for this render"))
     else:
         log.exception("render failed", exc_info=error)
         job.future.set_exception(RuntimeError("the render failed; see the server log"))

@@ -4,6 +4,7 @@ for each instance, and a multi-level undo/redo history of small patches."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import random
@@ -79,6 +80,9 @@ class Session:
         default_factory=collections.OrderedDict
     )
     max_history: int = 200
+    # Held by every request on this session, for the whole request: edits run on worker
+    # threads, and nothing else may read the maps while one writes them.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     # Set by load(): draws the styles of new instances; the maps and styles as loaded.
     _rng: random.Random = field(init=False, repr=False)
     _original: tuple[np.ndarray, np.ndarray, dict[int, int]] = field(init=False, repr=False)

@@ -35,13 +35,20 @@ class SessionStore:
         return sum(session.nbytes for session in self._sessions.values())
 
     def create(self, labels: np.ndarray, instances: np.ndarray, seed: int) -> Session:
-        footprint = 2 * (labels.nbytes + instances.nbytes)
-        if footprint > self.max_bytes:
-            raise ClientError(413, "these maps alone exceed the server's session memory cap")
+        """A new session on these maps, not yet in the store: safe on any thread."""
+        self.check_footprint(labels, instances)
         session_id = secrets.token_urlsafe(18)  # 144 random bits
-        session = Session.create(session_id, self.model, labels, instances, seed, self.max_history)
-        self._sessions[session_id] = session
-        self.enforce_limits(keep=session_id)
+        return Session.create(session_id, self.model, labels, instances, seed, self.max_history)
+
+    def check_footprint(self, labels: np.ndarray, instances: np.ndarray) -> None:
+        """413 for maps that alone (with their copy as loaded) exceed the memory cap."""
+        if 2 * (labels.nbytes + instances.nbytes) > self.max_bytes:
+            raise ClientError(413, "these maps alone exceed the server's session memory cap")
+
+    def add(self, session: Session) -> Session:
+        """Keeps a session made by create(); on the event loop's thread only."""
+        self._sessions[session.id] = session
+        self.enforce_limits(keep=session.id)
         return session
 
     def get(self, session_id: str) -> Session:

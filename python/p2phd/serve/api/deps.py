@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import numpy as np
 from fastapi import Depends, File, Form, Request, UploadFile
 
 from p2phd.serve.editor import Editor
@@ -20,8 +23,11 @@ def get_editor(request: Request) -> Editor:
 EditorDep = Annotated[Editor, Depends(get_editor)]
 
 
-def get_session(session_id: str, editor: EditorDep) -> Session:
-    return editor.store.get(session_id)
+async def get_session(session_id: str, editor: EditorDep) -> AsyncIterator[Session]:
+    """The session, its lock held until the request is answered (see Session.lock)."""
+    session = editor.store.get(session_id)
+    async with session.lock:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -48,20 +54,29 @@ async def read_upload(upload: UploadFile, what: str, limit: int) -> bytes:
     return data
 
 
-async def read_maps(editor: Editor, labels: UploadFile, instances: UploadFile | None):
+async def read_maps(
+    editor: Editor, labels: UploadFile, instances: UploadFile | None
+) -> tuple[np.ndarray, np.ndarray]:
     """An uploaded labelIds (+ instanceIds) PNG pair -> checked uint8 and int32 maps. Without
-    an instance map every pixel's instance is its label (all stuff)."""
-    settings = editor.settings
-    label_nc = editor.model.label_nc
-    label_map = decode_labels(
-        await read_upload(labels, "label map", settings.max_upload_bytes),
-        label_nc,
-        settings.max_side,
+    an instance map every pixel's instance is its label (all stuff). Decoded on a worker
+    thread: a large PNG takes a while."""
+    limit = editor.settings.max_upload_bytes
+    label_data = await read_upload(labels, "label map", limit)
+    instance_data = (
+        None if instances is None else await read_upload(instances, "instance map", limit)
     )
-    if instances is None:
-        instance_map = label_map.astype("int32")
+    return await asyncio.to_thread(
+        decode_maps, label_data, instance_data, editor.model.label_nc, editor.settings.max_side
+    )
+
+
+def decode_maps(
+    label_data: bytes, instance_data: bytes | None, label_nc: int, max_side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    label_map = decode_labels(label_data, label_nc, max_side)
+    if instance_data is None:
+        instance_map = label_map.astype(np.int32)
     else:
-        data = await read_upload(instances, "instance map", settings.max_upload_bytes)
-        instance_map = decode_instances(data, settings.max_side)
+        instance_map = decode_instances(instance_data, max_side)
     check_pair(label_map, instance_map, label_nc)
     return label_map, instance_map

@@ -12,9 +12,14 @@ from p2phd.serve.api.schemas import ClassInfo, ModelInfo
 router = APIRouter(tags=["model"])
 
 
-@router.get("/health", responses={503: {"description": "still warming up"}})
+@router.get("/health", responses={503: {"description": "still warming up, or its warm-up failed"}})
 async def health(editor: EditorDep) -> JSONResponse:
-    """200 once the model has rendered its warm-up scene, 503 before."""
+    """200 once the model has rendered its warm-up scene, 503 before (or, with the reason in
+    `detail`, when the warm-up render failed)."""
+    if editor.warm_up_error is not None:
+        return JSONResponse(
+            {"status": "warm-up failed", "detail": editor.warm_up_error}, status_code=503
+        )
     if not editor.ready.is_set():
         return JSONResponse({"status": "warming up"}, status_code=503)
     stats = editor.queue.stats
@@ -55,4 +60,6 @@ async def model_info(editor: EditorDep) -> ModelInfo:
         max_upload_bytes=settings.max_upload_bytes,
         max_batch=settings.max_batch,
         max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+        render_timeout_s=settings.render_timeout_s,
     )

@@ -24,7 +24,9 @@ async def render(
 ) -> Response:
     """The rendered RGB PNG. Nothing is kept on the server."""
     label_map, instance_map = await read_maps(editor, labels, instances)
-    session = Session.create("stateless", editor.model, label_map, instance_map, seed, 0)
+    session = await asyncio.to_thread(
+        Session.create, "stateless", editor.model, label_map, instance_map, seed, 0
+    )
     rendered = await editor.render_maps(session)
     png = await asyncio.to_thread(
         encode_png, rendered.images[0], editor.settings.png_compress_level

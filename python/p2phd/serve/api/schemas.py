@@ -9,6 +9,12 @@ from pydantic import BaseModel, Field
 
 from p2phd.serve.session import Session
 
+# Every number of an edit is bounded: NaN, infinities and numbers no map could use are a 422
+# here, before any work. Stroke points may lie off the map, but not absurdly far.
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-65536, le=65536)]
+MAX_RADIUS = 512
+
 
 class SessionInfo(BaseModel):
     id: str = Field(description="unguessable; keep it private")
@@ -35,18 +41,18 @@ class SessionInfo(BaseModel):
 
 class NewScene(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    height: int | None = Field(None, description="default: the server's scene size")
-    width: int | None = None
+    height: Int32 | None = Field(None, description="default: the server's scene size")
+    width: Int32 | None = None
 
 
 class Stroke(BaseModel):
     """Paint `label` along the polyline through `points` ([x, y] pixels)."""
 
     op: Literal["stroke"]
-    points: list[tuple[float, float]] = Field(min_length=1)
-    radius: float = Field(gt=0, le=512)
-    label: int
-    instance: int | None = Field(
+    points: list[tuple[Coordinate, Coordinate]] = Field(min_length=1)
+    radius: float = Field(gt=0, le=MAX_RADIUS, allow_inf_nan=False)
+    label: Int32
+    instance: Int32 | None = Field(
         None, description="join this instance; default: a new one (thing classes) or the class"
     )
 
@@ -55,31 +61,31 @@ class Fill(BaseModel):
     """Flood-fill the 4-connected region of equal label at (x, y) with `label`."""
 
     op: Literal["fill"]
-    x: int
-    y: int
-    label: int
+    x: Int32
+    y: Int32
+    label: Int32
 
 
 class SetClass(BaseModel):
     op: Literal["set_class"]
-    instance: int
-    label: int
+    instance: Int32
+    label: Int32
 
 
 class Delete(BaseModel):
     """Remove an object: its pixels take the most common class around it."""
 
     op: Literal["delete"]
-    instance: int
+    instance: Int32
 
 
 class Move(BaseModel):
     """Move (or with `duplicate` copy) an object by (dx, dy); it gets a new instance id."""
 
     op: Literal["move"]
-    instance: int
-    dx: int
-    dy: int
+    instance: Int32
+    dx: Int32
+    dy: Int32
     duplicate: bool = False
 
 
@@ -87,8 +93,8 @@ class SetStyle(BaseModel):
     """Give an object the appearance of cluster `cluster` of its class (feature models)."""
 
     op: Literal["style"]
-    instance: int
-    cluster: int
+    instance: Int32
+    cluster: Int32
 
 
 Edit = Annotated[Stroke | Fill | SetClass | Delete | Move | SetStyle, Field(discriminator="op")]
@@ -125,3 +131,5 @@ class ModelInfo(BaseModel):
     max_upload_bytes: int
     max_batch: int
     max_wait_ms: float
+    max_queue: int = Field(description="renders waiting or under way; beyond, 503")
+    render_timeout_s: float = Field(description="a render not done in this time: 504")

@@ -42,8 +42,9 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 async def create_session(editor: EditorDep, scene: NewScene | None = None) -> SessionInfo:
     """A new session on a synthetic street scene drawn from `seed`."""
     scene = scene or NewScene()
-    labels, instances = editor.scene(scene.seed, scene.height, scene.width)
-    return SessionInfo.of(editor.store.create(labels, instances, scene.seed))
+    labels, instances = await asyncio.to_thread(editor.scene, scene.seed, scene.height, scene.width)
+    session = await asyncio.to_thread(editor.store.create, labels, instances, scene.seed)
+    return SessionInfo.of(editor.store.add(session))
 
 
 @router.post("/upload", status_code=201)
@@ -55,7 +56,8 @@ async def create_session_from_upload(
 ) -> SessionInfo:
     """A new session on an uploaded labelIds (+ instanceIds) PNG pair."""
     label_map, instance_map = await read_maps(editor, labels, instances)
-    return SessionInfo.of(editor.store.create(label_map, instance_map, seed))
+    session = await asyncio.to_thread(editor.store.create, label_map, instance_map, seed)
+    return SessionInfo.of(editor.store.add(session))
 
 
 @router.get("/{session_id}")
@@ -72,8 +74,9 @@ async def delete_session(session: SessionDep, editor: EditorDep) -> Response:
 @router.post("/{session_id}/scene")
 async def new_scene(session: SessionDep, editor: EditorDep, scene: NewScene) -> SessionInfo:
     """Replaces the maps with a synthetic scene; the history starts afresh."""
-    labels, instances = editor.scene(scene.seed, scene.height, scene.width)
-    session.load(labels, instances, scene.seed)
+    labels, instances = await asyncio.to_thread(editor.scene, scene.seed, scene.height, scene.width)
+    editor.store.check_footprint(labels, instances)
+    await asyncio.to_thread(session.load, labels, instances, scene.seed)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
 
@@ -88,7 +91,8 @@ async def upload_maps(
 ) -> SessionInfo:
     """Replaces the maps with an uploaded pair; the history starts afresh."""
     label_map, instance_map = await read_maps(editor, labels, instances)
-    session.load(label_map, instance_map, seed)
+    editor.store.check_footprint(label_map, instance_map)
+    await asyncio.to_thread(session.load, label_map, instance_map, seed)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
 
@@ -96,7 +100,7 @@ async def upload_maps(
 @router.post("/{session_id}/edits")
 async def edit(session: SessionDep, editor: EditorDep, body: Edit) -> SessionInfo:
     """One edit, as a small request: a stroke is its points, never a whole image."""
-    apply_edit(session, body, editor.settings.max_stroke_points)
+    await asyncio.to_thread(apply_edit, session, body, editor.settings.max_stroke_points)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
 
@@ -106,13 +110,14 @@ async def edit_and_frame(session: SessionDep, editor: EditorDep, body: Edit) -> 
     """One edit, answered with the new state's frame (as GET .../frame) and the session as
     SessionInfo JSON in the X-Session header: what the editor page sends, one round trip
     from the end of a stroke to the pixels."""
-    apply_edit(session, body, editor.settings.max_stroke_points)
+    await asyncio.to_thread(apply_edit, session, body, editor.settings.max_stroke_points)
     editor.store.enforce_limits(keep=session.id)
     info = SessionInfo.of(session).model_dump_json()
     return frame_response(await editor.frame(session), {"X-Session": info})
 
 
 def apply_edit(session: Session, body: Edit, max_points: int) -> None:
+    """Runs on a worker thread, with the session's lock held by the request."""
     if isinstance(body, Stroke):
         if len(body.points) > max_points:
             raise ClientError(413, f"a stroke may have at most {max_points} points")
@@ -131,20 +136,20 @@ def apply_edit(session: Session, body: Edit, max_points: int) -> None:
 
 @router.post("/{session_id}/undo")
 async def undo(session: SessionDep) -> SessionInfo:
-    session.undo()
+    await asyncio.to_thread(session.undo)
     return SessionInfo.of(session)
 
 
 @router.post("/{session_id}/redo")
 async def redo(session: SessionDep) -> SessionInfo:
-    session.redo()
+    await asyncio.to_thread(session.redo)
     return SessionInfo.of(session)
 
 
 @router.post("/{session_id}/reset")
 async def reset(session: SessionDep, editor: EditorDep) -> SessionInfo:
     """Back to the maps as loaded (one undoable step)."""
-    session.reset()
+    await asyncio.to_thread(session.reset)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
 
@@ -202,7 +207,7 @@ async def instances_png(session: SessionDep, editor: EditorDep) -> Response:
 @router.get("/{session_id}/colors.png", response_class=Response, responses=PNG)
 async def colors_png(session: SessionDep, editor: EditorDep) -> Response:
     """The label map in the model's class colours, instance boundaries darkened."""
-    return await _png(editor.colors(session), editor)
+    return await _png(await asyncio.to_thread(editor.colors, session), editor)
 
 
 async def _png(array: np.ndarray, editor: EditorDep) -> Response:
