@@ -45,6 +45,7 @@ from .dataset import (
 from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
 from .options import TrainOptions, format_options
+from .progress import Position, TrainProgress
 from .resume import ResumeError, check_train_state, first_line, load_resume_file
 
 LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
@@ -126,10 +127,21 @@ class Trainer:
         result = Trainer(opts).train()
     """
 
-    def __init__(self, opts: TrainOptions, *, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        opts: TrainOptions,
+        *,
+        log: Callable[[str], None] | None = None,
+        progress: TrainProgress | None = None,
+    ) -> None:
+        """`log` prints messages and loss lines (default: stdout); `progress` shows where
+        the run stands after each iteration (default: on stderr unless --quiet; rank 0)."""
         self.opts = opts
         self._setup_distributed()
         self._log = log or (lambda text: print(text, flush=True))
+        if progress is None and not opts.quiet:
+            progress = TrainProgress()
+        self.progress = progress if self.rank == 0 else None
         self.dir = Path(opts.checkpoints_dir) / opts.name
         self.config = opts.generator_config()
         self.stride = opts.stride
@@ -162,6 +174,8 @@ class Trainer:
 
     def log(self, text: str) -> None:
         if self.rank == 0:
+            if self.progress is not None:
+                self.progress.clear()
             self._log(text)
 
     def _setup_distributed(self) -> None:
@@ -424,11 +438,22 @@ class Trainer:
                 else None,
             },
         }
-        # One set: a resume never mixes the weights of one save with the state of another.
-        with atomic_paths(*files, self.dir / "iter.txt") as (*temporaries, iter_txt):
-            for temporary, content in zip(temporaries, files.values(), strict=True):
-                torch.save(content, temporary)
-            np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+        try:
+            # One set: a resume never mixes the weights of one save with the state of another.
+            with atomic_paths(*files, self.dir / "iter.txt") as (*temporaries, iter_txt):
+                for temporary, content in zip(temporaries, files.values(), strict=True):
+                    # Through a Python file: a full disk is an OSError (ENOSPC), where
+                    # torch.save(path) reports only "enforce fail at inline_container.cc".
+                    with open(temporary, "wb") as handle:
+                        torch.save(content, handle)
+                np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise OSError(
+                error.errno,
+                f"cannot save the checkpoint: {reason}; the previous one is kept",
+                str(self.dir),
+            ) from error
         if which == "latest":
             self.save_bundle()
 
@@ -588,12 +613,26 @@ class Trainer:
 
     def train(self) -> TrainResult:
         opts = self.opts
+        last_epoch = opts.niter + opts.niter_decay
+        if opts.max_iters and self.iteration >= opts.max_iters:
+            # A resumed run at or past its limit: not one more step, no file rewritten.
+            self.log(
+                f"--max_iters {opts.max_iters}: the checkpoint is at iteration "
+                f"{self.iteration} already; nothing to train"
+            )
+            return TrainResult(
+                directory=self.dir,
+                iterations=self.iteration,
+                epoch=min(self.epoch, last_epoch),
+                finished=False,
+                bundle=self.dir if self.rank == 0 else None,
+            )
         if self.rank == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "opt.txt").write_text(format_options(opts))
-        last_epoch = opts.niter + opts.niter_decay
         stopped = False
-        tick = time.perf_counter()
+        tick = start = time.perf_counter()
+        iterations_at_start = self.iteration
         while self.epoch <= last_epoch and not stopped:
             epoch = self.epoch
             self._set_lr(self.lr_at(epoch))
@@ -606,6 +645,9 @@ class Trainer:
                 self.total_steps += n
                 now = time.perf_counter()
                 seconds, tick = now - tick, now
+                if self.progress is not None:
+                    mean = (now - start) / (self.iteration - iterations_at_start)
+                    self.progress.update(self._position(last_epoch, mean))
                 if self._crossed(self.total_steps, n, opts.print_freq):
                     row = {
                         "epoch": epoch,
@@ -639,6 +681,8 @@ class Trainer:
                 break
             self._end_epoch(epoch)
             self.epoch, self.epoch_iter = epoch + 1, 0
+        if self.progress is not None:
+            self.progress.finish()
         self.save("latest")
         result = TrainResult(
             directory=self.dir,
@@ -653,6 +697,24 @@ class Trainer:
         if self.distributed:
             torch.distributed.barrier()
         return result
+
+    def _position(self, last_epoch: int, seconds_per_iteration: float) -> Position:
+        per_epoch = self.epoch_length()
+        batch = self.opts.batchSize
+        left = -(-(per_epoch - self.epoch_iter) // batch)
+        left += (last_epoch - self.epoch) * -(-per_epoch // batch)
+        if self.opts.max_iters:
+            left = min(left, self.opts.max_iters - self.iteration)
+        return Position(
+            epoch=self.epoch,
+            epochs=last_epoch,
+            image=self.epoch_iter,
+            images=per_epoch,
+            iteration=self.iteration,
+            max_iters=self.opts.max_iters,
+            iterations_left=left,
+            seconds_per_iteration=seconds_per_iteration,
+        )
 
     def epoch_length(self) -> int:
         """Images this process sees per epoch."""
