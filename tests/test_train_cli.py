@@ -119,21 +119,34 @@ def test_resuming_at_or_past_max_iters_trains_nothing_and_says_so(scenes, tmp_pa
     assert code == 0 and "stopped after 3 iterations" in out, err
 
 
+def open_full_for_the_state(path, mode="r", *args, **kwargs):
+    """open(), except that the training state is written to /dev/full: the kernel answers
+    ENOSPC to its writes, as a full disk does (opening the device never replaces it)."""
+    if "train_state" in str(path) and "w" in mode:
+        return open("/dev/full", mode, *args, **kwargs)
+    return open(path, mode, *args, **kwargs)
+
+
+def safetensors_on_a_full_disk(*args, **kwargs):
+    """What safetensors' save_file raises when the disk is full."""
+    from safetensors import SafetensorError
+
+    raise SafetensorError(
+        "Error while serializing: I/O error: No space left on device (os error 28)"
+    )
+
+
+@pytest.mark.parametrize("member", ["training state", "bundle"])
 def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_checkpoint(
-    scenes, tmp_path, capsys, monkeypatch
+    member, scenes, tmp_path, capsys, monkeypatch
 ):
     assert run_cli(cli_args(scenes, tmp_path, "--max_iters", "1"), capsys)[0] == 0
     directory = tmp_path / "run"
     saved = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
-
-    # The training state goes to /dev/full: the kernel answers ENOSPC to its writes, as a
-    # full disk does (opening the device never replaces it).
-    def open_full_for_the_state(path, mode="r", *args, **kwargs):
-        if "train_state" in str(path) and "w" in mode:
-            return open("/dev/full", mode, *args, **kwargs)
-        return open(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(trainer_module, "open", open_full_for_the_state, raising=False)
+    if member == "training state":
+        monkeypatch.setattr(trainer_module, "open", open_full_for_the_state, raising=False)
+    else:
+        monkeypatch.setattr("safetensors.torch.save_file", safetensors_on_a_full_disk)
     argv = cli_args(scenes, tmp_path, "--continue_train", "--max_iters", "2", "--quiet")
     code, _, err = run_cli(argv, capsys)
     assert code == 1, err
@@ -142,10 +155,13 @@ def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_checkpoint(
     assert "no space left on device" in lines[0].lower() and str(directory) in lines[0], err
     assert "inline_container" not in err and "unexpected" not in err
     now = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
-    assert now.keys() - {"opt.txt", "loss_log.csv"} == saved.keys() - {"opt.txt", "loss_log.csv"}
-    for name, content in saved.items():
-        if name not in ("opt.txt", "loss_log.csv"):
-            assert now[name] == content, f"{name} changed"
+    assert now.keys() == saved.keys()
+    # The set that failed is as before; a bundle that failed leaves the new .pth set.
+    kept = ("config.json", "weights.safetensors")
+    if member == "training state":
+        kept += ("latest_net_G.pth", "latest_net_D.pth", "latest_train_state.pth", "iter.txt")
+    for name in kept:
+        assert now[name] == saved[name], f"{name} changed"
     assert not [path.name for path in directory.iterdir() if path.name.endswith(".tmp")]
 
 

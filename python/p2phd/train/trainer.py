@@ -15,6 +15,7 @@ import contextlib
 import csv
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -447,15 +448,15 @@ class Trainer:
                     with open(temporary, "wb") as handle:
                         torch.save(content, handle)
                 np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+            if which == "latest":
+                self.save_bundle()
         except OSError as error:
             reason = error.strerror or str(error)
             raise OSError(
                 error.errno,
-                f"cannot save the checkpoint: {reason}; the previous one is kept",
+                f"cannot save the checkpoint: {reason}; the files saved before are kept whole",
                 str(self.dir),
             ) from error
-        if which == "latest":
-            self.save_bundle()
 
     def loaded_model(self, clusters: dict[int, np.ndarray] | None = None) -> LoadedModel:
         return LoadedModel(
@@ -467,7 +468,18 @@ class Trainer:
         )
 
     def save_bundle(self, clusters: dict[int, np.ndarray] | None = None) -> Path:
-        return save_bundle(self.loaded_model(clusters), self.dir)
+        try:
+            return save_bundle(self.loaded_model(clusters), self.dir)
+        except Exception as error:
+            # safetensors reports a failed write (a full disk) as a SafetensorError that
+            # ends in "(os error N)": an OSError here, like every other failed write.
+            code = re.search(r"\(os error (\d+)\)", str(error))
+            if isinstance(error, OSError) or code is None:
+                raise
+            errno = int(code.group(1))
+            raise OSError(
+                errno, os.strerror(errno), str(self.dir / "weights.safetensors")
+            ) from error
 
     # ---------------------------------------------------------------- one iteration
 
