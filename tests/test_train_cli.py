@@ -58,6 +58,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 BAD_NUMBERS = [
     ("--seed", "-1"),
+    ("--gpu_ids", "0,x"),
     ("--seed", str(2**64)),
     ("--num_threads", "-1"),
     ("--nThreads", "-1"),
@@ -117,6 +118,20 @@ def test_resuming_at_or_past_max_iters_trains_nothing_and_says_so(scenes, tmp_pa
     argv = cli_args(scenes, tmp_path, "--continue_train", "--max_iters", "3")
     code, out, err = run_cli(argv, capsys)
     assert code == 0 and "stopped after 3 iterations" in out, err
+
+
+def test_resuming_a_finished_schedule_trains_nothing_and_says_so(scenes, tmp_path, capsys):
+    schedule = ("--niter", "1", "--niter_decay", "1", "--max_dataset_size", "1")
+    code, out, err = run_cli(cli_args(scenes, tmp_path, *schedule), capsys)
+    assert code == 0 and "finished after 2 iterations" in out, err
+    directory = tmp_path / "run"
+    saved = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+    code, out, err = run_cli(cli_args(scenes, tmp_path, *schedule, "--continue_train"), capsys)
+    assert code == 0, err
+    assert "all 2 epochs" in out and "nothing to train" in out, out
+    assert "finished after 2 iterations" in out, out
+    now = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+    assert now == saved
 
 
 def open_full_for_the_state(path, mode="r", *args, **kwargs):

@@ -32,6 +32,7 @@ from PIL import Image
 from p2phd.atomic import atomic_paths
 from p2phd.cli.common import (
     Parser,
+    UsageError,
     check_output_dir,
     non_negative_int,
     positive_int,
@@ -44,6 +45,8 @@ from p2phd.data.synthetic import synthetic_scene
 # Scenes queued per worker: enough to keep every worker busy, few enough that memory stays
 # bounded and Ctrl-C has little to drop, whatever --count says.
 QUEUED_PER_WORKER = 2
+# A process per worker: a bound, so that a typo cannot fork thousands.
+MAX_WORKERS = 256
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -103,13 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--size", type=scene_size, default=(256, 512), help="HxW")
     parser.add_argument("--phase", default="train", help="folder prefix: train or test")
-    parser.add_argument("--workers", type=positive_int, help="processes (default: all cores)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help=f"processes (default: all cores; at most {MAX_WORKERS}, and no more than --count)",
+    )
     return parser
 
 
 def synthesize(args: argparse.Namespace) -> int:
     root, (height, width) = check_output_dir(args.out), args.size
-    workers = args.workers or os.cpu_count() or 1
+    if args.workers is not None and args.workers > MAX_WORKERS:
+        raise UsageError(f"--workers must be at most {MAX_WORKERS}, got {args.workers}")
+    workers = min(args.workers or os.cpu_count() or 1, args.count)
     progress = Progress(args.count, "scenes", "written")
     where = f"of {height}x{width} -> {root}/{args.phase}_{{label,inst,img}}"
     queued: collections.deque[tuple[int, AsyncResult]] = collections.deque()

@@ -352,6 +352,11 @@ def _check_numbers(opts: TrainOptions) -> None:
         raise ValueError(f"--seed must be <= {MAX_SEED} (2**64 - 1), got {opts.seed}")
     if opts.beta1 >= 1:
         raise ValueError(f"--beta1 must be below 1, got {opts.beta1}")
+    gpus = [item.strip() for item in opts.gpu_ids.split(",") if item.strip()]
+    if not all(item.lstrip("-").isdigit() for item in gpus):
+        raise ValueError(
+            f"--gpu_ids takes GPU numbers such as 0 or 0,1 (-1: CPU), got {opts.gpu_ids!r}"
+        )
 
 
 def _validate(opts: TrainOptions) -> TrainOptions:

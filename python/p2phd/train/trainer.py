@@ -623,22 +623,34 @@ class Trainer:
             self._wrap_distributed()
         self.log("------------ now also training the global generator ------------")
 
+    def _nothing_to_train(self, last_epoch: int) -> TrainResult | None:
+        """The result of a resumed run at or past its end (it says so): not one more step,
+        no file rewritten; None when there is something to train."""
+        opts = self.opts
+        done = self.epoch > last_epoch
+        if done:
+            reason = f"the checkpoint has trained all {last_epoch} epochs of the schedule"
+        elif opts.max_iters and self.iteration >= opts.max_iters:
+            reason = (
+                f"--max_iters {opts.max_iters}: the checkpoint is at iteration {self.iteration}"
+            )
+        else:
+            return None
+        self.log(f"{reason} already; nothing to train")
+        return TrainResult(
+            directory=self.dir,
+            iterations=self.iteration,
+            epoch=min(self.epoch, last_epoch),
+            finished=done,
+            bundle=self.dir if self.rank == 0 else None,
+        )
+
     def train(self) -> TrainResult:
         opts = self.opts
         last_epoch = opts.niter + opts.niter_decay
-        if opts.max_iters and self.iteration >= opts.max_iters:
-            # A resumed run at or past its limit: not one more step, no file rewritten.
-            self.log(
-                f"--max_iters {opts.max_iters}: the checkpoint is at iteration "
-                f"{self.iteration} already; nothing to train"
-            )
-            return TrainResult(
-                directory=self.dir,
-                iterations=self.iteration,
-                epoch=min(self.epoch, last_epoch),
-                finished=False,
-                bundle=self.dir if self.rank == 0 else None,
-            )
+        nothing = self._nothing_to_train(last_epoch)
+        if nothing is not None:
+            return nothing
         if self.rank == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "opt.txt").write_text(format_options(opts))
