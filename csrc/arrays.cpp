@@ -213,4 +213,20 @@ bool writable_memory(uintptr_t pointer, int64_t bytes) {
 #endif
 }
 
+void require_conv_weight(const Array& weight, const Array& bias, const Array& reference,
+                         int64_t in_channels, int64_t kernel) {
+  require(weight.dtype == DType::f32 && weight.shape.size() == 4 &&
+              weight.shape[0] == in_channels && weight.shape[1] == kernel &&
+              weight.shape[2] == kernel && weight.shape[3] > 0,
+          "weight must be float32 [" + std::to_string(in_channels) + ", " + std::to_string(kernel) +
+              ", " + std::to_string(kernel) + ", C_out], got " + dtype_name(weight.dtype) + " " +
+              shape_text(weight.shape));
+  require_shape(bias, "bias", {weight.shape[3]});
+  require(bias.dtype == DType::f32, "bias must be float32");
+  require_same_device(weight, reference, "weight");
+  require_same_device(bias, reference, "bias");
+  require_pointer(weight, "weight");
+  require_pointer(bias, "bias");
+}
+
 }  // namespace p2phd

@@ -62,6 +62,11 @@ int require_threads(int64_t threads);
 
 ImageShape image_shape(const Array& maps, const char* name);
 
+// A float32 [C_in, k, k, C_out] weight (output channels contiguous) and its [C_out] bias, on
+// the device of `reference` (label_conv, output_conv).
+void require_conv_weight(const Array& weight, const Array& bias, const Array& reference,
+                         int64_t in_channels, int64_t kernel);
+
 // Whether every page of [pointer, pointer + bytes) of this process is mapped writable (from
 // /proc/self/maps on Linux; elsewhere true, as nothing can be learnt).
 bool writable_memory(uintptr_t pointer, int64_t bytes);

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from p2phd import bench_ops, checkpoint
+from p2phd import checkpoint
+from p2phd.bench import ops as bench_ops
 from p2phd.cli import bench
 from p2phd.models import GeneratorConfig, build_generator
 

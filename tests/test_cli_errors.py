@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,20 @@ def read_only_dir(tmp_path):
     folder.chmod(0o755)
 
 
+def _device_node(path: Path) -> str | None:
+    """A character device like /dev/null at `path` (where this user may make one), so that
+    the tests that refuse device nodes never risk the real /dev/null."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (OSError, AttributeError):
+        return None
+    return str(path)
+
+
+def _not_regular(places: dict[str, str]) -> dict[str, int]:
+    return {key: os.stat(places[key]).st_mode for key in ("FIFO", "DEVICE")}
+
+
 @pytest.fixture
 def places(tmp_path, read_only_dir):
     folder = tmp_path / "a-folder"
@@ -88,7 +103,12 @@ def places(tmp_path, read_only_dir):
     Path(f"{onnx}.json").write_text(json.dumps({"format": "onnx"}))  # no "config"
     labels = tmp_path / "labels.png"
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(labels)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
     return {
+        "FIFO": str(fifo),
+        "DEVICE": _device_node(tmp_path / "null") or str(fifo),
+        "DEVNULL": os.devnull,  # read only: never an --out here
         "DIR": str(folder),
         "FILE": str(a_file),
         "UNDER_FILE": str(a_file / "x.png"),
@@ -125,6 +145,19 @@ BAD_CALLS = [
     ("render", "ONNX LABELS --out NEW --style car", 2),
     ("render", "ONNX NEW_DIR --out NEW", 2),
     ("render", "", 2),
+    ("render", "--demo FIFO --size 16x32", 2),
+    ("render", "--demo DEVICE --size 16x32", 2),
+    ("render", "demo LABELS --out DEVICE", 2),
+    ("render", "demo DIR --out DEVICE", 2),
+    ("render", "demo DEVNULL --out NEW_DIR", 2),
+    ("render", "demo DEVNULL --out NEW_DIR --ray", 2),
+    ("preview", "--out DEVICE", 2),
+    ("preview", "--out FIFO", 2),
+    ("preview", "--out LABELS --labels LABELS", 2),
+    ("export", "demo --to onnx --out DEVICE --no-verify", 2),
+    ("export", "demo --to onnx --out FIFO --no-verify", 2),
+    ("export", "demo --to onnx --out DIR", 2),
+    ("export", "demo --to onnx --out NEW --triton-repo FILE", 2),
     ("preview", "--out DIR", 2),
     ("preview", "--out UNDER_FILE", 2),
     ("preview", "--out RO --size 16x32", 1),
@@ -146,6 +179,8 @@ BAD_CALLS = [
     ("bench", "quality /nonexistent --seeds 5-1", 2),
     pytest.param("bench", "ops --device cuda", 1, marks=pytest.mark.skipif(CUDA, reason="")),
     ("bench", "", 2),
+    ("bench", "ops --json DEVICE", 2),
+    ("bench", "ops --json DIR", 2),
     ("export", "/nonexistent --to onnx --quiet", 1),
     ("export", "ONNX --to jpeg", 2),
     ("train", "--bogus", 2),
@@ -161,9 +196,12 @@ BAD_CALLS = [
 @pytest.mark.parametrize(("cli", "argv", "expected"), BAD_CALLS)
 def test_bad_call_is_one_line(cli, argv, expected, places, capsys):
     args = [places.get(word, word) for word in argv.split()]
+    before = _not_regular(places)
     code, err = invoke(CLIS[cli], args, capsys)
     assert_one_line(err, code, expected, cli)
     assert not Path(places["NEW"]).exists() and not Path(places["NEW_DIR"]).exists()
+    assert _not_regular(places) == before  # never replaced by a regular file
+    assert os.listdir(places["DIR"]) == []
 
 
 @pytest.mark.parametrize("cli", sorted(CLIS))

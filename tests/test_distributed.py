@@ -6,6 +6,7 @@ bit, a resumed run renders nothing new, and a corrupt map fails alone."""
 from __future__ import annotations
 
 import faulthandler
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 from p2phd import checkpoint, map_jobs
 from p2phd.cli import render
 from p2phd.distributed import render_dataset
+from p2phd.map_jobs import MANIFEST_NAME
 from p2phd.models import GeneratorConfig, build_generator
 from tests.conftest import CITYSCAPES
 from tests.dataset_helpers import write_test_dataset
@@ -29,22 +31,6 @@ TINY = GeneratorConfig(ngf=2, n_downsample_global=1, n_blocks_global=1)
 # Longest any one test may take before the run is stopped with every thread's traceback: a
 # deadlocked actor pool fails the run instead of hanging it.
 WATCHDOG_S = 600
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """One local cluster for every Ray test of the run: 2 CPUs as on CI, no dashboard, a
-    small object store."""
-    ray.init(
-        address="local",
-        num_cpus=2,
-        num_gpus=0,
-        include_dashboard=False,
-        object_store_memory=150 * 2**20,
-        logging_level="WARNING",
-    )
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +108,7 @@ def test_demo_model_on_ray_equals_the_local_render_and_resumes(
     assert_same_renders(local, distributed, 15)
 
     # Resumed: two outputs lost; only those two are rendered, the others stay untouched.
-    written = {path.name: path.stat().st_mtime_ns for path in distributed.iterdir()}
+    written = {path.name: path.stat().st_mtime_ns for path in distributed.glob("*.png")}
     lost = sorted(written)[:2]
     for name in lost:
         (distributed / name).unlink()
@@ -130,6 +116,15 @@ def test_demo_model_on_ray_equals_the_local_render_and_resumes(
     assert render.main(arguments) == 0
     assert "2 of 15 maps rendered" in capsys.readouterr().err
     assert_same_renders(local, distributed, 15)
+    # The manifest: a line per output written, the resumed two appended; the records of
+    # the local render's manifest, but for where the files are.
+    records = [json.loads(line) for line in (distributed / MANIFEST_NAME).read_text().splitlines()]
+    assert sorted(r["output"] for r in records[:15]) == sorted(written)
+    assert [r["output"] for r in records[15:]] == lost
+    local_records = (local / MANIFEST_NAME).read_text().splitlines()
+    assert {json.dumps({**r, "model": None}, sort_keys=True) for r in records} == {
+        json.dumps({**json.loads(line), "model": None}, sort_keys=True) for line in local_records
+    }
     for name, mtime in written.items():
         if name not in lost:
             assert (distributed / name).stat().st_mtime_ns == mtime, f"{name} was rewritten"
@@ -171,7 +166,7 @@ def test_a_corrupt_map_is_reported_and_the_rest_finish(small_cityscapes, tmp_pat
     assert summary.rendered == 3 and summary.maps == 4
     assert [path for path, _ in summary.failures] == [corrupt]
     assert "cannot read the label map" in summary.failures[0][1]
-    assert sorted(path.name for path in out.iterdir()) == sorted(
+    assert sorted(path.name for path in out.glob("*.png")) == sorted(
         map_jobs.output_name(path) for path, _ in pairs[:3]
     )
     assert any(line.startswith(f"failed: {corrupt}") for line in summary.lines())

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """p2phd.distributed without a Ray cluster: the pool sized from the cluster's resources, the
-Ray Data stage arguments, per-map seeds and job names, the --ray flags, and the message
-when Ray is missing."""
+Ray Data stage arguments, the seed of every map and job names, the --ray flags, and the
+message when Ray is missing."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from PIL import Image
 
 from p2phd import map_jobs
 from p2phd.cli import render
-from p2phd.distributed import map_seed, plan_maps, plan_pool
+from p2phd.distributed import plan_maps, plan_pool
 from p2phd.distributed.pool import IO_CPUS, IO_RESERVE, render_stage_arguments
+from p2phd.image_io import read_instance_map, read_label_map
+from p2phd.runtime import Runtime
 from tests.dataset_helpers import write_test_dataset
 
 
@@ -82,14 +84,6 @@ def test_render_stage_arguments(tmp_path):
         render_stage_arguments(cpu, tmp_path / "m", {}, None, 0)
 
 
-def test_map_seed_depends_on_the_name_and_the_seed_only():
-    assert map_seed("a_labelIds.png", 3) == map_seed("a_labelIds.png", 3)
-    assert map_seed("a_labelIds.png", None) == map_seed("a_labelIds.png", 0)
-    seeds = {map_seed(name, seed) for name in ("a.png", "b.png") for seed in (0, 1)}
-    assert len(seeds) == 4
-    assert all(0 <= seed < 2**63 for seed in seeds)
-
-
 def test_plan_maps_names_outputs_as_the_local_render(dataset, tmp_path):
     out = tmp_path / "out"
     jobs = plan_maps(dataset, out)
@@ -111,7 +105,7 @@ def test_local_render_draws_styles_per_map(dataset, tmp_path):
     for run in range(2):
         out = tmp_path / f"run{run}"
         assert render.main([demo, str(dataset), "--out", str(out), "--device", "cpu"]) == 0
-        runs.append({p.name: np.array(Image.open(p)) for p in sorted(out.iterdir())})
+        runs.append({p.name: np.array(Image.open(p)) for p in sorted(out.glob("*.png"))})
     assert runs[0].keys() == runs[1].keys()
     for name, image in runs[0].items():
         assert np.array_equal(image, runs[1][name]), name
@@ -121,19 +115,22 @@ def test_local_render_draws_styles_per_map(dataset, tmp_path):
     assert np.array_equal(np.array(Image.open(alone)), runs[0]["city_000001_000019.png"])
 
 
-def test_local_render_seeds_each_map_by_its_name(dataset, tmp_path):
-    """The same map under another file name draws other styles: the seed is map_seed(name,
-    --seed), as on Ray, not one seed for every map."""
+def test_local_render_gives_every_map_the_seed_of_the_python_api(dataset, tmp_path):
+    """The same map under another file name gives the same image: every map takes --seed,
+    as Runtime.render(seed=) does, whatever its name."""
     labels = sorted((dataset / "test_label").iterdir())[0]
     instances = sorted((dataset / "test_inst").iterdir())[0]
     images = []
     for name in ("a_labelIds.png", "b_labelIds.png"):
         (tmp_path / name).write_bytes(labels.read_bytes())
         out = tmp_path / f"{name}.out.png"
-        argv = [str(render.DEMO_MODEL), str(tmp_path / name), "--out", str(out)]
+        argv = [str(render.DEMO_MODEL), str(tmp_path / name), "--out", str(out), "--seed", "5"]
         assert render.main([*argv, "--instances", str(instances), "--device", "cpu"]) == 0
         images.append(np.array(Image.open(out)))
-    assert not np.array_equal(images[0], images[1])
+    assert np.array_equal(images[0], images[1])
+    runtime = Runtime("demo", device="cpu")
+    expected = runtime.render(read_label_map(labels), read_instance_map(instances), seed=5)
+    assert np.array_equal(images[0], expected)
 
 
 def test_ray_flags_need_ray(dataset, tmp_path):
@@ -154,5 +151,5 @@ def test_ray_missing_says_how_to_install_it(dataset, tmp_path, monkeypatch, caps
     arguments = [str(render.DEMO_MODEL), str(dataset), "--out", str(tmp_path / "o"), "--ray"]
     assert render.main(arguments) == 1
     error = capsys.readouterr().err
-    assert "pip install 'p2phd[ray]'" in error and "Traceback" not in error
+    assert 'pip install "p2phd[ray]"' in error and "Traceback" not in error
     assert len(error.strip().splitlines()) == 1

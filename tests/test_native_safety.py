@@ -279,3 +279,28 @@ def test_writable_memory_probe():
         assert not _native.writable_memory(view.ctypes.data, 1)
         del view
     assert not _native.writable_memory(8, 8)  # the zero page is never mapped
+
+
+def test_a_strided_view_is_refused_at_the_native_boundary():
+    # The ABI carries no strides: a view that is not dense would be read as if it were.
+    from p2phd.ops.arrays import kind_of, native_array
+
+    view = torch.arange(24, dtype=torch.float32).reshape(4, 6)[:, ::2]
+    with pytest.raises(ValueError, match="contiguous"):
+        native_array(view, kind_of(view))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        native_array(view.numpy(), kind_of(view.numpy()))
+    dense = view.contiguous()
+    assert native_array(dense, kind_of(dense))[2] == [4, 3]
+
+
+def test_the_channels_last_flag_must_match_the_memory():
+    from p2phd.ops.arrays import kind_of, native_array
+
+    nchw = torch.zeros(2, 3, 4, 5)
+    with pytest.raises(ValueError, match="channels_last"):
+        native_array(nchw, kind_of(nchw), channels_last=True)
+    nhwc = nchw.to(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="contiguous"):
+        native_array(nhwc, kind_of(nhwc))
+    assert native_array(nhwc, kind_of(nhwc), channels_last=True)[2] == [2, 3, 4, 5]

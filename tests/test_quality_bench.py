@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from p2phd import checkpoint
+from p2phd.bench import quality as quality_bench
 from p2phd.cli import bench
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.models.segmenter import Segmenter, SegmenterConfig
-from p2phd.quality import bench as quality_bench
 from p2phd.quality import judge
 
 # Instance features without clusters: the untrained and L1 rows of the demo model get zeros.

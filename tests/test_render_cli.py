@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
+import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import p2phd
 from p2phd import checkpoint
 from p2phd.cli import render
+from p2phd.map_jobs import MANIFEST_NAME
 from p2phd.models import GeneratorConfig, build_generator
+from p2phd.runtime import Runtime
 from tests.dataset_helpers import write_test_dataset
 
 TINY = GeneratorConfig(ngf=4, n_downsample_global=2, n_blocks_global=1)
@@ -40,10 +45,27 @@ def test_folder_renders_every_pair_and_lists_failures(bundle, dataset, tmp_path,
     Image.fromarray(np.zeros((40, 72, 3), np.uint8)).save(bad)  # an RGB picture, no instances
     out = tmp_path / "out"
     assert render.main([str(bundle), str(dataset), "--out", str(out)]) == 1
-    assert sorted(p.name for p in out.iterdir()) == [f"city_{s:06d}_000019.png" for s in range(3)]
+    names = [f"city_{s:06d}_000019.png" for s in range(3)]
+    assert sorted(p.name for p in out.iterdir()) == [*names, MANIFEST_NAME]
     error = capsys.readouterr().err
     assert "3 of 4 images rendered" in error and "images/s" in error
     assert f"failed: {bad}" in error
+    # The manifest: one line per output written, with what reproduces it.
+    records = [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines()]
+    assert [record["output"] for record in records] == names
+    runtime = Runtime(bundle, device="cpu")
+    for record in records:
+        assert record["model_digest"] == runtime.model_digest
+        assert record["model_digest"].startswith("sha256:") and len(record["model_digest"]) == 71
+        assert (record["backend"], record["precision"], record["device"]) == (
+            "torch",
+            "fp32",
+            "cpu",
+        )
+        assert (record["seed"], record["p2phd"], record["style"]) == (0, p2phd.__version__, None)
+        assert record["labels"] == str(
+            dataset.resolve() / "test_label" / record["labels"].split("/")[-1]
+        )
 
 
 def test_usage_errors_exit_2(bundle, tmp_path, capsys):

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+import copy
 import threading
 
 import numpy as np
@@ -9,6 +10,7 @@ from p2phd import checkpoint, ops
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import MAX_SIDE, Runtime
+from p2phd.runtime.onednn import onednn_available, route_convolutions_to_onednn
 from p2phd.runtime.padding import pad_to_stride, reflect_indices
 
 TINY = GeneratorConfig(
@@ -40,10 +42,14 @@ def scene():
 
 
 def expected_float(model, labels, instances) -> torch.Tensor:
-    """What render must return: ops preprocessing, the generator, nothing else."""
+    """What render must return on the CPU: ops preprocessing, the generator with its
+    convolutions in oneDNN (as the torch backend runs them there), nothing else."""
     x = ops.generator_input(torch.from_numpy(labels)[None], torch.from_numpy(instances)[None], 35)
+    generator = copy.deepcopy(model.generator)
+    if onednn_available():
+        route_convolutions_to_onednn(generator)
     with torch.no_grad():
-        return model.generator(x)[0]
+        return generator(x)[0]
 
 
 def test_render_equals_ops_plus_generator(bundle, tiny_model, scene):
@@ -249,8 +255,11 @@ def test_onnx_with_preprocess_from_p2phd_export(bundle, tmp_path, scene):
     image = runtime.render(scene.labels, scene.instances)
     reference = Runtime(bundle, device="cpu").render(scene.labels, scene.instances)
     assert np.abs(image.astype(int) - reference).max() <= 1
-    smaller = runtime.render(scene.labels[:50, :100], scene.instances[:50, :100])
-    assert smaller.shape == (50, 100, 3)
+    # 58 x 122 pads to the export's 64 x 128 (stride 8); 50 x 100 would pad further
+    smaller = runtime.render(scene.labels[:58, :122], scene.instances[:58, :122])
+    assert smaller.shape == (58, 122, 3)
+    with pytest.raises(ValueError, match="--size 56x104"):
+        runtime.render(scene.labels[:50, :100], scene.instances[:50, :100])
     with pytest.raises(ValueError, match="exported for 1 x 64 x 128 maps"):
         runtime.render(scene.labels[:, :10].repeat(2, 0), scene.instances[:, :10].repeat(2, 0))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 35\): got 40"):

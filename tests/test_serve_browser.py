@@ -197,7 +197,7 @@ def test_stroke_to_image_latency(browser, tmp_path, precision):
     """Measures, and reports without asserting, the time from the end of a stroke to the new
     image on the page, beside the bare Runtime.render of the same map at the server's
     precision: the default ("auto": bf16 on a CPU with AMX) and fp32."""
-    from p2phd import bench_serve
+    from p2phd.bench import serve as bench_serve
     from p2phd.cli.render import DEMO_MODEL
     from p2phd.runtime.devices import cpu_flags, interactive_precision
 

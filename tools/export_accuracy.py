@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 
 from p2phd import ops
+from p2phd.artifact_io import io_tensors
 from p2phd.checkpoint import LoadedModel, load
 from p2phd.export import export, verify
-from p2phd.export.common import io_tensors
 from p2phd.export.onnx import run_onnxruntime
 from p2phd.export.torchscript import run_torchscript
 from p2phd.models.config import GeneratorConfig

@@ -7,21 +7,40 @@ place. Temporary files are created with mode 0666 minus the umask, as `open()` c
 (0644 under umask 022), not mkstemp's 0600. Several files that belong together (a bundle
 directory's config and weights) are renamed in one step with SIGINT and SIGTERM held back,
 so an interrupt leaves the old set or the new one. A SIGTERM while writing removes the
-temporary files, then ends the process as SIGTERM would have.
+temporary files, then ends the process as SIGTERM would have. Only regular files are ever
+replaced: a target that is a folder, a device, a FIFO or a socket is refused before anything
+is written (`check_replaceable`), so `--out /dev/null` cannot replace the machine's /dev/null.
+
+A temporary file's name says who writes it (`.NAME.HOST-PID.RANDOM.tmp`), so that a save with
+`clean_stale` removes what a killed save of the same file left, and nothing of a writer that
+still runs. A hard kill between the renames of a set leaves some new files and some old:
+sets record digests of their members (`file_sha256`) to be refused as mixed when read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import secrets
 import signal
+import socket
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_path", "atomic_paths", "atomic_write"]
+__all__ = [
+    "atomic_path",
+    "atomic_paths",
+    "atomic_write",
+    "check_replaceable",
+    "file_sha256",
+    "remove_stale_temporaries",
+    "set_rename_hook",
+]
 
 _HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -76,11 +95,80 @@ def _signals_held() -> Iterator[None]:
             signal.raise_signal(sig)
 
 
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """OSError naming `path` when something other than a regular file is there (a folder, a
+    device, a FIFO, a socket, or a link to one): p2phd writes only regular files."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there (a dangling link is replaced like a missing file)
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file; not replaced", str(path))
+    if not stat.S_ISREG(mode):
+        raise FileExistsError(
+            errno.EEXIST,
+            "is not a regular file (a device, FIFO or socket); not replaced",
+            str(path),
+        )
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, read in chunks: what a member of a set of files written
+    together records of the others, so that a mixed set is found when read."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def set_rename_hook(hook: Callable[[Path], None] | None) -> None:
+    """Calls `hook(target)` after each rename of a set (None: no hook). For fault-injection
+    tests: a hook that ends the process between two renames leaves a mixed set behind."""
+    global _rename_hook
+    _rename_hook = hook
+
+
+_rename_hook: Callable[[Path], None] | None = None
+
+
+def _owner() -> str:
+    """Who writes a temporary file: this host (a short digest of its name) and process."""
+    host = hashlib.sha256(socket.gethostname().encode(errors="replace")).hexdigest()[:8]
+    return f"{host}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
+    """Removes the temporary files beside `path` that a killed save of `path` left: those
+    of processes of this host that no longer run (another writer's files stay)."""
+    path = Path(path)
+    prefix, host = f".{path.name}.", _owner().split("-")[0]
+    try:
+        names = os.listdir(path.parent)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        owner = name[len(prefix) : -len(".tmp")].rpartition(".")[0]
+        owner_host, _, pid = owner.rpartition("-")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.parent / name)
+
+
 def _create_temporary(path: Path, created: list[Path]) -> None:
     """Creates a new temporary file beside `path` and appends it to `created`; the name is
     listed before the file exists, so that an interrupt cannot leave an unlisted file."""
     while True:
-        candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        candidate = path.with_name(f".{path.name}.{_owner()}.{secrets.token_hex(4)}.tmp")
         created.append(candidate)
         try:
             # 0o666: the kernel applies the umask, as for any file open() creates.
@@ -101,17 +189,22 @@ def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
 
 
 @contextlib.contextmanager
-def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
+def atomic_paths(*paths: str | os.PathLike[str], clean_stale: bool = False) -> Iterator[list[Path]]:
     """Temporary paths beside `paths`, renamed onto them together if the block finishes.
 
     Write each temporary path completely inside the block. On any exception (or SIGTERM)
-    the temporary files are removed and the targets keep their previous contents."""
+    the temporary files are removed and the targets keep their previous contents.
+    `clean_stale` first removes what killed saves of these paths left (it lists their
+    folders: for saves, not for each image of a large folder)."""
     targets = [Path(p) for p in paths]
     with _sigterm_cleans_up():
         temporaries: list[Path] = []
         try:
             for target in targets:
+                check_replaceable(target)
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if clean_stale:
+                    remove_stale_temporaries(target)
                 _create_temporary(target, temporaries)
             # The mode open() gives a new file; writers that recreate the file (safetensors
             # does, with 0600) get it back before the rename.
@@ -121,9 +214,13 @@ def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
                 if temporary.stat().st_mode & 0o777 != mode:
                     os.chmod(temporary, mode)
                 _fsync(temporary)
+            for target in targets:  # again: the block may have run for long
+                check_replaceable(target)
             with _signals_held():
                 for temporary, target in zip(temporaries, targets, strict=True):
                     os.replace(temporary, target)
+                    if _rename_hook is not None:
+                        _rename_hook(target)
                 temporaries.clear()
             for folder in {target.parent for target in targets}:
                 _fsync(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -134,14 +231,14 @@ def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, clean_stale: bool = False) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it only if the block finishes."""
-    with atomic_paths(path) as (temporary,):
+    with atomic_paths(path, clean_stale=clean_stale) as (temporary,):
         yield temporary
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+def atomic_write(path: str | os.PathLike[str], *, clean_stale: bool = False) -> Iterator[IO[bytes]]:
     """A binary file object whose contents appear at `path` only if the block finishes."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+    with atomic_path(path, clean_stale=clean_stale) as temporary, open(temporary, "wb") as handle:
         yield handle

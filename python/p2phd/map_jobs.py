@@ -1,16 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """The maps a render of many files works through, wherever it runs (p2phd-render, Ray): one
 Job per label map with its instance map (public layout: test_label/ -> test_inst/,
-*_labelIds.png -> *_instanceIds.png) and its output path, and the per-map seed that makes a
-feature model's styles independent of who renders the map."""
+*_labelIds.png -> *_instanceIds.png) and its output path, and the manifest, beside the
+outputs, that records what reproduces each of them."""
 
 from __future__ import annotations
 
-import hashlib
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 LABEL_SUFFIX = "_labelIds"  # Cityscapes: <city>_<seq>_<frame>_gtFine_labelIds.png
+# One JSON object a line, one line per output written, appended as outputs are written.
+MANIFEST_NAME = "p2phd-manifest.jsonl"
+
+INSTANCE_SUFFIX = "_instanceIds"
+
+
+class OutputCollision(ValueError):
+    """Label maps whose images would be written to one file."""
 
 
 @dataclass(frozen=True)
@@ -41,16 +52,75 @@ def output_name(labels: Path) -> str:
     return f"{stem}.png"
 
 
+def label_maps_in(folder: Path) -> list[Path]:
+    """The label maps of a folder: its PNGs, less the *_instanceIds.png of a flat Cityscapes
+    folder (one that holds *_labelIds.png too), which are the instance maps of those."""
+    pngs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if any(p.stem.endswith(LABEL_SUFFIX) for p in pngs):
+        pngs = [p for p in pngs if not p.stem.endswith(INSTANCE_SUFFIX)]
+    return pngs
+
+
 def plan_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
+    """The jobs of one map file or of a folder (a dataset root with {phase}_label/, or a
+    folder of label maps); OutputCollision when two maps' images would share a file."""
     if source.is_file():
-        return [Job(source, instances or instance_path_for(source), out)]
-    label_dir = source / f"{phase}_label" if (source / f"{phase}_label").is_dir() else source
-    labels = sorted(p for p in label_dir.iterdir() if p.suffix.lower() == ".png")
-    return [Job(p, instance_path_for(p), out / output_name(p)) for p in labels]
+        jobs = [Job(source, instances or instance_path_for(source), out)]
+    else:
+        folder = source / f"{phase}_label" if (source / f"{phase}_label").is_dir() else source
+        jobs = [Job(p, instance_path_for(p), out / output_name(p)) for p in label_maps_in(folder)]
+    check_outputs(jobs)
+    return jobs
 
 
-def map_seed(name: str, seed: int | None) -> int:
-    """The seed of one map's instance styles, from the map's file name and the run's seed
-    (None counts as 0): the same map gets the same styles in any process, actor or batch."""
-    digest = hashlib.blake2b(f"{seed or 0}\0{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # 63 bits: fits a signed int64 column
+def _key(path: Path) -> str:
+    # Case folded: names that differ only in case are one file on many file systems.
+    return os.path.realpath(path).casefold()
+
+
+def check_outputs(jobs: list[Job]) -> None:
+    """OutputCollision when two jobs write one file (the same name, or names that differ
+    only in case), or when a job's output would replace one of the maps it reads."""
+    inputs = {_key(p): p for job in jobs for p in (job.labels, job.instances) if p is not None}
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        key = _key(job.out)
+        if key in inputs:
+            raise OutputCollision(
+                f"the image of {job.labels.name} would replace the map {inputs[key]}; give "
+                "--out another file or folder"
+            )
+        first = seen.setdefault(key, job)
+        if first is not job:
+            raise OutputCollision(
+                f"{first.labels.name} and {job.labels.name} would both be written to "
+                f"{job.out}; rename one of them or render them into separate folders"
+            )
+
+
+def manifest_record(
+    job: Job,
+    provenance: Mapping[str, str],
+    seed: int,
+    style: Mapping[int, int] | None,
+    resize: int | None = None,
+) -> dict[str, Any]:
+    """What reproduces one output: its maps (scaled to width `resize` first, if given),
+    seed and styles, and the Runtime's provenance (model and its digest, backend, device,
+    precision, rounding, p2phd version). A later line for the same output supersedes."""
+    return {
+        "output": job.out.name,
+        "labels": str(job.labels.resolve()),
+        "instances": None if job.instances is None else str(job.instances.resolve()),
+        "seed": seed,
+        "style": None if not style else {str(k): v for k, v in sorted(style.items())},
+        "resize": resize,
+        **provenance,
+    }
+
+
+def append_manifest(manifest: TextIO, record: Mapping[str, Any]) -> None:
+    """Appends one record as a line and flushes it, so that a run stopped at any point
+    leaves a manifest of exactly the outputs it wrote."""
+    manifest.write(json.dumps(record, sort_keys=True) + "\n")
+    manifest.flush()

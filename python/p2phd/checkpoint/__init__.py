@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from p2phd.checkpoint.architecture import infer_encoder_config, infer_generator_config
-from p2phd.checkpoint.bundle import BUNDLE_FORMAT, is_bundle, load_bundle, save_bundle
+from p2phd.checkpoint.bundle import (
+    BUNDLE_FORMAT,
+    is_bundle,
+    load_bundle,
+    model_digest,
+    save_bundle,
+)
 from p2phd.checkpoint.clusters import load_clusters, save_clusters
 from p2phd.checkpoint.model import CheckpointError, Clusters, LoadedModel
 from p2phd.checkpoint.public import export_public, load_public
@@ -37,6 +43,7 @@ __all__ = [
     "load_bundle",
     "load_clusters",
     "load_public",
+    "model_digest",
     "public_to_bundle",
     "resolve_model",
     "save_bundle",

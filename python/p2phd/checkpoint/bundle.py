@@ -28,6 +28,7 @@ from p2phd.checkpoint.architecture import (
 )
 from p2phd.checkpoint.clusters import validate_clusters
 from p2phd.checkpoint.model import CheckpointError, LoadedModel, state_dict_of
+from p2phd.checkpoint.tensor_file import read_tensor_file
 from p2phd.models.config import GeneratorConfig
 from p2phd.models.encoder import EncoderConfig
 
@@ -58,6 +59,15 @@ def _content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def model_digest(model: LoadedModel) -> str:
+    """The digest, "sha256:<hex>", of what a model renders with: its generator
+    configuration and every tensor (generator, encoder, clusters). The same weights give the
+    same digest whether they were read from a bundle or from public files."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    digest.update(_content_digest(_bundle_tensors(model)).encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
 def _bundle_description(model: LoadedModel, content_sha256: str) -> dict[str, Any]:
     encoder_config = model.encoder_config
     if model.encoder is not None and encoder_config is None:
@@ -86,14 +96,17 @@ def save_bundle(model: LoadedModel, path: str | os.PathLike[str]) -> Path:
     description = _bundle_description(model, _content_digest(tensors))
     metadata = {_METADATA_KEY: json.dumps(description, sort_keys=True)}
     if path.suffix == ".safetensors":
-        with atomic_path(path) as tmp:
+        with atomic_path(path, clean_stale=True) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
         return path
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a directory")
     # Both files are renamed into place together, with SIGINT/SIGTERM held back in between;
     # both carry the content digest, so a pair mixed by a hard kill is refused on load.
-    with atomic_paths(path / _BUNDLE_WEIGHTS, path / _BUNDLE_CONFIG) as (weights, config):
+    with atomic_paths(path / _BUNDLE_WEIGHTS, path / _BUNDLE_CONFIG, clean_stale=True) as (
+        weights,
+        config,
+    ):
         save_file(tensors, str(weights), metadata=metadata)
         config.write_bytes(json.dumps(description, indent=2, sort_keys=True).encode() + b"\n")
     return path
@@ -115,18 +128,17 @@ def _parse_description(text: str, where: str) -> dict[str, Any]:
 
 
 def load_bundle(path: str | os.PathLike[str]) -> LoadedModel:
-    """Load what save_bundle wrote (a `.safetensors` file or a bundle directory)."""
-    from safetensors import SafetensorError, safe_open
-
+    """Load what save_bundle wrote (a `.safetensors` file or a bundle directory), into memory
+    of its own: rewriting or removing the files afterwards changes nothing in the model."""
     path = Path(path)
     weights = path / _BUNDLE_WEIGHTS if path.is_dir() else path
     if not weights.is_file():
         raise FileNotFoundError(f"no bundle at {path}")
     try:
-        with safe_open(str(weights), framework="pt") as f:  # memory-mapped: one copy in RAM
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
+        # Read into owned memory, not mapped: the loaded model must not change (or die of
+        # SIGBUS) when the file is rewritten or replaced afterwards.
+        metadata, tensors = read_tensor_file(weights)
+    except (OSError, ValueError) as exc:
         raise CheckpointError(
             f"{weights} is not a readable safetensors file (truncated or corrupted?): {exc}"
         ) from exc

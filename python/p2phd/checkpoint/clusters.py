@@ -157,6 +157,6 @@ def save_clusters(path: str | os.PathLike[str], clusters: Mapping[int, np.ndarra
     """Write clusters as the public code does (np.save of a dict), atomically."""
     path = Path(path)
     data = {int(k): np.asarray(v) for k, v in clusters.items()}
-    with atomic_write(path) as f:
+    with atomic_write(path, clean_stale=True) as f:
         np.save(f, np.array(data, dtype=object), allow_pickle=True)
     return path

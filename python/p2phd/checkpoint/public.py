@@ -156,7 +156,7 @@ def export_public(
             continue
         path = directory / f"{which_epoch}_net_{role}.pth"
         state = state_dict_of(net)
-        with atomic_write(path) as f:
+        with atomic_write(path, clean_stale=True) as f:
             torch.save(state, f)
         written[role] = path
     if model.clusters is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -13,11 +14,16 @@ from pathlib import Path
 
 import torch
 
-from p2phd import __version__, bench_ops, bench_render, build_info
+from p2phd import __version__, build_info
+from p2phd.atomic import atomic_write
+from p2phd.bench import ops as bench_ops
+from p2phd.bench import quality as quality_bench
+from p2phd.bench import render as bench_render
 from p2phd.cli.common import (
     Parser,
     UsageError,
     add_subcommands,
+    check_output_file,
     non_negative_int,
     parse_size,
     positive_int,
@@ -26,7 +32,6 @@ from p2phd.cli.common import (
     scene_size,
     scene_sizes,
 )
-from p2phd.quality import bench as quality_bench
 
 CUDA_READY = torch.cuda.is_available() and build_info()["cuda"]
 
@@ -168,6 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_parser.add_argument("--timeout", type=float, default=300, help="seconds per case")
     serve_parser.add_argument("--json", help="also write the results to this JSON file")
+
+    ray_parser = commands.add_parser(
+        "ray",
+        help="images/s of a folder render: one p2phd-render process against Ray Data with N "
+        "actors (the p2phd[ray] extra)",
+    )
+    ray_parser.add_argument("model", help="a model as p2phd-render takes it")
+    ray_parser.add_argument("dataset", type=Path, help="a root in the public layout")
+    ray_parser.add_argument("--size", type=parse_size, help="render a NEAREST-scaled copy, HxW")
+    ray_parser.add_argument("--runs", type=positive_int, default=3)
+    ray_parser.add_argument("--actors", type=positive_int, nargs="+", default=[1, 2])
+    ray_parser.add_argument("--batch-size", type=positive_int, default=4)
+    ray_parser.set_defaults(device="cpu")
     return parser
 
 
@@ -198,8 +216,8 @@ def write_json(path: str, device: str, command: str, args: argparse.Namespace, r
         },
         "timings": [dataclasses.asdict(row) for row in rows],
     }
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=2)
+    with atomic_write(path) as handle:  # whole or not at all, and only a regular file
+        handle.write(json.dumps(record, indent=2).encode())
 
 
 def main_render(args: argparse.Namespace) -> int:
@@ -304,7 +322,7 @@ def main_quality(args: argparse.Namespace) -> int:
 
 
 def main_serve(args: argparse.Namespace) -> int:
-    from p2phd import bench_serve
+    from p2phd.bench import serve as bench_serve
 
     rows = bench_serve.run(
         args.model or bench_serve.default_model(),
@@ -337,6 +355,20 @@ def main_serve(args: argparse.Namespace) -> int:
     return 1 if any(row.errors or row.done < row.asked for row in rows) else 0
 
 
+def main_ray(args: argparse.Namespace) -> int:
+    from p2phd.bench import distributed as ray_bench
+
+    rows = ray_bench.run(
+        args.model, args.dataset, args.size, args.runs, args.actors, args.batch_size
+    )
+    print(
+        f"{rows[0].maps} maps from {args.dataset} at {args.size or 'full size'}, "
+        f"{os.cpu_count()} CPUs, median of {args.runs} runs (all runs, s, in brackets)"
+    )
+    print(ray_bench.format_table(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -345,9 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         "render": main_render,
         "quality": main_quality,
         "serve": main_serve,
+        "ray": main_ray,
     }
 
     def body() -> int:
+        if getattr(args, "json", None):
+            check_output_file(args.json, "--json")  # before minutes of timing, not after
         if args.device == "cuda" and not CUDA_READY:
             raise RuntimeError("--device cuda needs a GPU and a CUDA build of p2phd")
         return commands[args.command](args)

@@ -8,6 +8,7 @@ code: 1 for errors at run time, 2 for bad usage. Set P2PHD_TRACEBACK=1 to see th
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import pickle
 import sys
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from p2phd import __version__
+from p2phd.extras import MissingExtra
 from p2phd.image_io import write_png
 
 EXIT_RUNTIME = 1
@@ -31,6 +33,7 @@ MAX_SIDE = 8192
 # The errors bad input, a missing GPU or a full disk raise: reported as their message.
 # Anything else is a bug, still reported on one line but named as unexpected.
 USER_ERRORS: tuple[type[BaseException], ...] = (
+    MissingExtra,
     ValueError,
     OSError,
     RuntimeError,
@@ -113,6 +116,11 @@ def describe_error(error: BaseException) -> str:
 
 def run_command(prog: str, body: Callable[[], int]) -> int:
     """Runs a command's body and returns its exit status; a user's error becomes one line."""
+    # A file name that is not UTF-8 (a surrogate escape in Python) prints escaped, rather
+    # than failing the command when a message names it.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return body()
     except UsageError as error:
@@ -194,19 +202,33 @@ def device_name(text: str) -> str:
 
 
 def check_output_file(path: str | os.PathLike, option: str = "OUT") -> Path:
-    """A file to write: not a folder, and under folders (not files) where they exist."""
+    """A file to write: a regular file where it exists (not a folder, a device, a FIFO),
+    and under folders (not files) where they exist."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        raise UsageError(
+            f"{option} {path} is not a regular file (a device, FIFO or socket); p2phd "
+            "writes only regular files"
+        )
     _check_parents(path, option)
     return path
+
+
+def check_not_an_input(out: Path, inputs: list[str | None], option: str = "--out") -> None:
+    """A usage error when the file to write is one of the files the command reads."""
+    for given in inputs:
+        if given and out.exists() and Path(given).exists() and os.path.samefile(out, given):
+            raise UsageError(f"{option} {out} is the input {given}; it would be replaced")
 
 
 def check_output_dir(path: str | os.PathLike, option: str = "OUT") -> Path:
     """A folder to write into: a folder where it exists, under folders where they exist."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {path} is a file, not a folder")
+        kind = "a file" if path.is_file() else "a device, FIFO or socket"
+        raise UsageError(f"{option} {path} is {kind}, not a folder")
     _check_parents(path, option)
     return path
 

@@ -17,6 +17,7 @@ import numpy as np
 from p2phd import ops
 from p2phd.cli.common import (
     Parser,
+    check_not_an_input,
     check_output_file,
     int_at_least,
     non_negative_int,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def preview(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, "--out")
+    check_not_an_input(out, [args.labels, args.instances])
     start = time.perf_counter()
     if args.labels:
         labels = read_label_map(args.labels)

@@ -6,7 +6,9 @@
   p2phd-render MODEL DIR --out OUT_DIR              every map of a folder: DIR may be a
                                                     dataset root with test_label/ and
                                                     test_inst/ (the public layout), or a
-                                                    folder of label maps
+                                                    folder of label maps; a line of
+                                                    OUT_DIR/p2phd-manifest.jsonl says
+                                                    what reproduces each output
   p2phd-render MODEL DIR --out OUT_DIR --ray        the same on a Ray cluster (p2phd[ray]):
                 [auto|local|ADDRESS] [--actors N]   one Runtime per actor, existing outputs
                 [--batch-size B] [--overwrite]      skipped unless --overwrite
@@ -25,6 +27,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import Image
@@ -44,10 +47,17 @@ from p2phd.cli.common import (
     write_image,
 )
 from p2phd.cli.progress import Progress
+from p2phd.cli.ray_render import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.distributed.command import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.image_io import read_instance_map, read_label_map
-from p2phd.map_jobs import Job, map_seed, plan_jobs
+from p2phd.map_jobs import (
+    MANIFEST_NAME,
+    Job,
+    OutputCollision,
+    append_manifest,
+    manifest_record,
+    plan_jobs,
+)
 from p2phd.runtime import Runtime
 
 # The demo model: a bundle trained on synthetic scenes by tools/train_demo.sh.
@@ -129,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed",
         type=non_negative_int,
-        help="seed of the instance feature clusters, drawn per map from its file name and this "
-        "seed (0 if not given); also the --demo scene",
+        default=0,
+        help="seed of every map's instance feature clusters, as Runtime.render(seed=S) "
+        "(default 0); also the --demo scene",
     )
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
@@ -144,7 +155,7 @@ def render_demo(args: argparse.Namespace) -> int:
     out = check_output_file(args.demo, "--demo")
     if not (DEMO_MODEL / "weights.safetensors").is_file():
         raise OSError(f"the demo model is missing from {DEMO_MODEL}")
-    seed = args.seed or 0
+    seed = args.seed
     start = time.perf_counter()
     runtime = Runtime(
         DEMO_MODEL, backend=args.backend, device=args.device, precision=args.precision
@@ -175,6 +186,18 @@ def read_maps(job: Job, use_instance: bool, resize: int | None) -> tuple[np.ndar
     return labels, instances
 
 
+def planned_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
+    """The jobs of a render, before any model loads: usage errors when there are no maps or
+    when two maps' images would be written to one file."""
+    try:
+        jobs = plan_jobs(source, out, instances, phase)
+    except OutputCollision as error:
+        raise UsageError(str(error)) from None
+    if not jobs:
+        raise UsageError(f"no label maps (*.png) found in {source}")
+    return jobs
+
+
 def render_maps(args: argparse.Namespace) -> int:
     if args.model is None or args.input is None or args.out is None:
         raise UsageError("give MODEL INPUT --out OUT, or --demo OUT.png")
@@ -185,6 +208,8 @@ def render_maps(args: argparse.Namespace) -> int:
     source, out = Path(args.input), Path(args.out)
     if not source.exists():
         raise UsageError(f"{source} does not exist")
+    if not (source.is_file() or source.is_dir()):
+        raise UsageError(f"{source} is not a label map file or a folder of them")
     if source.is_file():
         check_output_file(out, "--out")
     else:
@@ -197,6 +222,7 @@ def render_maps(args: argparse.Namespace) -> int:
     check_ray_arguments(args)
     if args.ray is not None:
         return run_on_ray(args, {**options, "rounding": args.rounding}, style)
+    jobs = planned_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
     try:
         runtime = Runtime(
             args.model,
@@ -208,24 +234,31 @@ def render_maps(args: argparse.Namespace) -> int:
         )
     except Exception as error:  # whatever went wrong, name the model that did not load
         raise RuntimeError(f"cannot load {args.model}: {describe_error(error)}") from error
-    jobs = plan_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
-    if not jobs:
-        raise UsageError(f"no label maps (*.png) found in {source}")
     print(runtime.describe(), file=sys.stderr)
+    provenance = runtime.provenance()
     failures: list[tuple[Path, str]] = []
     progress = Progress(len(jobs), "images", "rendered")
-    for job in jobs:
-        ok = True
-        try:
-            labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
-            image = runtime.render(
-                labels, instances, style=style or None, seed=map_seed(job.labels.name, args.seed)
-            )
-            write_image(job.out, image)
-        except (ValueError, RuntimeError, OSError) as error:
-            failures.append((job.labels, str(error)))
-            ok = False
-        progress.update(job.labels.name, ok=ok)
+    # A folder render records each output it writes (opened at the first one); a one-image
+    # render writes only the image.
+    manifest: TextIO | None = None
+    try:
+        for job in jobs:
+            ok = True
+            try:
+                labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
+                image = runtime.render(labels, instances, style=style or None, seed=args.seed)
+                write_image(job.out, image)
+                if source.is_dir():
+                    manifest = manifest or (out / MANIFEST_NAME).open("a")
+                    record = manifest_record(job, provenance, args.seed, style, args.resize)
+                    append_manifest(manifest, record)
+            except (ValueError, RuntimeError, OSError) as error:
+                failures.append((job.labels, str(error)))
+                ok = False
+            progress.update(job.labels.name, ok=ok)
+    finally:
+        if manifest is not None:
+            manifest.close()
     progress.finish(f"to {out}")
     for path, reason in failures:
         print(f"failed: {path}: {reason}", file=sys.stderr)

@@ -17,19 +17,15 @@ import sys
 
 from p2phd.cli.common import (
     Parser,
-    UsageError,
     device_name,
     int_at_least,
     positive_int,
     run_command,
     scene_size,
 )
+from p2phd.extras import require
 
 DEMO_MODEL = "demo"
-
-# What the `serve` extra installs: a missing one of these is a missing extra, anything else a
-# broken installation, reported as it is.
-SERVE_EXTRA_MODULES = ("fastapi", "uvicorn", "starlette", "multipart", "python_multipart")
 
 
 def positive_float(text: str) -> float:
@@ -96,18 +92,10 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def serve(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
-
-        from p2phd.serve import Settings, create_app
-    except ImportError as error:
-        if error.name not in SERVE_EXTRA_MODULES:
-            raise
-        raise UsageError(
-            f'{error.name} is missing; install the serve extra: pip install "p2phd[serve]"'
-        ) from None
+    uvicorn = require("uvicorn")
     from p2phd.runtime import Runtime
     from p2phd.runtime.devices import cpu_flags, interactive_precision, resolve_device
+    from p2phd.serve import Settings, create_app
 
     precision = interactive_precision(args.precision, resolve_device(args.device), cpu_flags())
     runtime = Runtime(args.model, backend=args.backend, device=args.device, precision=precision)

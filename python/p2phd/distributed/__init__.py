@@ -7,21 +7,15 @@ Importing this package does not import Ray; rendering does, and says how to inst
 
 from p2phd.distributed.jobs import plan_maps
 from p2phd.distributed.pipeline import (
-    INSTALL_HINT,
-    RayNotInstalled,
     RenderSummary,
     render_dataset,
     render_jobs,
 )
 from p2phd.distributed.pool import PoolPlan, plan_pool
-from p2phd.map_jobs import map_seed
 
 __all__ = [
-    "INSTALL_HINT",
     "PoolPlan",
-    "RayNotInstalled",
     "RenderSummary",
-    "map_seed",
     "plan_maps",
     "plan_pool",
     "render_dataset",

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from p2phd.map_jobs import Job, output_name, plan_jobs
+from p2phd.map_jobs import Job, check_outputs, output_name, plan_jobs
 
 MapPaths = tuple[str | os.PathLike, str | os.PathLike | None]
 
@@ -34,11 +34,7 @@ def plan_maps(
             )
             for labels, instances in source
         ]
-    seen: dict[Path, Path] = {}
-    for job in jobs:
-        if job.out in seen:
-            raise ValueError(f"{seen[job.out]} and {job.labels} would both be written to {job.out}")
-        seen[job.out] = job.labels
+    check_outputs(jobs)
     return jobs
 
 

@@ -5,6 +5,7 @@ a summary."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,25 +22,16 @@ from p2phd.checkpoint import resolve_model
 from p2phd.distributed.jobs import MapPaths, pending, plan_maps
 from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
 from p2phd.distributed.stages import RenderActor, read_maps, write_images
-from p2phd.map_jobs import Job, map_seed
+from p2phd.extras import require
+from p2phd.map_jobs import MANIFEST_NAME, Job, append_manifest, manifest_record
 
 DEFAULT_BATCH_SIZE = 4
 
-INSTALL_HINT = "Ray is not installed; install it with: pip install 'p2phd[ray]'"
-
-
-class RayNotInstalled(ImportError):
-    pass
-
 
 def require_ray() -> ModuleType:
-    """The ray module with Ray Data, or RayNotInstalled that says how to install it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401  (the ray[data] extra, not only ray)
-    except ImportError as error:
-        raise RayNotInstalled(INSTALL_HINT) from error
-    return ray
+    """The ray module with Ray Data (the ray[data] extra, not only ray), or MissingExtra."""
+    require("ray.data")
+    return require("ray")
 
 
 @dataclass
@@ -121,6 +113,30 @@ def _quiet_data_context(ray: ModuleType) -> Iterator[None]:
         logger.setLevel(level)
 
 
+class _Manifests:
+    """The manifest of each output folder, opened at its first output, closed at the end."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, TextIO] = {}
+
+    def __enter__(self) -> _Manifests:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for file in self.files.values():
+            file.close()
+
+    def record(self, row: Mapping[str, Any], style: Mapping[int, int] | None) -> None:
+        out = Path(row["out"])
+        job = Job(Path(row["labels"]), Path(row["instances"]) if row["instances"] else None, out)
+        if out.parent not in self.files:
+            self.files[out.parent] = (out.parent / MANIFEST_NAME).open("a")
+        provenance = json.loads(row["provenance"])
+        append_manifest(
+            self.files[out.parent], manifest_record(job, provenance, int(row["seed"]), style)
+        )
+
+
 def _rows(jobs: Sequence[Job], seed: int | None) -> list[dict[str, Any]]:
     # Absolute paths: Ray's workers do not run in the driver's working directory.
     return [
@@ -128,7 +144,7 @@ def _rows(jobs: Sequence[Job], seed: int | None) -> list[dict[str, Any]]:
             "labels": str(job.labels.resolve()),
             "instances": str(job.instances.resolve()) if job.instances else "",
             "out": str(job.out.resolve()),
-            "seed": map_seed(job.labels.name, seed),
+            "seed": 0 if seed is None else seed,  # every map the run's seed
         }
         for job in jobs
     ]
@@ -153,6 +169,7 @@ def render_jobs(
     or rendered is listed in the summary's failures and the others finish. `seed` and
     `style` are those of Runtime.render, `runtime_options` Runtime's (backend, precision,
     label_nc, ...); `device` "auto" takes one GPU per actor where the cluster has GPUs.
+    Each output written is recorded in p2phd-manifest.jsonl beside it (map_jobs).
     Messages and progress go to `progress` (None: silent)."""
 
     def log(line: str) -> None:
@@ -185,13 +202,15 @@ def render_jobs(
             )
             tracker = _Progress(len(todo), progress)
             done = 0
-            for row in dataset.iter_rows():
-                done += 1
-                if row["error"]:
-                    summary.failures.append((Path(row["labels"]), row["error"]))
-                else:
-                    summary.rendered += 1
-                tracker.update(done, len(summary.failures), Path(row["labels"]).name)
+            with _Manifests() as manifests:
+                for row in dataset.iter_rows():
+                    done += 1
+                    if row["error"]:
+                        summary.failures.append((Path(row["labels"]), row["error"]))
+                    else:
+                        summary.rendered += 1
+                        manifests.record(row, style)
+                    tracker.update(done, len(summary.failures), Path(row["labels"]).name)
         summary.seconds = time.perf_counter() - start
     except ray.exceptions.RayError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)

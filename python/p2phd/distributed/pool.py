@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2phd.extras import require
+
 # Logical CPUs of one read or write task. The actors never take the last 2 * IO_CPUS of
 # the cluster: one read and one write task always find a slot beside them. Without that
 # reserve, actors holding every CPU leave the read tasks backpressured forever (a pool of
@@ -85,7 +87,7 @@ def render_stage_arguments(
 ) -> dict[str, Any]:
     """map_batches arguments of the render stage: a fixed pool of RenderActor, one Runtime
     each, on one GPU or a share of the CPUs."""
-    from ray.data import ActorPoolStrategy
+    ActorPoolStrategy = require("ray.data").ActorPoolStrategy
 
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")

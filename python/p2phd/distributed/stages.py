@@ -5,6 +5,7 @@ in any stage carries its error to the end instead of stopping the job."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,8 +63,9 @@ def read_maps(batch: Batch) -> Batch:
 
 
 class RenderActor:
-    """Holds one Runtime for its lifetime; renders a batch map by map with each map's own
-    seed, so the result does not depend on the batch or the actor."""
+    """Holds one Runtime for its lifetime; renders a batch map by map with each map's seed
+    (the run's), so the result does not depend on the batch or the actor. Each row also
+    carries the Runtime's provenance (JSON) for the manifest."""
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class RenderActor:
             # One line for the driver's summary rather than the loader's inner traceback.
             raise RuntimeError(f"cannot load {model}: {error}") from None
         self.style = style
+        self.provenance = json.dumps(self.runtime.provenance(), sort_keys=True)
 
     def __call__(self, batch: Batch) -> Batch:
         use_instance = self.runtime.config.use_instance
@@ -109,14 +112,17 @@ class RenderActor:
             errors.append(error)
         return {
             "labels": batch["labels"],
+            "instances": batch["instances"],
             "out": batch["out"],
+            "seed": batch["seed"],
+            "provenance": np.array([self.provenance] * len(images), dtype=object),
             "image": _column(images),
             "error": np.array(errors, dtype=object),
         }
 
 
 def write_images(batch: Batch) -> Batch:
-    """Writes each rendered image to its `out` path (atomically); keeps labels and error."""
+    """Writes each rendered image to its `out` path (atomically); keeps all but the image."""
     errors = list(batch["error"])
     for index, (out, image) in enumerate(zip(batch["out"], batch["image"], strict=True)):
         if errors[index]:
@@ -125,4 +131,5 @@ def write_images(batch: Batch) -> Batch:
             write_png(out, image)
         except (OSError, ValueError) as failure:
             errors[index] = f"cannot write {out}: {failure}"
-    return {"labels": batch["labels"], "error": np.array(errors, dtype=object)}
+    kept = {key: value for key, value in batch.items() if key != "image"}
+    return {**kept, "error": np.array(errors, dtype=object)}

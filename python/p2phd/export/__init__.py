@@ -31,8 +31,8 @@ from p2phd.export.common import (
 )
 from p2phd.export.engine import import_tensorrt, parse_compute_capability
 from p2phd.export.exporter import ExportResult, export
-from p2phd.export.sidecar import SidecarError, read_sidecar, sidecar_path
 from p2phd.export.verify import Verification, VerificationError
+from p2phd.sidecar import SidecarError, read_sidecar, sidecar_path
 
 __all__ = [
     "DEFAULT_SIZE",

@@ -1,14 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What every artifact kind shares: errors, shapes, IO tensor descriptions, atomic writes."""
+"""What every artifact kind shares: errors, sizes, versions, atomic writes (the IO tensors
+and shapes of an artifact are p2phd.artifact_io's)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,9 @@ import torch
 from torch import nn
 
 from p2phd import __version__
+from p2phd.artifact_io import Shapes
+from p2phd.atomic import atomic_write
+from p2phd.extras import MissingExtra, require
 from p2phd.models.config import GeneratorConfig
 
 FORMATS = ("torchscript", "onnx", "engine")
@@ -37,74 +37,6 @@ class ExportUsageError(ExportError, ValueError):
 
 def silent(_: str) -> None:
     """A progress callback that says nothing."""
-
-
-@dataclass(frozen=True)
-class Shapes:
-    """The batch and sizes of an export: fixed, or a dynamic range."""
-
-    batch: int  # fixed batch, or the largest batch of a dynamic export
-    size: tuple[int, int]  # fixed size, or the optimum of a dynamic export
-    dynamic: bool
-    min_size: tuple[int, int]
-    max_size: tuple[int, int]
-
-    def shape_range(self) -> dict[str, list[int]] | None:
-        if not self.dynamic:
-            return None
-        return {
-            "min": [1, *self.min_size],
-            "opt": [1, *self.size],
-            "max": [self.batch, *self.max_size],
-        }
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output of an artifact: name, dtype and layout."""
-
-    name: str
-    dtype: str
-    layout: str  # "nchw", "nhw", "nhwc"
-    channels: int | None = None
-
-    def shape(self, n: Any, h: Any, w: Any) -> list[Any]:
-        if self.layout == "nchw":
-            return [n, self.channels, h, w]
-        if self.layout == "nhwc":
-            return [n, h, w, self.channels]
-        return [n, h, w]
-
-    def dynamic_axes(self) -> dict[int, str]:
-        if self.layout == "nchw":
-            return {0: "batch", 2: "height", 3: "width"}
-        return {0: "batch", 1: "height", 2: "width"}
-
-    def describe(self, shapes: Shapes) -> dict[str, Any]:
-        """The sidecar entry: name, dtype and shape (dynamic axes named)."""
-        if shapes.dynamic:
-            shape = self.shape("batch", "height", "width")
-        else:
-            shape = self.shape(shapes.batch, *shapes.size)
-        return {"name": self.name, "dtype": self.dtype, "shape": shape}
-
-
-def io_tensors(
-    config: GeneratorConfig, precision: str, with_preprocess: bool
-) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """The inputs and outputs of a plain or an end-to-end (`with_preprocess`) graph."""
-    if not with_preprocess:
-        dtype = "float16" if precision == "fp16" else "float32"
-        return (
-            [TensorSpec("input", dtype, "nchw", config.input_nc)],
-            [TensorSpec("output", dtype, "nchw", config.output_nc)],
-        )
-    inputs = [TensorSpec("labels", "int32", "nhw")]
-    if config.use_instance:
-        inputs.append(TensorSpec("instances", "int32", "nhw"))
-    if config.feature_nc:
-        inputs.append(TensorSpec("features", "float32", "nchw", config.feature_nc))
-    return inputs, [TensorSpec("image", "uint8", "nhwc", config.output_nc)]
 
 
 def round_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
@@ -157,28 +89,10 @@ def resolve_shapes(
     return Shapes(batch, size, True, lo, hi)
 
 
-@contextlib.contextmanager
-def temporary(path: Path) -> Iterator[Path]:
-    """A temp name beside `path` that is removed unless the caller renamed it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would follow the file into place
-    try:
-        yield tmp
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` under a temporary name, then rename it into place."""
-    with temporary(path) as tmp:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+    with atomic_write(path, clean_stale=True) as handle:
+        handle.write(data)
 
 
 def weights_sha256(generator: nn.Module) -> str:
@@ -200,10 +114,8 @@ def trt_module_name(trt: Any) -> str:
 def versions(trt_module: Any = None) -> dict[str, str | None]:
     """Versions of what made the artifact (the TensorRT module by its import name)."""
     try:
-        import onnx
-
-        onnx_version: str | None = onnx.__version__
-    except ImportError:
+        onnx_version: str | None = require("onnx").__version__
+    except MissingExtra:
         onnx_version = None
     return {
         "p2phd": __version__,

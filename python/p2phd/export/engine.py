@@ -13,32 +13,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from p2phd.artifact_io import Shapes, TensorSpec
 from p2phd.export.common import (
     ExportError,
     ExportUsageError,
     Progress,
-    Shapes,
-    TensorSpec,
     trt_module_name,
 )
-
-RTX_INSTALL = "pip install tensorrt-rtx-cu13-bindings tensorrt-rtx-cu13-libs"
+from p2phd.extras import MissingExtra, require_one_of
 
 
 def import_tensorrt() -> Any:
     """`tensorrt` when importable, else TensorRT for RTX; ExportError naming what to install."""
-    errors = []
-    for name in ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings"):
-        try:
-            return __import__(name)
-        except ImportError as exc:
-            errors.append(f"{name}: {exc}")
-    raise ExportError(
-        "building an engine needs TensorRT: install TensorRT for RTX "
-        f"(`{RTX_INSTALL}`, builds ahead of time for a chosen --compute-capability without "
-        "a GPU) or TensorRT (module `tensorrt`, builds for the local GPU); import errors: "
-        + "; ".join(errors)
-    )
+    try:
+        return require_one_of("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
+    except MissingExtra as error:
+        raise ExportError(
+            f"building an engine needs TensorRT: {error} (TensorRT for RTX builds ahead of "
+            "time for a chosen --compute-capability without a GPU), or install TensorRT "
+            "(module `tensorrt`, builds for the local GPU)"
+        ) from error
 
 
 def is_rtx(trt: Any) -> bool:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from p2phd.artifact_io import Shapes, TensorSpec, io_tensors
+from p2phd.atomic import atomic_paths, check_replaceable, file_sha256
 from p2phd.checkpoint import LoadedModel, load
 from p2phd.export import engine, graph, triton
 from p2phd.export import onnx as onnx_artifact
@@ -34,20 +36,22 @@ from p2phd.export.common import (
     PRECISIONS,
     ExportUsageError,
     Progress,
-    Shapes,
-    TensorSpec,
     describe_shapes,
-    io_tensors,
     resolve_shapes,
     silent,
-    temporary,
     trt_module_name,
     versions,
     weights_sha256,
     write_bytes_atomic,
 )
-from p2phd.export.sidecar import clusters_to_json, semantics, sidecar_path
+from p2phd.extras import require
 from p2phd.models.config import GeneratorConfig
+from p2phd.sidecar import (
+    ARTIFACT_DIGEST,
+    clusters_to_json,
+    semantics,
+    sidecar_path,
+)
 
 # Runs an artifact on named inputs: its output, or a string saying why it cannot run here.
 Runner = Callable[[Path, Mapping[str, torch.Tensor]], "np.ndarray | str"]
@@ -79,6 +83,14 @@ def _default_out(source: Any, fmt: str, precision: str, with_preprocess: bool) -
             stem = path.parent.name  # checkpoints/label2city_1024p/latest_net_G.pth
     suffix = ("-fp16" if precision == "fp16" else "") + ("-preprocess" if with_preprocess else "")
     return Path(stem + suffix + EXTENSIONS[fmt])
+
+
+def _require_extras(to: str, verify: bool) -> None:
+    """MissingExtra, naming the extra, before any work when a module the export needs is absent."""
+    if to in ("onnx", "engine"):
+        require("onnx")
+    if to == "onnx" and verify:
+        require("onnxruntime")
 
 
 def _check_arguments(
@@ -173,10 +185,17 @@ def export(
         compute_capability = [compute_capability]
     capabilities = [engine.parse_compute_capability(c) for c in compute_capability or []]
     trt = _check_arguments(to, precision, opset, capabilities, triton_repo, tolerance)
+    _require_extras(to, verify)
     instances = triton.parse_instances(triton_instances) if triton_instances else None
     if instances is not None and triton_repo is None:
         raise ExportUsageError("--triton-instances needs --triton-repo")
 
+    out_path = (
+        Path(out) if out is not None else _default_out(source, to, precision, with_preprocess)
+    )
+    _check_out(out_path)
+    if triton_repo is not None and Path(triton_repo).exists() and not Path(triton_repo).is_dir():
+        raise ExportUsageError(f"--triton-repo {triton_repo} is not a folder")
     if isinstance(source, LoadedModel):
         model = source
     else:
@@ -186,9 +205,6 @@ def export(
     generator = model.generator.float().eval()
     shapes = resolve_shapes(config, size, dynamic, batch, min_size, max_size)
     inputs, outputs = io_tensors(config, precision, with_preprocess)
-    out_path = (
-        Path(out) if out is not None else _default_out(source, to, precision, with_preprocess)
-    )
     t = stage("load", started)
 
     module = graph.traced_module(generator, config, precision, with_preprocess)
@@ -233,8 +249,14 @@ def export(
         else None
     )
 
+    sidecar_file = sidecar_path(out_path)
     with contextlib.ExitStack() as stack:
-        artifact_tmp = stack.enter_context(temporary(out_path))
+        # The artifact and its sidecar are renamed into place together at the end of the
+        # block (or removed on failure); the sidecar holds the artifact's digest, so a pair
+        # mixed by a kill between the two renames is refused when read.
+        artifact_tmp, sidecar_tmp = stack.enter_context(
+            atomic_paths(out_path, sidecar_file, clean_stale=True)
+        )
         cache_path: Path | None = None
         cache_bytes: bytes | None = None
         if to == "torchscript":
@@ -290,19 +312,10 @@ def export(
                         lambda path, named: engine.run_engine(trt, path, named, capabilities),
                     )
                     t = stage("verify", t)
-        text = json.dumps(sidecar, indent=2) + "\n"
-        sidecar_file = sidecar_path(out_path)
-        sidecar_tmp = stack.enter_context(temporary(sidecar_file))
-        sidecar_tmp.write_text(text)
-        os.replace(artifact_tmp, out_path)
-        try:
-            os.replace(sidecar_tmp, sidecar_file)
-            if cache_path is not None and cache_bytes:
-                write_bytes_atomic(cache_path, cache_bytes)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                out_path.unlink()
-            raise
+        sidecar[ARTIFACT_DIGEST] = file_sha256(artifact_tmp)
+        sidecar_tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+    if cache_path is not None and cache_bytes:
+        write_bytes_atomic(cache_path, cache_bytes)
 
     result = ExportResult(
         path=out_path,
@@ -320,6 +333,21 @@ def export(
         progress(f"wrote Triton model version {result.triton_model_dir}")
     seconds["total"] = time.perf_counter() - started
     return result
+
+
+def _check_out(out_path: Path) -> None:
+    """Usage errors for an `out` that cannot be written, before any work: a folder, a device
+    or a FIFO where the artifact or its sidecar would go, or a file where a folder must be."""
+    for path in (out_path, sidecar_path(out_path)):
+        try:
+            check_replaceable(path)
+        except OSError as error:
+            raise ExportUsageError(f"--out {path} {error.strerror}") from None
+    for parent in out_path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportUsageError(f"--out {out_path}: {parent} is a file, not a folder")
+            return
 
 
 class _Checker:

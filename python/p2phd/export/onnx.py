@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from p2phd import __version__
-from p2phd.export.common import Shapes, TensorSpec
+from p2phd.artifact_io import Shapes, TensorSpec
+from p2phd.extras import require
 
 
 def export_onnx(
@@ -27,7 +28,7 @@ def export_onnx(
     """Export `module` with IO names and shapes from the specs, `metadata` as metadata_props."""
     import warnings
 
-    import onnx
+    onnx = require("onnx")
 
     # Always exported with dynamic axes, so that nothing of the (small) trace size is folded
     # into the graph; a fixed-shape export then pins its IO dims below.
@@ -72,7 +73,7 @@ def export_onnx(
 
 def run_onnxruntime(path: Path, named: Mapping[str, torch.Tensor]) -> np.ndarray:
     """The first output of the ONNX at `path` on the CPU, fed by input name."""
-    import onnxruntime as ort
+    ort = require("onnxruntime")
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from p2phd.export.sidecar import EMBEDDED_NAME
+from p2phd.sidecar import EMBEDDED_NAME
 
 
 def export_torchscript(

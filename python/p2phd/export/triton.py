@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from p2phd.export.common import ExportUsageError, write_bytes_atomic
-from p2phd.export.sidecar import sidecar_path
+from p2phd.sidecar import sidecar_path
 
 TRITON_TYPES = {
     "float32": "TYPE_FP32",

@@ -30,7 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from p2phd import ops
-from p2phd.export.common import ExportError, TensorSpec
+from p2phd.artifact_io import TensorSpec
+from p2phd.export.common import (
+    ExportError,
+)
 from p2phd.export.graph import half_generator
 from p2phd.models.config import GeneratorConfig
 

@@ -162,19 +162,39 @@ def as_contiguous(array: ArrayLike) -> ArrayLike:
 NativeArray: TypeAlias = tuple[int, str, list[int], int]
 
 
-def native_array(array: ArrayLike, kind: Kind) -> NativeArray:
-    """(pointer, dtype name, shape, device) of a contiguous array, as _native takes it."""
+def native_array(array: ArrayLike, kind: Kind, channels_last: bool = False) -> NativeArray:
+    """(pointer, dtype name, shape, device) of a dense array, as _native takes it.
+
+    The native ABI carries no strides: a kernel reads an array as C-contiguous, or as NHWC
+    (PyTorch's channels_last) where the op's channels_last flag says so. Any other layout
+    (a transposed or sliced view) is refused here, so a wrong caller gets an error rather
+    than wrong pixels.
+    """
     if isinstance(array, torch.Tensor):
         if array.dtype not in TORCH_DTYPE_NAMES:
             raise ValueError(f"unsupported dtype {array.dtype}")
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        if not array.is_contiguous(memory_format=layout):
+            expected = "channels_last (NHWC)" if channels_last else "contiguous"
+            raise ValueError(
+                f"p2phd: an array passed to a native op must be {expected}; got shape "
+                f"{tuple(array.shape)} with strides {array.stride()}"
+            )
         return (
             array.data_ptr(),
             TORCH_DTYPE_NAMES[array.dtype],
             list(array.shape),
             kind.native_device,
         )
+    if channels_last:
+        raise ValueError("p2phd: channels_last arrays must be torch tensors")
     if not array.dtype.isnative:
         raise ValueError(f"{array.dtype.str} is not in native byte order")
+    if not array.flags.c_contiguous:
+        raise ValueError(
+            f"p2phd: an array passed to a native op must be C-contiguous; got shape "
+            f"{array.shape} with strides {array.strides}"
+        )
     return (array.ctypes.data, array.dtype.name, list(array.shape), -1)
 
 

@@ -47,7 +47,7 @@ def instance_norm(
         if residual.ndim != x.ndim - single:
             raise ValueError(f"residual must have {x.ndim - single} dimensions, as x")
         residual = in_layout(residual[None] if single else residual, channels_last)
-        native_residual = native_array(residual, kind)
+        native_residual = native_array(residual, kind, channels_last)
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or not 0 <= pad < min(h, w):
         raise ValueError(f"pad must be in [0, min(H, W)) = [0, {min(h, w)}), got {pad!r}")
     require_int(residual_pad, "residual_pad", 0, INT64_MAX)
@@ -56,9 +56,9 @@ def instance_norm(
     out, result = prepare_layout_output(kind, shape, x_dtype, out, single, channels_last)
     workspace = kind.empty((_native.instance_norm_workspace_bytes(list(x.shape)),), "uint8")
     _native.instance_norm(
-        native_array(x, kind),
+        native_array(x, kind, channels_last),
         native_residual,
-        native_array(out, kind),
+        native_array(out, kind, channels_last),
         pad,
         residual_pad,
         relu,

@@ -102,7 +102,7 @@ def label_conv(
         label_nc,
         native_array(taps, kind),
         native_array(bias, kind),
-        native_array(out, kind),
+        native_array(out, kind, channels_last),
         pool,
         channels_last,
         native_array(status, kind),

@@ -38,7 +38,7 @@ def output_conv(
         raise ValueError(f"x of {h} x {w} is smaller than the {k} x {k} kernel")
     out, result = prepare_output(kind, shape, "uint8", out, single)
     _native.output_conv(
-        native_array(x, kind),
+        native_array(x, kind, channels_last),
         native_array(taps, kind),
         native_array(bias, kind),
         native_array(out, kind),

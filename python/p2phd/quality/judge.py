@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from p2phd.atomic import atomic_paths
 from p2phd.models.segmenter import Segmenter, SegmenterConfig
 
 FORMAT = "p2phd-segmenter"
@@ -35,27 +35,11 @@ def save_segmenter(
         "training": training or {},
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _replace(folder / "weights.safetensors", lambda tmp: save_file(state, tmp))
-    _replace(
-        folder / "config.json",
-        lambda tmp: Path(tmp).write_text(json.dumps(description, indent=2) + "\n"),
-    )
+    targets = (folder / "weights.safetensors", folder / "config.json")
+    with atomic_paths(*targets, clean_stale=True) as (weights, config):
+        save_file(state, str(weights))
+        config.write_text(json.dumps(description, indent=2) + "\n")
     return folder
-
-
-def _replace(target: Path, write: Any) -> None:
-    """`write(temporary path)` beside `target`, then rename it over `target`."""
-    descriptor, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(descriptor)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the shipped files private
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def load_segmenter(

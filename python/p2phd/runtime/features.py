@@ -4,7 +4,7 @@ paper's interactive editing, Sec. 3.3), or an encoding of a real photo."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence, Sized
 
 import numpy as np
 import torch
@@ -26,9 +26,34 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+def check_seeds(seed: object, count: int) -> list[int]:
+    """The seed of each of `count` maps: one int (or None: DEFAULT_SEED) that every map uses
+    on its own, or a sequence with one seed per map; a ValueError naming what is wrong."""
+    if isinstance(seed, Sequence | np.ndarray) and not isinstance(seed, str | bytes):
+        if len(seed) != count:
+            raise ValueError(f"seed has {len(seed)} seeds for {count} maps: give one per map")
+        return [check_seed(value) for value in seed]
+    return [check_seed(seed)] * count
+
+
 def instance_class(instance_id: int) -> int:
     """The public convention: ids below 1000 are the class itself, others class * 1000 + k."""
     return instance_id if instance_id < 1000 else instance_id // 1000
+
+
+def draw_styles(
+    instance_ids: Iterable[int], clusters: Mapping[int, Sized], seed: int
+) -> dict[int, int]:
+    """The cluster drawn for each instance of one map whose class has clusters: a generator
+    seeded with `seed` draws one index per such instance, in ascending id order. The map's
+    draw depends on its ids and its seed only, never on other maps rendered with it."""
+    rng = np.random.default_rng(seed)
+    choices = {}
+    for instance_id in sorted(int(i) for i in instance_ids):
+        centres = clusters.get(instance_class(instance_id))
+        if centres is not None:
+            choices[instance_id] = int(rng.integers(len(centres)))
+    return choices
 
 
 def cluster_features(
@@ -37,15 +62,16 @@ def cluster_features(
     feat_num: int,
     *,
     style: Mapping[int, int] | None = None,
-    seed: int = DEFAULT_SEED,
+    seed: int | Sequence[int] = DEFAULT_SEED,
 ) -> torch.Tensor:
     """N x H x W instance map -> N x feat_num x H x W float32 feature map on its device.
 
     Every instance whose class has clusters gets one of its class's centres: `style[id]` when
-    given, else one drawn by a generator seeded with `seed` (the same seed, the same choice).
-    Instances of classes without clusters get zeros, as in the public code."""
+    given, else the one draw_styles draws for its map with that map's seed (`seed`: one for
+    every map, or one per map). Instances of classes without clusters get zeros, as in the
+    public code."""
     style = dict(style or {})
-    rng = np.random.default_rng(seed)
+    seeds = check_seeds(seed, len(instances))
     present = [image.unique().tolist() for image in instances]
     known = {instance_id for ids in present for instance_id in ids}
     for instance_id, choice in style.items():
@@ -67,15 +93,12 @@ def cluster_features(
                 f"style for instance {instance_id}: cluster {choice} is outside [0, {len(centres)})"
             )
     maps = []
-    for image, ids in zip(instances, present, strict=True):
+    for image, ids, map_seed in zip(instances, present, seeds, strict=True):
         chosen_ids, rows = [], []
-        for instance_id in ids:
-            centres = clusters.get(instance_class(instance_id))
-            if centres is None:
-                continue
-            choice = style.get(instance_id, int(rng.integers(len(centres))))
+        for instance_id, drawn in draw_styles(ids, clusters, map_seed).items():
+            centres = clusters[instance_class(instance_id)]
             chosen_ids.append(instance_id)
-            rows.append(np.asarray(centres[choice], dtype=np.float32))
+            rows.append(np.asarray(centres[style.get(instance_id, drawn)], dtype=np.float32))
         table = np.stack(rows) if rows else np.zeros((0, feat_num), np.float32)
         maps.append(
             ops.instance_broadcast(

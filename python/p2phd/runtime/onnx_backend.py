@@ -4,23 +4,42 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from p2phd.extras import require
 from p2phd.runtime.map_feeds import map_feeds
+from p2phd.sidecar import check_artifact_io, check_embedded, sidecar_path
 
 _ONNX_TYPES = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
+_DTYPE_NAMES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8",
+}
+
+
+def _described(tensors: list[Any]) -> list[dict[str, Any]]:
+    """onnxruntime's inputs or outputs as sidecar entries; a dynamic dimension as a str."""
+    return [
+        {
+            "name": t.name,
+            "dtype": _DTYPE_NAMES.get(t.type, t.type),
+            "shape": [d if isinstance(d, int) else str(d) for d in t.shape],
+        }
+        for t in tensors
+    ]
 
 
 class OnnxBackend:
     name = "onnxruntime"
 
-    def __init__(self, path: Path, device: torch.device) -> None:
-        try:
-            import onnxruntime
-        except ImportError as error:
-            raise RuntimeError("the onnxruntime backend needs `pip install onnxruntime`") from error
+    def __init__(self, path: Path, device: torch.device, sidecar: dict[str, Any] | None) -> None:
+        onnxruntime = require("onnxruntime")
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
@@ -34,6 +53,15 @@ class OnnxBackend:
         except Exception as error:  # onnxruntime raises its own exception types
             raise ValueError(f"{path}: not a model onnxruntime can load ({error})") from error
         self.device = device
+        inputs, outputs = (
+            _described(t) for t in (self.session.get_inputs(), self.session.get_outputs())
+        )
+        self.io = inputs, outputs
+        if sidecar is not None:
+            where = sidecar_path(path)
+            check_artifact_io(sidecar, inputs, outputs, where)
+            metadata = self.session.get_modelmeta().custom_metadata_map
+            check_embedded(sidecar, metadata.get("p2phd"), where)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         # An ONNX exported with its preprocessing takes the raw maps and returns uint8 RGB.
@@ -44,7 +72,10 @@ class OnnxBackend:
 
     def _run(self, feeds: dict[str, torch.Tensor]) -> torch.Tensor:
         arrays = {name: tensor.detach().cpu().numpy() for name, tensor in feeds.items()}
-        (result,) = self.session.run(self.output_names[:1], arrays)
+        try:
+            (result,) = self.session.run(self.output_names[:1], arrays)
+        except Exception as error:  # onnxruntime raises its own types (InvalidArgument ...)
+            raise RuntimeError(f"onnxruntime failed to run the model: {error}") from error
         return torch.from_numpy(np.ascontiguousarray(result)).to(self.device)
 
     def generate(self, generator_input: torch.Tensor) -> torch.Tensor:

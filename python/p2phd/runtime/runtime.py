@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,19 +14,19 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
-from p2phd.export.sidecar import clusters_from_sidecar, read_sidecar
 from p2phd.models import GeneratorConfig
 from p2phd.runtime.devices import DeviceStream, resolve_device
-from p2phd.runtime.features import check_features, check_seed, cluster_features
+from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
-from p2phd.runtime.padding import network_size, pad_for_network, pad_to_size
+from p2phd.runtime.padding import network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torch_backend import TorchBackend
 from p2phd.runtime.torchscript_backend import TorchScriptBackend
+from p2phd.sidecar import clusters_from_sidecar, read_sidecar, sidecar_path
 
 Backend = TorchBackend | FusedBackend | OnnxBackend | TensorRTBackend | TorchScriptBackend
 
@@ -58,7 +60,8 @@ class Runtime:
     with preprocessing). `memory_limit` caps, in bytes, what one render may allocate (default:
     what the device has available); a larger render is refused with RenderMemoryError.
 
-    One Runtime can be shared between threads: render() calls run one at a time.
+    One Runtime can be shared between threads: render() calls run one at a time. It holds
+    its model in memory: replacing or rewriting the files it was loaded from changes nothing.
     """
 
     def __init__(
@@ -106,6 +109,8 @@ class Runtime:
         self._input_buffers: dict[tuple[int, ...], torch.Tensor] = {}
         # (N, H, W) an artifact exported at a fixed size takes; None where any size goes.
         self._fixed_shape: tuple[int, int, int] | None = None
+        # Set at load for checkpoints; an artifact's file digest is computed on first use.
+        self._model_digest: str | None = None
         if path.suffix == ".onnx":
             self._backend = self._load_artifact(path, backend, "onnxruntime", device, config)
         elif path.suffix in _ENGINE_SUFFIXES:
@@ -141,6 +146,7 @@ class Runtime:
                 "and pass the .onnx or engine file"
             )
         model = checkpoint.load(path, **config)
+        self._model_digest = checkpoint.model_digest(model)
         self.config = model.config
         self.clusters = model.clusters
         resolved = resolve_device(device)
@@ -183,7 +189,33 @@ class Runtime:
         if kind == "torchscript":
             assert sidecar is not None
             return TorchScriptBackend(path, resolve_device(device), sidecar)
-        return OnnxBackend(path, resolved)
+        onnx = OnnxBackend(path, resolved, sidecar)
+        if sidecar is None:
+            self._check_graph_inputs(path, onnx.io[0], onnx.takes_maps)
+        return onnx
+
+    def _check_graph_inputs(self, path: Path, inputs: list[dict[str, Any]], maps: bool) -> None:
+        """ValueError when a graph without a sidecar takes other inputs than the config given
+        for it means: the channels of one-hot labels + instance edges + features, or for a
+        graph with its preprocessing, the instance and feature maps."""
+        c = self.config
+        given = f"label_nc={c.label_nc}, use_instance={c.use_instance}, feature_nc={c.feature_nc}"
+        if maps:
+            names = [entry["name"] for entry in inputs]
+            wanted = ["labels"] + ["instances"] * c.use_instance + ["features"] * bool(c.feature_nc)
+            if names != wanted:
+                raise ValueError(
+                    f"{path.name} takes the inputs {names}, but {given} mean {wanted}: pass "
+                    "the options the model was trained with"
+                )
+            return
+        shape = inputs[0]["shape"]
+        channels = shape[1] if len(shape) == 4 else None
+        if isinstance(channels, int) and channels != c.input_nc:
+            raise ValueError(
+                f"{path.name} takes {channels} input channels, but {given} make "
+                f"{c.input_nc}: pass the options the model was trained with"
+            )
 
     @property
     def backend(self) -> str:
@@ -202,15 +234,47 @@ class Runtime:
         """Whether the fused backend runs its convolutions NHWC; None on other backends."""
         return self._backend.channels_last if isinstance(self._backend, FusedBackend) else None
 
+    @property
+    def model_digest(self) -> str:
+        """The digest, "sha256:<hex>", of the model this Runtime renders with: for a
+        checkpoint or bundle its configuration and tensors (checkpoint.model_digest), for an
+        ONNX file, TorchScript file or engine the bytes of the file and of its sidecar."""
+        if self._model_digest is None:
+            digest = hashlib.sha256()
+            for path in (self.source, sidecar_path(self.source)):
+                if path.is_file():
+                    with path.open("rb") as file:
+                        digest.update(hashlib.file_digest(file, "sha256").digest())
+            self._model_digest = f"sha256:{digest.hexdigest()}"
+        return self._model_digest
+
+    def provenance(self) -> dict[str, str]:
+        """What reproduces this Runtime's images, besides each map and its seed: the model
+        (path and digest), backend, device, precision, rounding and p2phd version. JSON-ready;
+        a dataset render records it with every output."""
+        from p2phd import __version__
+
+        return {
+            "model": str(self.source),
+            "model_digest": self.model_digest,
+            "backend": self.backend,
+            "device": str(self.device),
+            "precision": self.precision,
+            "rounding": self.rounding,
+            "p2phd": __version__,
+        }
+
     def describe(self) -> str:
         c = self.config
         features = f", {c.feat_num} instance features" if c.instance_feat else ""
         layout = {None: "", True: ", NHWC", False: ", NCHW"}[self.channels_last]
+        sizes = f"sizes padded to multiples of {c.downsampling}"
+        if self._fixed_shape is not None:
+            sizes += ", to {} x {} x {} maps only (a fixed-size export)".format(*self._fixed_shape)
         return (
             f"{self.source.name}: {c.netG} generator (ngf {c.ngf}, {c.label_nc} labels"
             f"{', instance edges' if c.use_instance else ''}{features}) on {self.backend}, "
-            f"{self.device}, {self.precision}{layout}; sizes padded to multiples of "
-            f"{c.downsampling}"
+            f"{self.device}, {self.precision}{layout}; {sizes}"
         )
 
     def render(
@@ -221,23 +285,27 @@ class Runtime:
         style: dict[int, int] | None = None,
         features: ArrayLike | None = None,
         features_from: ArrayLike | None = None,
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         output: Literal["uint8", "float"] = "uint8",
         profile: RenderProfile | None = None,
     ) -> ArrayLike:
         """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8, or with
         output="float" [N x] 3 x H x W in [-1, 1]. numpy in, numpy out; torch in, torch out
         on the input's device. Any H, W in [1, MAX_SIDE]: maps are padded by reflection to
-        the network's stride (and to at least twice it) and the result is cropped back.
+        the network's stride (and to at least twice it) and the result is cropped back. An
+        artifact exported at a fixed size takes the maps that pad to that size only.
 
         Feature models: `features` gives the N x feat_num x H x W map; `features_from` encodes
         a photo (uint8 H x W x 3) with the encoder; otherwise every instance takes a cluster
-        centre of its class, `style[instance_id]` where given, else drawn with `seed`
-        (default 0: the same call gives the same image; pass other seeds for variety).
+        centre of its class, `style[instance_id]` where given, else drawn with its map's seed.
+        `seed` is one int that every map of the call uses on its own, or a sequence with one
+        seed per map (default 0); a map's draw never depends on the other maps of the call,
+        so a map gives the same image alone or in any batch (see the README's
+        Reproducibility). On a CPU the maps of a batch run through the generator one at a
+        time, so that their bytes do not depend on the batch either.
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
-        seed = check_seed(seed)
         with self._lock:
             stage = (
                 (lambda name: profile.stage(name, self.device))
@@ -285,7 +353,7 @@ class Runtime:
         style: dict[int, int] | None,
         features: ArrayLike | None,
         features_from: ArrayLike | None,
-        seed: int,
+        seed: int | Sequence[int] | None,
         output: str,
         stage: Any,
     ) -> ArrayLike:
@@ -299,6 +367,7 @@ class Runtime:
                 raise ValueError(
                     f"maps of {height} x {width}: height and width must lie in [1, {MAX_SIDE}]"
                 )
+            seeds = check_seeds(seed, n)
             self._check_memory(n, height, width)
             # 16-bit label PNGs read as uint16, which torch cannot pad or take the min of.
             wide = label_maps.dtype == torch.uint16
@@ -317,7 +386,7 @@ class Runtime:
                 instance_maps = instance_maps.to(self.device, torch.int64)
             elif instances is not None:
                 raise ValueError("this model takes no instance map (it was trained without one)")
-            feature_map = self._feature_map(instance_maps, style, features, features_from, seed)
+            feature_map = self._feature_map(instance_maps, style, features, features_from, seeds)
             label_maps, instance_maps, feature_map = self._pad(
                 label_maps, instance_maps, feature_map
             )
@@ -339,22 +408,46 @@ class Runtime:
                         ) from None
                     raise
         if self._backend.takes_maps:
+            maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
-                result = self._backend.render_maps(label_maps, instance_maps, feature_map)
+                parts = [
+                    self._backend.render_maps(*self._map_slice(maps, part))
+                    for part in self._map_parts(n)
+                ]
+                result = parts[0] if len(parts) == 1 else torch.cat(parts)
             with stage("postprocess"):
                 result = result[:, :height, :width]
                 return self._deliver(result, single, returns_numpy, home)
-        with stage("generator"):
-            generated = self._backend.generate(generator_input)
-        with stage("postprocess"):
-            generated = generated[:, :, :height, :width]
-            # A copy either way: the backend may reuse the memory of `generated`.
-            result = (
-                generated.to(torch.float32, copy=True)
-                if output == "float"
-                else ops.to_uint8_image(generated, rounding=self.rounding)
-            )
-            return self._deliver(result, single, returns_numpy, home)
+        if output == "float":
+            result = torch.empty(n, 3, height, width, device=self.device)
+        else:
+            result = torch.empty(n, height, width, 3, dtype=torch.uint8, device=self.device)
+        for part in self._map_parts(n):
+            with stage("generator"):
+                generated = self._backend.generate(generator_input[part])
+            with stage("postprocess"):
+                generated = generated[:, :, :height, :width]
+                # A copy either way: the backend may reuse the memory of `generated`.
+                if output == "float":
+                    result[part].copy_(generated)
+                else:
+                    ops.to_uint8_image(generated, rounding=self.rounding, out=result[part])
+        return self._deliver(result, single, returns_numpy, home)
+
+    def _map_parts(self, n: int) -> list[slice]:
+        """The slices of the batch that go through the generator together: on a CPU one map
+        at a time (torch picks its convolution algorithm by batch size, and with it the
+        order of the sums), elsewhere the whole batch; an artifact of fixed batch size takes
+        its batch whole."""
+        if self.device.type == "cpu" and self._fixed_shape is None:
+            return [slice(i, i + 1) for i in range(n)]
+        return [slice(0, n)]
+
+    @staticmethod
+    def _map_slice(
+        maps: tuple[torch.Tensor | None, ...], part: slice
+    ) -> tuple[torch.Tensor | None, ...]:
+        return tuple(m if m is None else m[part] for m in maps)
 
     @staticmethod
     def _deliver(
@@ -365,19 +458,32 @@ class Runtime:
         return result.cpu().numpy() if returns_numpy else result.to(home)
 
     def _pad(self, *maps: torch.Tensor | None) -> list[torch.Tensor | None]:
-        """Pads maps by reflection to sizes the network takes (network_size), or to the
-        fixed size of an artifact exported for one size."""
+        """Pads maps by reflection to sizes the network takes (network_size). An artifact
+        exported at a fixed size takes only the maps that pad to that size: padding further
+        would change the image (instance norm would see the padding)."""
         n, height, width = maps[0].shape
-        if self._fixed_shape is None:
-            stride = self.config.downsampling
-            return [m if m is None else pad_for_network(m, stride) for m in maps]
+        stride = self.config.downsampling
+        if self._fixed_shape is not None:
+            padded = (n, network_size(height, stride), network_size(width, stride))
+            if padded != self._fixed_shape:
+                raise ValueError(self._fixed_shape_refusal(n, height, width, padded))
+        return [m if m is None else pad_for_network(m, stride) for m in maps]
+
+    def _fixed_shape_refusal(
+        self, n: int, height: int, width: int, padded: tuple[int, int, int]
+    ) -> str:
+        assert self._fixed_shape is not None
         fixed_n, fixed_height, fixed_width = self._fixed_shape
-        if n != fixed_n or height > fixed_height or width > fixed_width:
-            raise ValueError(
-                f"{self.source.name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
-                f"maps, got {n} x {height} x {width}; export with --dynamic for other sizes"
-            )
-        return [m if m is None else pad_to_size(m, fixed_height, fixed_width) for m in maps]
+        fits = (
+            [f"--size {padded[1]}x{padded[2]}"] if padded[1:] != (fixed_height, fixed_width) else []
+        )
+        if n != fixed_n:
+            fits.append(f"--batch {n}")
+        return (
+            f"{self.source.name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
+            f"maps, and {n} x {height} x {width} maps would render differently through it; "
+            f"export with {' '.join(fits)}, or with --dynamic for any size"
+        )
 
     def _generator_input(
         self,
@@ -412,7 +518,7 @@ class Runtime:
         style: dict[int, int] | None,
         features: ArrayLike | None,
         features_from: ArrayLike | None,
-        seed: int | None,
+        seeds: list[int],
     ) -> torch.Tensor | None:
         config = self.config
         if not config.instance_feat:
@@ -442,4 +548,4 @@ class Runtime:
                 f"{self.source.name} is a feature model without clusters: pass features=, "
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
-        return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seed)
+        return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seeds)

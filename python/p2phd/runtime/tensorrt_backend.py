@@ -8,26 +8,13 @@ from types import ModuleType
 
 import torch
 
+from p2phd.extras import require_one_of
 from p2phd.runtime.map_feeds import map_feeds
 
 
 def import_tensorrt() -> ModuleType:
     """The TensorRT Python module: full TensorRT when installed, else TensorRT for RTX."""
-    try:
-        import tensorrt
-
-        return tensorrt
-    except ImportError:
-        pass
-    try:
-        import tensorrt_rtx_bindings
-
-        return tensorrt_rtx_bindings
-    except ImportError as error:
-        raise RuntimeError(
-            "TensorRT is not installed: install `tensorrt`, or TensorRT for RTX with "
-            "`pip install tensorrt-rtx-cu13-libs tensorrt-rtx-cu13-bindings`"
-        ) from error
+    return require_one_of("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
 
 
 class TensorRTBackend:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from p2phd.runtime.devices import DeviceStream, cudnn_autotuning, require_kernels
+from p2phd.runtime.onednn import onednn_available, route_convolutions_to_onednn
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -29,6 +30,10 @@ class TorchBackend:
         self.precision = precision
         self.input_dtype = PRECISIONS[precision]
         self.generator = generator.eval().requires_grad_(False).to(device, self.input_dtype)
+        # Bytes that depend on the map alone, not on the batch, the call or the process.
+        self.onednn = device.type == "cpu" and precision == "fp32" and onednn_available()
+        if self.onednn:
+            route_convolutions_to_onednn(self.generator)
         # (input pointer, shape) -> (graph, its output); one entry, for the current shape.
         self._graph: tuple[tuple[int, tuple[int, ...]], torch.cuda.CUDAGraph, torch.Tensor] | None
         self._graph = None

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from p2phd.runtime.map_feeds import map_feeds
+from p2phd.sidecar import EMBEDDED_NAME, check_embedded, sidecar_path
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32}
 
@@ -17,12 +18,20 @@ class TorchScriptBackend:
     name = "torchscript"
 
     def __init__(self, path: Path, device: torch.device, sidecar: dict[str, Any]) -> None:
+        extra = {EMBEDDED_NAME: ""}
         try:
-            self.module = torch.jit.load(str(path), map_location=device).eval()
+            self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
         except (RuntimeError, ValueError) as error:
             raise ValueError(
                 f"{path}: not a TorchScript module torch can load ({error})"
             ) from error
+        self.module.eval()
+        embedded = extra[EMBEDDED_NAME]
+        check_embedded(
+            sidecar,
+            embedded.decode(errors="replace") if isinstance(embedded, bytes) else embedded,
+            sidecar_path(path),
+        )
         self.device = device
         self.input_names = [entry["name"] for entry in sidecar["inputs"]]
         # An artifact exported with its preprocessing takes the raw maps and returns uint8 RGB.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from p2phd import ops
+from p2phd.runtime.features import draw_styles
 from p2phd.serve import edits
 from p2phd.serve.classes import LabelSet, instance_class
 from p2phd.serve.edits import Box
@@ -98,14 +99,15 @@ class Session:
 
     # -- state ---------------------------------------------------------------------------
     def load(self, labels: np.ndarray, instances: np.ndarray, seed: int) -> None:
-        """New maps: a fresh history, and every instance a cluster drawn with `seed`."""
+        """New maps: a fresh history, and every instance the cluster Runtime.render(...,
+        seed=seed) draws for it, so that the server renders a map as the Python API does.
+        Instances that edits add later draw from the session's own generator."""
         # Copies: edits write into these, never into the caller's arrays.
         self.labels = np.array(labels, np.uint8)
         self.instances = np.array(instances, np.int32)
         self.seed = seed
         self._rng = random.Random(seed)
-        self.style = {}
-        self.style.update(self._new_styles(np.unique(self.instances)))
+        self.style = draw_styles(np.unique(self.instances).tolist(), self.model.clusters, seed)
         self._original = (self.labels.copy(), self.instances.copy(), dict(self.style))
         self.undo_stack.clear()
         self.redo_stack.clear()

@@ -1,15 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reading what --continue_train resumes from, refusing what does not fit: files that are
-empty, cut short, hold pickled objects, or a training state of the wrong shape; every error
-names the file."""
+empty, cut short, hold pickled objects, a training state of the wrong shape, or weights
+from another save than the state (a mixed set); every error names the file."""
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from p2phd.atomic import file_sha256
+
+# The train_state key that records {weights file name: sha256} of the save it belongs to.
+SET_DIGESTS = "weights_sha256"
 
 
 class ResumeError(ValueError):
@@ -71,3 +77,23 @@ def check_train_state(state: Any, path: Path) -> dict[str, Any]:
     if state["epoch"] < 1 or min(state["epoch_iter"], state["total_steps"], state["iteration"]) < 0:
         raise refuse("negative counters")
     return state
+
+
+def set_digests(written: Mapping[Path, Path]) -> dict[str, str]:
+    """{target name: sha256} of the weights files of one save, from {target: written file}."""
+    return {target.name: file_sha256(path) for target, path in written.items()}
+
+
+def check_same_save(state: Mapping[str, Any], weights: Sequence[Path], state_path: Path) -> None:
+    """ResumeError when a weights file is not the one the state was saved with: a set mixed
+    by a save killed between its renames. States of older p2phd record nothing to check."""
+    recorded = state.get(SET_DIGESTS)
+    if recorded is None:
+        return
+    for path in weights:
+        if not isinstance(recorded, dict) or recorded.get(path.name) != file_sha256(path):
+            raise ResumeError(
+                f"--continue_train: {path} and {state_path.name} are a mixed set: they come "
+                "from different saves (a save killed between its renames?); resume from "
+                "another --which_epoch, or train from the start"
+            )

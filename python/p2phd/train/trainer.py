@@ -47,7 +47,15 @@ from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
 from .options import TrainOptions, format_options
 from .progress import Position, TrainProgress
-from .resume import ResumeError, check_train_state, first_line, load_resume_file
+from .resume import (
+    SET_DIGESTS,
+    ResumeError,
+    check_same_save,
+    check_train_state,
+    first_line,
+    load_resume_file,
+    set_digests,
+)
 
 LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
 CSV_FIELDS = (
@@ -113,6 +121,13 @@ def load_matching(module: nn.Module, path: Path) -> tuple[int, int]:
     own.update(matched)
     module.load_state_dict(own)
     return len(matched), len(own)
+
+
+def _save_torch_file(content: Any, path: Path) -> None:
+    # Through a Python file: a full disk is an OSError (ENOSPC), where torch.save(path)
+    # reports only "enforce fail at inline_container.cc".
+    with open(path, "wb") as handle:
+        torch.save(content, handle)
 
 
 class Trainer:
@@ -337,10 +352,12 @@ class Trainer:
         if not g_path.is_file():
             raise FileNotFoundError(f"--continue_train: no {g_path}")
         nets = [("G", self.netG), ("D", self.netD), ("E", self.netE)]
+        weights: list[Path] = []
         for role, net in nets:
             if net is None:
                 continue
             path = self._path(which, f"net_{role}.pth")
+            weights.append(path)
             state = load_resume_file(path)
             try:
                 net.load_state_dict(state)
@@ -352,6 +369,7 @@ class Trainer:
         state_path = self._path(which, "train_state.pth")
         if state_path.is_file():
             self._resume_state = check_train_state(load_resume_file(state_path), state_path)
+            check_same_save(self._resume_state, weights, state_path)
             self._resume_path = state_path
             self.epoch = self._resume_state["epoch"]
             self.epoch_iter = self._resume_state["epoch_iter"]
@@ -421,7 +439,7 @@ class Trainer:
             if net is not None:
                 state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
                 files[self._path(which, f"net_{role}.pth")] = state
-        files[self._path(which, "train_state.pth")] = {
+        train_state = {
             "epoch": self.epoch,
             "epoch_iter": self.epoch_iter,
             "total_steps": self.total_steps,
@@ -439,14 +457,16 @@ class Trainer:
                 else None,
             },
         }
+        # One set, renamed together: the state (first) records the digest of each weights
+        # file, so that a set mixed by a kill between the renames is refused on resume.
+        state_path = self._path(which, "train_state.pth")
+        targets = (state_path, *files, self.dir / "iter.txt")
         try:
-            # One set: a resume never mixes the weights of one save with the state of another.
-            with atomic_paths(*files, self.dir / "iter.txt") as (*temporaries, iter_txt):
+            with atomic_paths(*targets, clean_stale=True) as (state_tmp, *temporaries, iter_txt):
                 for temporary, content in zip(temporaries, files.values(), strict=True):
-                    # Through a Python file: a full disk is an OSError (ENOSPC), where
-                    # torch.save(path) reports only "enforce fail at inline_container.cc".
-                    with open(temporary, "wb") as handle:
-                        torch.save(content, handle)
+                    _save_torch_file(content, temporary)
+                train_state[SET_DIGESTS] = set_digests(dict(zip(files, temporaries, strict=True)))
+                _save_torch_file(train_state, state_tmp)
                 np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
             if which == "latest":
                 self.save_bundle()

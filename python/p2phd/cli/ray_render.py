@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from p2phd.cli.common import UsageError
-from p2phd.distributed.pipeline import DEFAULT_BATCH_SIZE, RayNotInstalled, render_jobs
-from p2phd.map_jobs import plan_jobs
+from p2phd.distributed.pipeline import DEFAULT_BATCH_SIZE, render_jobs
+from p2phd.extras import MissingExtra
+from p2phd.map_jobs import OutputCollision, plan_jobs
 
 RAY_FLAGS = ("actors", "batch_size", "overwrite")
 
@@ -63,9 +64,19 @@ def run_on_ray(
     style: dict[int, int],
 ) -> int:
     """Renders the maps of args.input on Ray and prints the summary."""
-    jobs = plan_jobs(Path(args.input), Path(args.out), None, args.phase)
+    try:
+        jobs = plan_jobs(Path(args.input), Path(args.out), None, args.phase)
+    except OutputCollision as error:
+        raise UsageError(str(error)) from None
     if not jobs:
         raise UsageError(f"no label maps (*.png) found in {args.input}")
+    for job in jobs:
+        # Ray's string columns hold UTF-8 only; the local render takes any file name.
+        if not all(map(_is_utf8, (job.labels, job.out))):
+            raise UsageError(
+                f"--ray takes UTF-8 file names only, and {job.labels} is not: rename it, "
+                "or render without --ray"
+            )
     try:
         summary = render_jobs(
             args.model,
@@ -81,8 +92,16 @@ def run_on_ray(
             precision=args.precision,
             **runtime_options,
         )
-    except RayNotInstalled as error:  # run_command reports RuntimeErrors as one line
+    except MissingExtra as error:  # run_command reports RuntimeErrors as one line
         raise RuntimeError(f"--ray: {error}") from error
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 1 if summary.failures else 0
+
+
+def _is_utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

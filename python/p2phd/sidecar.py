@@ -17,10 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from p2phd.artifact_io import io_tensors
+from p2phd.atomic import file_sha256
+from p2phd.extras import require
 from p2phd.models.config import GeneratorConfig
 
 __all__ = [
+    "ARTIFACT_DIGEST",
     "SidecarError",
+    "check_artifact_io",
+    "check_embedded",
+    "check_io_fits_config",
     "clusters_from_sidecar",
     "clusters_to_json",
     "read_sidecar",
@@ -30,6 +37,9 @@ __all__ = [
 
 REQUIRED_KEYS = ("format", "config", "inputs", "outputs")
 EMBEDDED_NAME = "p2phd.json"  # the extra file of a TorchScript artifact
+# sha256 of the artifact's bytes, in the sidecar file: an artifact and a sidecar of two
+# exports (a kill between the renames, a copy of one file only) are refused as a mixed set.
+ARTIFACT_DIGEST = "artifact_sha256"
 
 
 class SidecarError(ValueError):
@@ -71,6 +81,13 @@ def read_sidecar(
     except json.JSONDecodeError as error:
         raise SidecarError(f"{path}: not a readable JSON sidecar ({error})") from error
     _check(data, path)
+    digest = data.get(ARTIFACT_DIGEST) if path != Path(artifact) else None
+    if digest is not None and digest != file_sha256(artifact):
+        raise SidecarError(
+            f"{path} and {Path(artifact).name} are a mixed set: the sidecar describes another "
+            "export (an export killed between its renames, or one file copied without the "
+            "other); export again"
+        )
     return data
 
 
@@ -86,9 +103,7 @@ def _embedded(artifact: Path) -> str | None:
         return None
     if artifact.suffix == ".onnx":
         try:
-            import onnx
-
-            model = onnx.load(str(artifact), load_external_data=False)
+            model = require("onnx").load(str(artifact), load_external_data=False)
         except Exception:  # onnx raises its own types (DecodeError ...) for a bad file
             return None
         for entry in model.metadata_props:
@@ -120,6 +135,93 @@ def _check(data: Any, path: Path) -> None:
         clusters_from_sidecar(data, config.feat_num)
     except (TypeError, ValueError) as error:
         raise SidecarError(f"{path}: bad 'clusters' ({error})") from error
+    check_io_fits_config(data, path)
+
+
+def _shape_text(shape: list[Any]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def check_io_fits_config(data: Mapping[str, Any], where: str | os.PathLike[str]) -> None:
+    """SidecarError unless the tensors of `data` ("inputs", "outputs") are those its "config",
+    "precision" and "with_preprocess" mean: names, dtypes, channels, one batch and size."""
+    config = GeneratorConfig.from_dict(data["config"])
+    precision = data.get("precision", "fp32")
+    with_preprocess = bool(data.get("with_preprocess"))
+    inputs, outputs = io_tensors(config, precision, with_preprocess)
+    listed = [*data["inputs"], *data["outputs"]]
+    expected = [*inputs, *outputs]
+
+    def refuse(what: str) -> SidecarError:
+        return SidecarError(
+            f"{where}: the tensors do not match the config ({config.label_nc} labels, "
+            f"instances {'on' if config.use_instance else 'off'}, {config.feature_nc} "
+            f"features, {precision}{', with preprocessing' if with_preprocess else ''}): {what}"
+        )
+
+    names = [entry.get("name") for entry in listed]
+    if names != [spec.name for spec in expected]:
+        raise refuse(f"tensors {names}, expected {[spec.name for spec in expected]}")
+    sizes = set()
+    for entry, spec in zip(listed, expected, strict=True):
+        shape = entry["shape"]
+        wanted = spec.shape("N", "H", "W")
+        if entry["dtype"] != spec.dtype or not isinstance(shape, list) or len(shape) != len(wanted):
+            raise refuse(f"{spec.name} is {entry['dtype']} {shape}, expected {spec.dtype} {wanted}")
+        channel = {"nchw": 1, "nhwc": 3}.get(spec.layout)
+        if channel is not None and shape[channel] != spec.channels:
+            raise refuse(f"{spec.name} has {shape[channel]} channels, expected {spec.channels}")
+        sizes.add(tuple(shape[i] for i, d in enumerate(wanted) if d in ("N", "H", "W")))
+    if len(sizes) > 1:
+        raise refuse(f"the tensors differ in batch or size: {sorted(map(str, sizes))}")
+
+
+def check_artifact_io(
+    data: Mapping[str, Any],
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    where: str | os.PathLike[str],
+) -> None:
+    """SidecarError unless the tensors the artifact itself declares (name, dtype, shape; a
+    dynamic dimension as a str) are those of the sidecar `data`."""
+    for side, graph in ((data["inputs"], inputs), (data["outputs"], outputs)):
+        if [e["name"] for e in side] != [e["name"] for e in graph]:
+            raise SidecarError(
+                f"{where} does not match its artifact: the artifact's tensors are "
+                f"{[e['name'] for e in graph]}, the sidecar lists {[e['name'] for e in side]}"
+            )
+        for described, actual in zip(side, graph, strict=True):
+            dims_match = len(described["shape"]) == len(actual["shape"]) and all(
+                d == a if isinstance(d, int) else not isinstance(a, int)
+                for d, a in zip(described["shape"], actual["shape"], strict=False)
+            )
+            if described["dtype"] != actual["dtype"] or not dims_match:
+                raise SidecarError(
+                    f"{where} does not match its artifact: {actual['name']} is "
+                    f"{actual['dtype']} {_shape_text(actual['shape'])} in the artifact, the "
+                    f"sidecar says {described['dtype']} {_shape_text(described['shape'])}"
+                )
+
+
+def check_embedded(
+    data: Mapping[str, Any], embedded: str | None, where: str | os.PathLike[str]
+) -> None:
+    """SidecarError unless the description inside the artifact (`embedded`, the JSON that
+    p2phd-export put there; None: nothing to compare) agrees with the sidecar `data`."""
+    if not embedded:
+        return
+    try:
+        inside = json.loads(embedded)
+    except json.JSONDecodeError:
+        return  # not ours to judge: the sidecar file is what describes the artifact
+    if not isinstance(inside, dict):
+        return
+    for key in ("config", "with_preprocess", "precision", "inputs", "outputs", "clusters"):
+        if key in inside and inside[key] != data.get(key):
+            raise SidecarError(
+                f"{where} does not match its artifact: its {key!r} differs from the one "
+                "written inside the artifact when it was exported"
+            )
 
 
 def clusters_to_json(clusters: Mapping[int, np.ndarray] | None) -> dict[str, list] | None:
@@ -185,11 +287,12 @@ def semantics(config: GeneratorConfig, with_preprocess: bool) -> dict[str, Any]:
         "instance_class_rule": "class of instance id i: i if i < 1000 else i // 1000",
         "stride": stride,
         "padding_rule": (
-            f"pad H and W at the bottom and right to multiples of {stride} (or to the fixed "
-            "size of a fixed-shape export) by reflection without repeating the edge pixel "
-            "(numpy.pad mode='reflect', folded again while the pad exceeds the size; a "
-            "length-1 axis repeats its pixel), pad labels, instances and features alike, "
-            "run, and crop the output back to H x W"
+            f"pad H and W at the bottom and right to multiples of {stride} (at least "
+            f"{max(2 * stride, 4)}) by reflection without repeating the edge pixel (numpy.pad "
+            "mode='reflect', folded again while the pad exceeds the size; a length-1 axis "
+            "repeats its pixel), pad labels, instances and features alike, run, and crop "
+            "the output back to H x W; a fixed-shape export takes only the maps that pad "
+            "to its size (padding further changes the image: instance norm sees the pad)"
         ),
         "output": (
             "image: uint8 N x H x W x 3 RGB, round(clamp((y + 1) / 2, 0, 1) * 255) of the "

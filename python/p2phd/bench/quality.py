@@ -21,10 +21,9 @@ from p2phd import checkpoint, ops
 from p2phd.data.synthetic import NUM_LABELS, SyntheticScene, synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.models.segmenter import Segmenter
+from p2phd.quality.judge import load_segmenter
+from p2phd.quality.scoring import confusion_matrix, psnr, segmentation_score, ssim
 from p2phd.runtime import Runtime
-
-from .judge import load_segmenter
-from .scoring import confusion_matrix, psnr, segmentation_score, ssim
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from p2phd.data.synthetic import synthetic_scene
+from p2phd.extras import require
 from p2phd.runtime.devices import cpu_flags, interactive_precision
 
 
@@ -47,7 +48,7 @@ class ServeRow:
 @contextlib.contextmanager
 def server(model: str, options: list[str], timeout: float) -> Iterator[str]:
     """A p2phd-serve process on a free loopback port; yields its URL once healthy."""
-    import httpx
+    httpx = require("httpx")
 
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
@@ -82,7 +83,7 @@ def _png(array: np.ndarray) -> bytes:
 
 
 async def _load(url: str, kind: str, clients: int, requests: int, size, timeout: float):
-    import httpx
+    httpx = require("httpx")
 
     height, width = size
     scene = synthetic_scene(0, height, width)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from p2phd import checkpoint, ops
-from p2phd.bench_ops import public_preprocess
+from p2phd.bench.ops import public_preprocess
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import RenderProfile, Runtime

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// The binding of generator_input: its argument contract (ranks, shapes, dtypes, devices, sizes), then the
+// CPU loop or the CUDA launch (kernels/generator_input_cuda.cu) on the caller's stream.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "csrc/arrays.h"
+#include "csrc/bindings.h"
+#include "csrc/cpu_parallel.h"
+#include "kernels/generator_input.h"
+
+namespace py = pybind11;
+
+namespace p2phd {
+
+namespace {
+
+void generator_input(const Array& labels, const std::optional<Array>& instances,
+                     const std::optional<Array>& features, int64_t label_nc, const Array& out,
+                     const Array& status, int threads, uintptr_t stream) {
+  const ImageShape shape = image_shape(labels, "labels");
+  require(label_nc > 0 && label_nc <= INT32_MAX,
+          "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
+  int64_t channels = label_nc;
+  if (instances) {
+    require_shape(*instances, "instances", labels.shape);
+    require_same_device(*instances, labels, "instances");
+    require_pointer(*instances, "instances");
+    channels += 1;
+  }
+  int64_t feature_channels = 0;
+  if (features) {
+    require(features->shape.size() == 4,
+            "features must be N x K x H x W, got shape " + shape_text(features->shape));
+    feature_channels = features->shape[1];
+    require_shape(*features, "features", {shape.n, feature_channels, shape.h, shape.w});
+    require(features->dtype == out.dtype, "features must have the output's dtype");
+    require_same_device(*features, labels, "features");
+    require_pointer(*features, "features");
+    channels = checked_add(channels, feature_channels, "the number of channels");
+  }
+  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
+  require_same_device(out, labels, "out");
+  require_pointer(out, "out");
+  require_disjoint(out, labels, "labels");
+  require_disjoint(out, instances, "instances");
+  require_disjoint(out, features, "features");
+  require_status(status, labels);
+  if (shape.total() == 0) {
+    return;
+  }
+  const void* instance_data = instances ? instances->data() : nullptr;
+  const DType instance_dtype = instances ? instances->dtype : DType::i32;
+  const void* feature_data = features ? features->data() : nullptr;
+  const int device = labels.device;
+  P2PHD_RUN(generator_input_cpu(labels.data(), labels.dtype, instance_data, instance_dtype,
+                                feature_data, feature_channels, shape, label_nc, out.data(),
+                                out.dtype, status.data<int64_t>()),
+            generator_input_cuda(labels.data(), labels.dtype, instance_data, instance_dtype,
+                                 feature_data, feature_channels, shape, label_nc, out.data(),
+                                 out.dtype, status.data<int64_t>(), device, stream));
+}
+
+}  // namespace
+
+void bind_generator_input(py::module_& m) {
+  m.def(
+      "generator_input",
+      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& instances,
+         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& out,
+         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
+        py::gil_scoped_release release;
+        generator_input(to_array(labels), to_optional_array(instances), to_optional_array(features),
+                        label_nc, to_array(out), to_array(status), require_threads(threads),
+                        stream);
+      },
+      py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
+      py::arg("out"), py::arg("status"), py::arg("threads"), py::arg("stream"));
+}
+
+}  // namespace p2phd

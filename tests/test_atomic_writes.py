@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one atomic writer (issue 24): it replaces regular files only, never a folder, a device,
+a FIFO or what a link points to that is one of them; and a save with clean_stale removes the
+temporaries that killed saves of its files left, never those of a writer that still runs."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from p2phd.atomic import atomic_paths, atomic_write
+from p2phd.image_io import write_png
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link to a fifo"])
+def test_only_regular_files_are_replaced(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "out.png"
+    if kind == "fifo":
+        _fifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        target.symlink_to(_fifo(tmp_path / "fifo"))
+    before = os.lstat(target).st_mode
+    with pytest.raises(OSError, match="not replaced"):
+        write_png(target, np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(OSError, match="not replaced"), atomic_paths(tmp_path / "ok", target):
+        pass
+    assert os.lstat(target).st_mode == before
+    assert not (tmp_path / "ok").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_link_to_a_regular_file_is_replaced_as_before(tmp_path: Path) -> None:
+    (tmp_path / "real.txt").write_bytes(b"old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(tmp_path / "real.txt")
+    with atomic_write(link) as handle:
+        handle.write(b"new")
+    assert link.read_bytes() == b"new" and stat.S_ISREG(os.lstat(link).st_mode)
+
+
+def _dead_pid() -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(child.stdout)
+
+
+def test_clean_stale_removes_only_what_dead_writers_left(tmp_path: Path) -> None:
+    target = tmp_path / "model.onnx"
+    with atomic_write(target) as handle:  # the name format of this host's temporaries
+        handle.write(b"x")
+        ours = next(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
+    host = ours[len(".model.onnx.") :].split("-")[0]
+    dead = tmp_path / f".model.onnx.{host}-{_dead_pid()}.0123abcd.tmp"
+    alive = tmp_path / f".model.onnx.{host}-{os.getpid()}.4567abcd.tmp"
+    elsewhere = tmp_path / f".model.onnx.0000ffff-{_dead_pid()}.89abcdef.tmp"
+    other_file = tmp_path / f".other.onnx.{host}-{_dead_pid()}.0123abcd.tmp"
+    for path in (dead, alive, elsewhere, other_file):
+        path.write_bytes(b"left")
+    with atomic_write(target) as handle:  # images and the like: no listing of the folder
+        handle.write(b"y")
+    assert dead.exists()
+    with atomic_write(target, clean_stale=True) as handle:
+        handle.write(b"z")
+    assert not dead.exists()
+    assert alive.exists() and elsewhere.exists() and other_file.exists()
+    assert target.read_bytes() == b"z"
