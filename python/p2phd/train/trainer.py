@@ -808,5 +808,7 @@ def run(opts: TrainOptions) -> TrainResult:
     try:
         return trainer.train()
     finally:
+        if trainer.progress is not None:
+            trainer.progress.finish()  # ends a bar line cut short (Ctrl-C, an error)
         if trainer.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
