@@ -169,6 +169,7 @@ BAD_CALLS = [
     ("synth", "FILE --count 1", 2),
     ("synth", "RO_DIR --count 1 --size 16x32 --workers 1", 1),
     ("synth", "NEW_DIR --count 1 --workers 0", 2),
+    ("synth", "NEW_DIR --count 1 --workers 100000", 2),
     ("synth", "NEW_DIR --count 0", 2),
     ("synth", "NEW_DIR --count 1 --first-seed -1", 2),
     ("synth", "NEW_DIR --count 1 --size 8x8", 2),

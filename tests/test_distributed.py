@@ -20,6 +20,7 @@ from p2phd.distributed import render_dataset
 from p2phd.map_jobs import MANIFEST_NAME
 from p2phd.models import GeneratorConfig, build_generator
 from tests.conftest import CITYSCAPES
+from tests.dataset_helpers import write_test_dataset
 
 ray = pytest.importorskip("ray", reason="needs the p2phd[ray] extra")
 # Ray Data warns about its own deprecated settings when it copies its context.
@@ -134,6 +135,21 @@ def test_demo_model_on_ray_equals_the_local_render_and_resumes(
     assert "nothing to render" in capsys.readouterr().err
     assert {path.name: path.stat().st_mtime_ns for path in distributed.iterdir()} == written
     assert not list(distributed.glob(".*"))  # no temporary file left behind
+
+
+def test_the_model_named_demo_is_the_bundled_one_on_ray_too(
+    tmp_path, capsys, monkeypatch, ray_cluster
+):
+    """`p2phd-render demo DATASET --ray` renders with the demo model shipped with p2phd, as
+    the local render does, not with a folder named demo in the working directory."""
+    dataset = write_test_dataset(tmp_path / "data", 2, 64, 128)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()  # not a model: must not be what "demo" names
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    assert render.main(["demo", str(dataset), "--out", str(local)]) == 0
+    arguments = ["demo", str(dataset), "--out", str(distributed), "--ray", "--actors", "1"]
+    assert render.main(arguments) == 0, capsys.readouterr().err
+    assert_same_renders(local, distributed, 2)
 
 
 def test_a_corrupt_map_is_reported_and_the_rest_finish(small_cityscapes, tmp_path, ray_cluster):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,11 +308,11 @@ def test_a_failed_save_keeps_the_previous_checkpoint_whole(scenes, tmp_path, mon
     before = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
     torch_save = torch.save
 
-    def save_until_the_training_state(obj, path, *args, **kwargs):
-        if "train_state" in str(path):
-            Path(path).write_bytes(b"half a file")
+    def save_until_the_training_state(obj, handle, *args, **kwargs):
+        if "train_state" in handle.name:
+            handle.write(b"half a file")
             raise OSError(28, "No space left on device")
-        torch_save(obj, path, *args, **kwargs)
+        torch_save(obj, handle, *args, **kwargs)
 
     trainer.iteration += 1  # something to save that differs from the files
     for net in (trainer.netG, trainer.netD):

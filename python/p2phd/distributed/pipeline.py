@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from p2phd.checkpoint import resolve_model
 from p2phd.distributed.jobs import MapPaths, pending, plan_maps
 from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
 from p2phd.distributed.stages import RenderActor, read_maps, write_images
@@ -175,9 +176,9 @@ def render_jobs(
         if progress is not None:
             print(line, file=progress)
 
-    model = Path(model).resolve()
-    if not model.exists():
-        raise FileNotFoundError(f"{model}: no such checkpoint, bundle, ONNX file or engine")
+    # A model name ("demo": the model shipped with p2phd) or a path, as Runtime takes it;
+    # absolute, since Ray's workers do not run in the driver's working directory.
+    model = resolve_model(model).resolve()
     todo = pending(jobs, overwrite)
     summary = RenderSummary(maps=len(jobs), skipped=len(jobs) - len(todo), rendered=0)
     if not todo:

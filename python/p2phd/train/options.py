@@ -9,6 +9,7 @@ from the same defaults and refuses names the parser does not know.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -266,7 +267,7 @@ def build_parser(
         "--display_freq", type=int, default=100, help="samples (in images) between sample grids"
     )
     g.add_argument(
-        "--print_freq", type=int, default=100, help="samples (in images) between progress lines"
+        "--print_freq", type=int, default=100, help="samples (in images) between loss lines"
     )
     g.add_argument(
         "--save_latest_freq",
@@ -282,7 +283,11 @@ def build_parser(
         action="store_true",
         help="one epoch over at most 10 images, printing and drawing samples every image",
     )
-    g.add_argument("--quiet", action="store_true", help="no progress lines")
+    g.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress or loss lines (progress: on stderr from the first iteration on)",
+    )
     g = parser.add_argument_group(
         "accepted for the public scripts and ignored (visualisation, DataParallel, model choice)"
     )
@@ -292,6 +297,66 @@ def build_parser(
         else:
             g.add_argument(f"--{name}", default=None, help="ignored")
     return parser
+
+
+# The smallest value of each numeric option (0 for the *_freq options means never).
+_MINIMUM: dict[str, int | float] = {
+    "seed": 0,
+    "num_threads": 0,
+    "nThreads": 0,
+    "input_nc": 1,
+    "output_nc": 1,
+    "batchSize": 1,
+    "loadSize": 1,
+    "fineSize": 1,
+    "max_dataset_size": 1,
+    "ngf": 1,
+    "n_downsample_global": 0,
+    "n_blocks_global": 0,
+    "n_blocks_local": 0,
+    "n_local_enhancers": 0,
+    "niter_fix_global": 0,
+    "feat_num": 1,
+    "nef": 1,
+    "n_downsample_E": 0,
+    "n_clusters": 1,
+    "num_D": 1,
+    "n_layers_D": 1,
+    "ndf": 1,
+    "lambda_feat": 0.0,
+    "niter": 0,
+    "niter_decay": 0,
+    "lr": 0.0,
+    "beta1": 0.0,
+    "max_iters": 0,
+    "display_freq": 0,
+    "print_freq": 0,
+    "save_latest_freq": 0,
+    "save_epoch_freq": 0,
+}
+# torch.manual_seed takes seeds up to 2**64 - 1.
+MAX_SEED = 2**64 - 1
+
+
+def _check_numbers(opts: TrainOptions) -> None:
+    """Every numeric option in its range, named as on the command line."""
+    for name, minimum in _MINIMUM.items():
+        value = getattr(opts, name)
+        if name == "max_dataset_size" and math.isnan(value):  # inf, its default: no limit
+            raise ValueError(f"--{name} must be a number (inf: no limit), got {value}")
+        if name != "max_dataset_size" and isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{name} must be a finite number, got {value}")
+        if value < minimum:
+            raise ValueError(f"--{name} must be >= {minimum}, got {value}")
+    if opts.seed > MAX_SEED:
+        raise ValueError(f"--seed must be <= {MAX_SEED} (2**64 - 1), got {opts.seed}")
+    if opts.beta1 >= 1:
+        raise ValueError(f"--beta1 must be below 1, got {opts.beta1}")
+    gpus = [item.strip() for item in opts.gpu_ids.split(",") if item.strip()]
+    if not all(item.lstrip("-").isdigit() for item in gpus):
+        raise ValueError(
+            f"--gpu_ids takes GPU numbers such as 0 or 0,1 (-1: CPU), got {opts.gpu_ids!r}"
+        )
 
 
 def _validate(opts: TrainOptions) -> TrainOptions:
@@ -311,10 +376,8 @@ def _validate(opts: TrainOptions) -> TrainOptions:
         raise ValueError("--instance_feat needs instance maps; drop --no_instance")
     if opts.load_features and not opts.instance_feat:
         raise ValueError("--load_features needs --instance_feat")
-    for name in ("batchSize", "num_D", "n_layers_D", "ndf", "loadSize", "fineSize"):
-        if getattr(opts, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(opts, name)}")
-    if opts.niter < 0 or opts.niter_decay < 0 or opts.niter + opts.niter_decay < 1:
+    _check_numbers(opts)
+    if opts.niter + opts.niter_decay < 1:
         raise ValueError("--niter + --niter_decay must be at least one epoch")
     if opts.niter_fix_global and opts.netG != "local":
         raise ValueError("--niter_fix_global applies to --netG local only")

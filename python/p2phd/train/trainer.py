@@ -15,6 +15,7 @@ import contextlib
 import csv
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from .dataset import (
 from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
 from .options import TrainOptions, format_options
+from .progress import Position, TrainProgress
 from .resume import (
     SET_DIGESTS,
     ResumeError,
@@ -121,6 +123,13 @@ def load_matching(module: nn.Module, path: Path) -> tuple[int, int]:
     return len(matched), len(own)
 
 
+def _save_torch_file(content: Any, path: Path) -> None:
+    # Through a Python file: a full disk is an OSError (ENOSPC), where torch.save(path)
+    # reports only "enforce fail at inline_container.cc".
+    with open(path, "wb") as handle:
+        torch.save(content, handle)
+
+
 class Trainer:
     """Builds data, networks and optimizers from options; `train()` runs the schedule.
 
@@ -134,10 +143,21 @@ class Trainer:
         result = Trainer(opts).train()
     """
 
-    def __init__(self, opts: TrainOptions, *, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        opts: TrainOptions,
+        *,
+        log: Callable[[str], None] | None = None,
+        progress: TrainProgress | None = None,
+    ) -> None:
+        """`log` prints messages and loss lines (default: stdout); `progress` shows where
+        the run stands after each iteration (default: on stderr unless --quiet; rank 0)."""
         self.opts = opts
         self._setup_distributed()
         self._log = log or (lambda text: print(text, flush=True))
+        if progress is None and not opts.quiet:
+            progress = TrainProgress()
+        self.progress = progress if self.rank == 0 else None
         self.dir = Path(opts.checkpoints_dir) / opts.name
         self.config = opts.generator_config()
         self.stride = opts.stride
@@ -170,6 +190,8 @@ class Trainer:
 
     def log(self, text: str) -> None:
         if self.rank == 0:
+            if self.progress is not None:
+                self.progress.clear()
             self._log(text)
 
     def _setup_distributed(self) -> None:
@@ -439,14 +461,22 @@ class Trainer:
         # file, so that a set mixed by a kill between the renames is refused on resume.
         state_path = self._path(which, "train_state.pth")
         targets = (state_path, *files, self.dir / "iter.txt")
-        with atomic_paths(*targets, clean_stale=True) as (state_tmp, *temporaries, iter_txt):
-            for temporary, content in zip(temporaries, files.values(), strict=True):
-                torch.save(content, temporary)
-            train_state[SET_DIGESTS] = set_digests(dict(zip(files, temporaries, strict=True)))
-            torch.save(train_state, state_tmp)
-            np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
-        if which == "latest":
-            self.save_bundle()
+        try:
+            with atomic_paths(*targets, clean_stale=True) as (state_tmp, *temporaries, iter_txt):
+                for temporary, content in zip(temporaries, files.values(), strict=True):
+                    _save_torch_file(content, temporary)
+                train_state[SET_DIGESTS] = set_digests(dict(zip(files, temporaries, strict=True)))
+                _save_torch_file(train_state, state_tmp)
+                np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+            if which == "latest":
+                self.save_bundle()
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise OSError(
+                error.errno,
+                f"cannot save the checkpoint: {reason}; the files saved before are kept whole",
+                str(self.dir),
+            ) from error
 
     def loaded_model(self, clusters: dict[int, np.ndarray] | None = None) -> LoadedModel:
         return LoadedModel(
@@ -458,7 +488,18 @@ class Trainer:
         )
 
     def save_bundle(self, clusters: dict[int, np.ndarray] | None = None) -> Path:
-        return save_bundle(self.loaded_model(clusters), self.dir)
+        try:
+            return save_bundle(self.loaded_model(clusters), self.dir)
+        except Exception as error:
+            # safetensors reports a failed write (a full disk) as a SafetensorError that
+            # ends in "(os error N)": an OSError here, like every other failed write.
+            code = re.search(r"\(os error (\d+)\)", str(error))
+            if isinstance(error, OSError) or code is None:
+                raise
+            errno = int(code.group(1))
+            raise OSError(
+                errno, os.strerror(errno), str(self.dir / "weights.safetensors")
+            ) from error
 
     # ---------------------------------------------------------------- one iteration
 
@@ -602,14 +643,40 @@ class Trainer:
             self._wrap_distributed()
         self.log("------------ now also training the global generator ------------")
 
+    def _nothing_to_train(self, last_epoch: int) -> TrainResult | None:
+        """The result of a resumed run at or past its end (it says so): not one more step,
+        no file rewritten; None when there is something to train."""
+        opts = self.opts
+        done = self.epoch > last_epoch
+        if done:
+            reason = f"the checkpoint has trained all {last_epoch} epochs of the schedule"
+        elif opts.max_iters and self.iteration >= opts.max_iters:
+            reason = (
+                f"--max_iters {opts.max_iters}: the checkpoint is at iteration {self.iteration}"
+            )
+        else:
+            return None
+        self.log(f"{reason} already; nothing to train")
+        return TrainResult(
+            directory=self.dir,
+            iterations=self.iteration,
+            epoch=min(self.epoch, last_epoch),
+            finished=done,
+            bundle=self.dir if self.rank == 0 else None,
+        )
+
     def train(self) -> TrainResult:
         opts = self.opts
+        last_epoch = opts.niter + opts.niter_decay
+        nothing = self._nothing_to_train(last_epoch)
+        if nothing is not None:
+            return nothing
         if self.rank == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "opt.txt").write_text(format_options(opts))
-        last_epoch = opts.niter + opts.niter_decay
         stopped = False
-        tick = time.perf_counter()
+        tick = start = time.perf_counter()
+        iterations_at_start = self.iteration
         while self.epoch <= last_epoch and not stopped:
             epoch = self.epoch
             self._set_lr(self.lr_at(epoch))
@@ -622,6 +689,9 @@ class Trainer:
                 self.total_steps += n
                 now = time.perf_counter()
                 seconds, tick = now - tick, now
+                if self.progress is not None:
+                    mean = (now - start) / (self.iteration - iterations_at_start)
+                    self.progress.update(self._position(last_epoch, mean))
                 if self._crossed(self.total_steps, n, opts.print_freq):
                     row = {
                         "epoch": epoch,
@@ -655,6 +725,8 @@ class Trainer:
                 break
             self._end_epoch(epoch)
             self.epoch, self.epoch_iter = epoch + 1, 0
+        if self.progress is not None:
+            self.progress.finish()
         self.save("latest")
         result = TrainResult(
             directory=self.dir,
@@ -669,6 +741,24 @@ class Trainer:
         if self.distributed:
             torch.distributed.barrier()
         return result
+
+    def _position(self, last_epoch: int, seconds_per_iteration: float) -> Position:
+        per_epoch = self.epoch_length()
+        batch = self.opts.batchSize
+        left = -(-(per_epoch - self.epoch_iter) // batch)
+        left += (last_epoch - self.epoch) * -(-per_epoch // batch)
+        if self.opts.max_iters:
+            left = min(left, self.opts.max_iters - self.iteration)
+        return Position(
+            epoch=self.epoch,
+            epochs=last_epoch,
+            image=self.epoch_iter,
+            images=per_epoch,
+            iteration=self.iteration,
+            max_iters=self.opts.max_iters,
+            iterations_left=left,
+            seconds_per_iteration=seconds_per_iteration,
+        )
 
     def epoch_length(self) -> int:
         """Images this process sees per epoch."""
@@ -718,5 +808,7 @@ def run(opts: TrainOptions) -> TrainResult:
     try:
         return trainer.train()
     finally:
+        if trainer.progress is not None:
+            trainer.progress.finish()  # ends a bar line cut short (Ctrl-C, an error)
         if trainer.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
