@@ -32,6 +32,7 @@ from p2phd import _native
 from p2phd.ops.arrays import ArrayLike, DTypeLike
 from p2phd.ops.generator_input import generator_input
 from p2phd.ops.instance_broadcast import instance_broadcast
+from p2phd.ops.instance_class import THING_ID_BASE, instance_class
 from p2phd.ops.instance_edges import instance_edges
 from p2phd.ops.instance_mean import instance_mean
 from p2phd.ops.instance_norm import instance_norm
@@ -44,9 +45,11 @@ from p2phd.ops.to_uint8_image import to_uint8_image
 __all__ = [
     "ArrayLike",
     "DTypeLike",
+    "THING_ID_BASE",
     "build_info",
     "generator_input",
     "instance_broadcast",
+    "instance_class",
     "instance_edges",
     "instance_mean",
     "instance_norm",
