@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,7 +13,6 @@ from torch import nn
 
 from p2phd import __version__
 from p2phd.artifact_io import Shapes
-from p2phd.atomic import atomic_write
 from p2phd.extras import MissingExtra, require
 from p2phd.models.config import GeneratorConfig
 
@@ -87,12 +85,6 @@ def resolve_shapes(
             f"need min size {lo[0]}x{lo[1]} <= size {size[0]}x{size[1]} <= max size {hi[0]}x{hi[1]}"
         )
     return Shapes(batch, size, True, lo, hi)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` under a temporary name, then rename it into place."""
-    with atomic_write(path, clean_stale=True) as handle:
-        handle.write(data)
 
 
 def weights_sha256(generator: nn.Module) -> str:
