@@ -21,6 +21,7 @@ from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
+from p2phd.runtime.options import check_option_names
 from p2phd.runtime.padding import network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
@@ -36,6 +37,15 @@ MAX_SIDE = 8192
 
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ROUNDINGS = ("nearest", "public")
+_KEYWORDS = (
+    "backend",
+    "device",
+    "precision",
+    "channels_last",
+    "compile_mode",
+    "rounding",
+    "memory_limit",
+)
 
 
 class Runtime:
@@ -77,6 +87,7 @@ class Runtime:
         memory_limit: int | None = None,
         **config: Any,
     ) -> None:
+        check_option_names(config, _KEYWORDS)
         path = checkpoint.resolve_model(source)
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be 'nearest' or 'public', got {rounding!r}")
@@ -397,16 +408,16 @@ class Runtime:
                 low, high = int(label_maps.min()), int(label_maps.max())
                 if low < 0 or high >= config.label_nc:
                     bad = low if low < 0 else high
-                    raise ValueError(f"labels must lie in [0, {config.label_nc}): got {bad}")
+                    raise ops.LabelRangeError(
+                        f"labels must lie in [0, {config.label_nc}): got {bad}", bad
+                    )
             else:
                 try:
                     generator_input = self._generator_input(label_maps, instance_maps, feature_map)
-                except ValueError as error:
-                    if "label" in str(error) and "outside" in str(error):
-                        raise ValueError(
-                            f"labels must lie in [0, {config.label_nc}): {error}"
-                        ) from None
-                    raise
+                except ops.LabelRangeError as error:
+                    raise ops.LabelRangeError(
+                        f"labels must lie in [0, {config.label_nc}): {error}", error.label
+                    ) from None
         if self._backend.takes_maps:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
