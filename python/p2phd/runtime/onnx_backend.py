@@ -35,6 +35,17 @@ def _described(tensors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def onnx_device(device: str | torch.device) -> str | torch.device:
+    """`device`, with "auto" made "cuda" where a GPU and onnxruntime's CUDA provider are
+    both there, else "cpu": the rule of every backend (CUDA when the backend can use it)."""
+    if device != "auto":
+        return device
+    if not torch.cuda.is_available():
+        return "cpu"
+    onnxruntime = require("onnxruntime", "render ONNX models")
+    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+
+
 class OnnxBackend:
     name = "onnxruntime"
 

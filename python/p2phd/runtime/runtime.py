@@ -20,7 +20,7 @@ from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
-from p2phd.runtime.onnx_backend import OnnxBackend
+from p2phd.runtime.onnx_backend import OnnxBackend, onnx_device
 from p2phd.runtime.options import check_option_names
 from p2phd.runtime.padding import network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
@@ -57,7 +57,8 @@ class Runtime:
     table from it), or a model name: "demo", the small model shipped with p2phd. `backend` is
     "auto", "torch", "fused" (PyTorch's convolutions with p2phd's fused first layer, norms and
     last layer; uint8 output only), "onnxruntime", "torchscript" or "tensorrt"; `device`
-    "auto", "cpu" or "cuda[:N]"; `precision` "auto",
+    "auto" (every backend alike: CUDA when there is a GPU that the backend can use, for
+    onnxruntime its CUDA provider; else the CPU), "cpu" or "cuda[:N]"; `precision` "auto",
     "fp32", "fp16" or "bf16" (torch and fused; an exported artifact has its own);
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
@@ -196,11 +197,10 @@ class Runtime:
         if kind == "tensorrt":
             # The backend itself explains that an engine needs a GPU when there is none.
             return TensorRTBackend(path, torch.device("cuda" if device == "auto" else device))
-        resolved = resolve_device("cpu" if device == "auto" else device)
         if kind == "torchscript":
             assert sidecar is not None
             return TorchScriptBackend(path, resolve_device(device), sidecar)
-        onnx = OnnxBackend(path, resolved, sidecar)
+        onnx = OnnxBackend(path, resolve_device(onnx_device(device)), sidecar)
         if sidecar is None:
             self._check_graph_inputs(path, onnx.io[0], onnx.takes_maps)
         return onnx
@@ -300,8 +300,9 @@ class Runtime:
         output: Literal["uint8", "float"] = "uint8",
         profile: RenderProfile | None = None,
     ) -> ArrayLike:
-        """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8, or with
-        output="float" [N x] 3 x H x W in [-1, 1]. numpy in, numpy out; torch in, torch out
+        """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8 (channels last, as
+        images are stored), or with output="float" [N x] 3 x H x W float32 in [-1, 1]
+        (channels first, as the network computes it). numpy in, numpy out; torch in, torch out
         on the input's device. Any H, W in [1, MAX_SIDE]: maps are padded by reflection to
         the network's stride (and to at least twice it) and the result is cropped back. An
         artifact exported at a fixed size takes the maps that pad to that size only.
