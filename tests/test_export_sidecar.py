@@ -16,8 +16,8 @@ from p2phd import export as ex
 from p2phd.checkpoint import load
 from p2phd.cli import render as render_cli
 from p2phd.cli.render import DEMO_MODEL
+from p2phd.ops import instance_class
 from p2phd.runtime import Runtime
-from p2phd.runtime.features import instance_class
 from p2phd.sidecar import clusters_from_sidecar, read_sidecar
 from tests.export_helpers import FEATURES, SIZE, tiny, tiny_clusters
 

@@ -4,6 +4,8 @@ checked against the model file it describes."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -168,3 +170,26 @@ def test_a_full_tensorrt_plan_gets_tensorrt_plan(tmp_path):
     assert [g.kind for g in config.instance_group] == [model_config_pb2.ModelInstanceGroup.KIND_GPU]
     assert described(config.input) == [("input", "TYPE_FP32", [1, 39, 64, 128])]
     np.testing.assert_equal(config.max_batch_size, 0)
+
+
+def test_a_version_folder_gets_the_umask_without_changing_it(tmp_path, monkeypatch):
+    # os.umask sets the process's umask to read it: another thread's file would get 0.
+    old = os.umask(0o027)
+    try:
+        calls = []
+        monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o027)
+        ex.export(
+            tiny(GLOBAL),
+            to="onnx",
+            size=SIZE,
+            out=tmp_path / "g.onnx",
+            triton_repo=tmp_path / "repo",
+            triton_name="g",
+            verify=False,
+        )
+        monkeypatch.undo()
+    finally:
+        os.umask(old)
+    assert calls == []
+    assert (tmp_path / "repo" / "g" / "1").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "repo" / "g" / "config.pbtxt").stat().st_mode & 0o777 == 0o640

@@ -69,7 +69,7 @@ def test_bad_input_raises(labels, message):
 
 def test_bad_class_count_and_dtype_raise():
     labels = np.zeros((4, 4), np.uint8)
-    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+    with pytest.raises(ValueError, match="label_nc must be a positive integer"):
         ops.one_hot(labels, 0)
     with pytest.raises(ValueError, match="numpy has no bfloat16"):
         ops.one_hot(labels, 3, "bfloat16")
@@ -85,3 +85,11 @@ def test_cityscapes_labels_match_reference(device, cityscapes):
         assert torch.equal(result, reference.one_hot(labels.cpu()[None], 35, torch.float16)[0]), (
             name
         )
+
+
+def test_the_class_count_is_named_label_nc_and_bad_labels_raise_label_range_error():
+    labels = np.array([[0, 2], [1, 3]], np.uint8)
+    assert ops.one_hot(labels[:1], label_nc=3).shape == (3, 1, 2)
+    with pytest.raises(ops.LabelRangeError, match=r"label 3 is outside \[0, 3\)") as caught:
+        ops.one_hot(labels, label_nc=3)
+    assert caught.value.label == 3 and isinstance(caught.value, ValueError)

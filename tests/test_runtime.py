@@ -11,7 +11,7 @@ from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import MAX_SIDE, Runtime
 from p2phd.runtime.onednn import onednn_available, route_convolutions_to_onednn
-from p2phd.runtime.padding import pad_to_stride, reflect_indices
+from p2phd.runtime.padding import pad_to_size, reflect_indices
 
 TINY = GeneratorConfig(
     netG="local", ngf=8, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1
@@ -203,10 +203,10 @@ def test_reflection_padding():
     assert reflect_indices(3, 7, torch.device("cpu")).tolist() == [0, 1, 2, 1, 0, 1, 2]
     assert reflect_indices(1, 3, torch.device("cpu")).tolist() == [0, 0, 0]
     maps = torch.arange(6).view(1, 2, 3)
-    assert pad_to_stride(maps, 4).tolist() == [
+    assert pad_to_size(maps, 4, 4).tolist() == [
         [[0, 1, 2, 1], [3, 4, 5, 4], [0, 1, 2, 1], [3, 4, 5, 4]]
     ]
-    assert pad_to_stride(maps, 1) is maps
+    assert pad_to_size(maps, 2, 3) is maps
 
 
 FEATURE = GeneratorConfig(

@@ -40,6 +40,7 @@ __all__ = [
     "file_sha256",
     "remove_stale_temporaries",
     "set_rename_hook",
+    "temporary_folder",
 ]
 
 _HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -178,6 +179,21 @@ def _create_temporary(path: Path, created: list[Path]) -> None:
             continue
         os.close(fd)
         return
+
+
+def temporary_folder(path: str | os.PathLike[str]) -> Path:
+    """A new empty folder beside `path`, named like a temporary file of it, with the mode
+    mkdir gives (0777 minus the umask, applied by the kernel: the process umask is never
+    changed, which would race with other threads' files). Fill it, then rename it onto
+    `path`; removing it on failure is the caller's."""
+    path = Path(path)
+    while True:
+        candidate = path.with_name(f".{path.name}.{_owner()}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.mkdir(candidate, 0o777)
+        except FileExistsError:
+            continue
+        return candidate
 
 
 def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:

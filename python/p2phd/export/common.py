@@ -5,14 +5,12 @@ and shapes of an artifact are p2phd.artifact_io's)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from p2phd import __version__
 from p2phd.artifact_io import Shapes
-from p2phd.atomic import atomic_write
 from p2phd.extras import MissingExtra, require
 from p2phd.models.config import GeneratorConfig
 from p2phd.models.graph import ONNX_OPSET
@@ -86,12 +84,6 @@ def resolve_shapes(
             f"need min size {lo[0]}x{lo[1]} <= size {size[0]}x{size[1]} <= max size {hi[0]}x{hi[1]}"
         )
     return Shapes(batch, size, True, lo, hi)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` under a temporary name, then rename it into place."""
-    with atomic_write(path, clean_stale=True) as handle:
-        handle.write(data)
 
 
 def trt_module_name(trt: Any) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from p2phd.artifact_io import Shapes, TensorSpec, io_tensors
-from p2phd.atomic import atomic_paths, check_replaceable, file_sha256
+from p2phd.atomic import atomic_paths, atomic_write, check_replaceable, file_sha256
 from p2phd.checkpoint import LoadedModel, load
 from p2phd.checkpoint.digest import weights_sha256
 from p2phd.export import engine, triton
@@ -42,7 +42,6 @@ from p2phd.export.common import (
     silent,
     trt_module_name,
     versions,
-    write_bytes_atomic,
 )
 from p2phd.extras import require
 from p2phd.models import graph
@@ -330,7 +329,8 @@ def export(
         sidecar[ARTIFACT_DIGEST] = file_sha256(artifact_tmp)
         sidecar_tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
     if cache_path is not None and cache_bytes:
-        write_bytes_atomic(cache_path, cache_bytes)
+        with atomic_write(cache_path, clean_stale=True) as handle:
+            handle.write(cache_bytes)
 
     result = ExportResult(
         path=out_path,

@@ -15,12 +15,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from p2phd.export.common import ExportUsageError, write_bytes_atomic
+from p2phd.atomic import atomic_write, temporary_folder
+from p2phd.export.common import ExportUsageError
 from p2phd.sidecar import sidecar_path
 
 TRITON_TYPES = {
@@ -37,12 +37,6 @@ RTX_REFUSAL = (
     "--to torchscript, or build the engine with full TensorRT (module `tensorrt`) on a GPU "
     "like the serving one"
 )
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def parse_instances(text: str) -> tuple[str, int]:
@@ -136,15 +130,15 @@ def write_triton(
     version_dir = model_dir / str(next_version(model_dir))
     # The version directory appears complete or not at all: filled under a temporary name,
     # then renamed (which fails rather than replace a version that appeared meanwhile).
-    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version_dir.name}.", suffix=".tmp"))
+    staging = temporary_folder(version_dir)
     try:
         shutil.copyfile(artifact, staging / filename)
         text = json.dumps(sidecar, indent=2) + "\n"
         sidecar_path(staging / filename).write_text(text)
-        staging.chmod(0o777 & ~_umask())
         os.rename(staging, version_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     config = config_text(name, sidecar, platform, instances)
-    write_bytes_atomic(model_dir / "config.pbtxt", config.encode())
+    with atomic_write(model_dir / "config.pbtxt", clean_stale=True) as handle:
+        handle.write(config.encode())
     return version_dir

@@ -18,10 +18,10 @@ Conventions of every op:
 - Label maps: uint8, int16, uint16, int32 or int64. Instance maps: uint16, int32 or int64.
 - `threads=` sets how many CPU threads an op may use (default: torch.get_num_threads());
   CUDA ops ignore it. Ops release the GIL while they run.
-- Invalid values (labels outside [0, num_classes), instance ids outside [0, 2^31 - 1] where
-  ids are hashed) raise ValueError, on CUDA too. On CUDA, `check=True` (the default) waits
-  for the kernels to read the error flag; `check=False` skips that synchronisation and
-  leaves invalid pixels zero.
+- Invalid values (labels outside [0, label_nc), instance ids outside [0, 2^31 - 1] where
+  ids are hashed) raise ValueError (LabelRangeError for labels), on CUDA too. On CUDA,
+  `check=True` (the default) waits for the kernels to read the error flag; `check=False`
+  skips that synchronisation and leaves invalid pixels zero.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from __future__ import annotations
 from typing import Any
 
 from p2phd import _native
-from p2phd.ops.arrays import ArrayLike, DTypeLike
+from p2phd.ops.arrays import ArrayLike, DTypeLike, LabelRangeError
 from p2phd.ops.generator_input import generator_input
 from p2phd.ops.instance_broadcast import instance_broadcast
+from p2phd.ops.instance_class import THING_ID_BASE, instance_class
 from p2phd.ops.instance_edges import instance_edges
 from p2phd.ops.instance_mean import instance_mean
 from p2phd.ops.instance_norm import instance_norm
@@ -44,9 +45,12 @@ from p2phd.ops.to_uint8_image import to_uint8_image
 __all__ = [
     "ArrayLike",
     "DTypeLike",
+    "LabelRangeError",
+    "THING_ID_BASE",
     "build_info",
     "generator_input",
     "instance_broadcast",
+    "instance_class",
     "instance_edges",
     "instance_mean",
     "instance_norm",

@@ -31,7 +31,7 @@ FLOAT_NAMES = ("float32", "float16", "bfloat16")
 
 # Error codes written by the kernels (kernels/common.h, ErrorCode).
 _ERROR_MESSAGES = {
-    1: "label {value} is outside [0, num_classes)",
+    1: "label {value} is outside [0, label_nc)",
     2: "instance id {value} is outside [0, 2**31 - 1]",
     3: "id {value} appears more than once in ids",
     4: "id {value} in ids is outside [0, 2**31 - 1]",
@@ -210,13 +210,28 @@ def as_batch(array: ArrayLike, name: str, single_ndim: int) -> tuple[ArrayLike, 
     )
 
 
-def raise_on_error(status: ArrayLike, check: bool) -> None:
+class LabelRangeError(ValueError):
+    """A label outside [0, label_nc): `label` is the offending value."""
+
+    def __init__(self, message: str, label: int) -> None:
+        super().__init__(message)
+        self.label = label
+
+
+def raise_on_error(status: ArrayLike, check: bool, label_nc: int | None = None) -> None:
+    """ValueError for the error the kernels flagged in `status` (LabelRangeError for a label,
+    naming `label_nc` where given)."""
     if not check:
         return
     values = status.tolist() if isinstance(status, torch.Tensor) else status.tolist()
     code, value = int(values[0]), int(values[1])
+    message = _ERROR_MESSAGES.get(code, "error code {value}").format(value=value)
+    if code == 1:
+        if label_nc is not None:
+            message = message.replace("label_nc)", f"{label_nc})")
+        raise LabelRangeError(message, value)
     if code:
-        raise ValueError(_ERROR_MESSAGES.get(code, "error code {value}").format(value=value))
+        raise ValueError(message)
 
 
 INT32_MAX = 2**31 - 1

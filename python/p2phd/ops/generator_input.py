@@ -69,5 +69,5 @@ def generator_input(
         thread_count(threads),
         kind.stream,
     )
-    raise_on_error(status, check)
+    raise_on_error(status, check, label_nc)
     return result

@@ -109,5 +109,5 @@ def label_conv(
         thread_count(threads),
         kind.stream,
     )
-    raise_on_error(status, check)
+    raise_on_error(status, check, label_nc)
     return result

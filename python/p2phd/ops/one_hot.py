@@ -20,7 +20,7 @@ from p2phd.ops.arrays import (
 
 def one_hot(
     labels: ArrayLike,
-    num_classes: int,
+    label_nc: int,
     dtype: DTypeLike = "float32",
     *,
     out: ArrayLike | None = None,
@@ -28,21 +28,19 @@ def one_hot(
     threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W labels -> [N x] C x H x W, channel c is 1 where labels == c, else 0."""
-    require_positive(num_classes, "num_classes")
+    require_positive(label_nc, "label_nc")
     kind = kind_of(labels)
     labels, single = as_batch(labels, "labels", 2)
     n, h, w = labels.shape
-    out, result = prepare_output(
-        kind, (n, num_classes, h, w), float_output_name(dtype), out, single
-    )
+    out, result = prepare_output(kind, (n, label_nc, h, w), float_output_name(dtype), out, single)
     status = kind.zeros((2,), "int64")
     _native.one_hot(
         native_array(labels, kind),
         native_array(out, kind),
-        num_classes,
+        label_nc,
         native_array(status, kind),
         thread_count(threads),
         kind.stream,
     )
-    raise_on_error(status, check)
+    raise_on_error(status, check, label_nc)
     return result

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from p2phd.runtime.devices import resolve_device
-from p2phd.runtime.onnx_backend import OnnxBackend
+from p2phd.runtime.onnx_backend import OnnxBackend, onnx_device
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
 from p2phd.runtime.torchscript_backend import TorchScriptBackend
 
@@ -26,7 +26,9 @@ def artifact_backend(path: Path, backend: str, device: str | torch.device) -> st
     elif path.suffix == ".xml":
         kinds = ("openvino",)
     else:
-        on_cpu = device == "auto" or torch.device(device).type == "cpu"
+        # "auto" as on every backend: the GPU where there is one, else the CPU.
+        auto_cpu = device == "auto" and not torch.cuda.is_available()
+        on_cpu = auto_cpu or (device != "auto" and torch.device(device).type == "cpu")
         kinds = ("openvino", "onnxruntime") if on_cpu else ("onnxruntime", "openvino")
     if backend == "auto":
         return kinds[0]
@@ -46,4 +48,4 @@ def exported_backend(
     if kind == "torchscript":
         assert sidecar is not None
         return TorchScriptBackend(path, resolve_device(device), sidecar)
-    return OnnxBackend(path, resolve_device("cpu" if device == "auto" else device))
+    return OnnxBackend(path, resolve_device(onnx_device(device)))

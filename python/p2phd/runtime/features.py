@@ -36,11 +36,6 @@ def check_seeds(seed: object, count: int) -> list[int]:
     return [check_seed(seed)] * count
 
 
-def instance_class(instance_id: int) -> int:
-    """The public convention: ids below 1000 are the class itself, others class * 1000 + k."""
-    return instance_id if instance_id < 1000 else instance_id // 1000
-
-
 def draw_styles(
     instance_ids: Iterable[int], clusters: Mapping[int, Sized], seed: int
 ) -> dict[int, int]:
@@ -50,7 +45,7 @@ def draw_styles(
     rng = np.random.default_rng(seed)
     choices = {}
     for instance_id in sorted(int(i) for i in instance_ids):
-        centres = clusters.get(instance_class(instance_id))
+        centres = clusters.get(ops.instance_class(instance_id))
         if centres is not None:
             choices[instance_id] = int(rng.integers(len(centres)))
     return choices
@@ -63,13 +58,14 @@ def cluster_features(
     *,
     style: Mapping[int, int] | None = None,
     seed: int | Sequence[int] = DEFAULT_SEED,
+    threads: int | None = None,
 ) -> torch.Tensor:
     """N x H x W instance map -> N x feat_num x H x W float32 feature map on its device.
 
     Every instance whose class has clusters gets one of its class's centres: `style[id]` when
     given, else the one draw_styles draws for its map with that map's seed (`seed`: one for
     every map, or one per map). Instances of classes without clusters get zeros, as in the
-    public code."""
+    public code. `threads` is instance_broadcast's (CPU maps only)."""
     style = dict(style or {})
     seeds = check_seeds(seed, len(instances))
     present = [image.unique().tolist() for image in instances]
@@ -82,11 +78,11 @@ def cluster_features(
             raise ValueError(
                 f"style names instance {instance_id}, which is not in the instance map"
             )
-        centres = clusters.get(instance_class(instance_id))
+        centres = clusters.get(ops.instance_class(instance_id))
         if centres is None:
             raise ValueError(
                 f"style names instance {instance_id}, whose class "
-                f"{instance_class(instance_id)} has no clusters"
+                f"{ops.instance_class(instance_id)} has no clusters"
             )
         if not 0 <= choice < len(centres):
             raise ValueError(
@@ -96,7 +92,7 @@ def cluster_features(
     for image, ids, map_seed in zip(instances, present, seeds, strict=True):
         chosen_ids, rows = [], []
         for instance_id, drawn in draw_styles(ids, clusters, map_seed).items():
-            centres = clusters[instance_class(instance_id)]
+            centres = clusters[ops.instance_class(instance_id)]
             chosen_ids.append(instance_id)
             rows.append(np.asarray(centres[style.get(instance_id, drawn)], dtype=np.float32))
         table = np.stack(rows) if rows else np.zeros((0, feat_num), np.float32)
@@ -105,6 +101,7 @@ def cluster_features(
                 image,
                 torch.tensor(chosen_ids, dtype=torch.int64, device=image.device),
                 torch.from_numpy(table).to(image.device),
+                threads=threads,
             )
         )
     return torch.stack(maps)

@@ -14,6 +14,17 @@ from p2phd.runtime.map_feeds import map_feeds
 _ONNX_TYPES = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
 
 
+def onnx_device(device: str | torch.device) -> str | torch.device:
+    """`device`, with "auto" made "cuda" where a GPU and onnxruntime's CUDA provider are
+    both there, else "cpu": the rule of every backend (CUDA when the backend can use it)."""
+    if device != "auto":
+        return device
+    if not torch.cuda.is_available():
+        return "cpu"
+    onnxruntime = require("onnxruntime")
+    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+
+
 class OnnxBackend:
     name = "onnxruntime"
 

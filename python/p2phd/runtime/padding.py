@@ -31,13 +31,6 @@ def reflect_indices(size: int, padded: int, device: torch.device) -> torch.Tenso
     return torch.where(folded < size, folded, period - folded)
 
 
-def pad_to_stride(maps: torch.Tensor, stride: int) -> torch.Tensor:
-    """Pads the last two axes (H, W) of `maps` by reflection to multiples of `stride`; any
-    dtype, so label and instance maps pad like features. Returns `maps` when nothing to do."""
-    height, width = maps.shape[-2:]
-    return pad_to_size(maps, padded_size(height, stride), padded_size(width, stride))
-
-
 def pad_for_network(maps: torch.Tensor, stride: int) -> torch.Tensor:
     """Pads the last two axes of `maps` by reflection to `network_size` of each."""
     height, width = maps.shape[-2:]
@@ -45,7 +38,8 @@ def pad_for_network(maps: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 def pad_to_size(maps: torch.Tensor, padded_height: int, padded_width: int) -> torch.Tensor:
-    """Pads the last two axes of `maps` by reflection to padded_height x padded_width."""
+    """Pads the last two axes (H, W) of `maps` by reflection to padded_height x padded_width;
+    any dtype, so label and instance maps pad like features. Returns `maps` when nothing to do."""
     height, width = maps.shape[-2:]
     if (padded_height, padded_width) == (height, width):
         return maps

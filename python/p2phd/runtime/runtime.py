@@ -24,6 +24,7 @@ from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tenso
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
 from p2phd.runtime.openvino_backend import OpenVinoBackend, OpenVinoUnavailable
+from p2phd.runtime.options import check_option_names
 from p2phd.runtime.padding import network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
 from p2phd.runtime.tensorrt_backend import TensorRTBackend
@@ -52,6 +53,15 @@ BACKENDS = ("auto", "torch", "fused", "openvino", "onnxruntime", "tensorrt", "to
 MAX_SIDE = 8192
 
 ROUNDINGS = ("nearest", "public")
+_KEYWORDS = (
+    "backend",
+    "device",
+    "precision",
+    "channels_last",
+    "compile_mode",
+    "rounding",
+    "memory_limit",
+)
 
 
 class Runtime:
@@ -66,9 +76,10 @@ class Runtime:
     layer, norms and last layer, for CUDA; uint8 output only), "onnxruntime", "torchscript"
     or "tensorrt". "auto" is openvino on a CPU (torch for a checkpoint, onnxruntime for an
     ONNX file, with a warning saying why, where OpenVINO cannot run it) and torch on CUDA.
-    `device` is "auto", "cpu" or "cuda[:N]"; `precision` "auto" (fp16 on CUDA, fp32 on a
-    CPU), "fp32", "fp16" or "bf16" (torch, fused and openvino, which needs the CPU's bf16
-    units; on the other backends an exported artifact runs in its own precision, and
+    `device` is "auto" (every backend alike: CUDA when there is a GPU that the backend can
+    use, for onnxruntime its CUDA provider; else the CPU), "cpu" or "cuda[:N]"; `precision`
+    "auto" (fp16 on CUDA, fp32 on a CPU), "fp32", "fp16" or "bf16" (torch, fused and
+    openvino, which needs the CPU's bf16 units; on the other backends an exported artifact runs in its own precision, and
     asking for another is an error). `threads` is OpenVINO's INFERENCE_NUM_THREADS (default:
     all cores) and `openvino_config` any other OpenVINO CPU property by its name
     ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino backend, and with
@@ -104,6 +115,7 @@ class Runtime:
         openvino_config: Mapping[str, Any] | None = None,
         **config: Any,
     ) -> None:
+        check_option_names(config, _KEYWORDS)
         path = checkpoint.resolve_model(source)
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be 'nearest' or 'public', got {rounding!r}")
@@ -342,8 +354,9 @@ class Runtime:
         output: Literal["uint8", "float"] = "uint8",
         profile: RenderProfile | None = None,
     ) -> ArrayLike:
-        """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8, or with
-        output="float" [N x] 3 x H x W in [-1, 1]. numpy in, numpy out; torch in, torch out
+        """[N x] H x W labels (+ instance ids) -> [N x] H x W x 3 uint8 (channels last, as
+        images are stored), or with output="float" [N x] 3 x H x W float32 in [-1, 1]
+        (channels first, as the network computes it). numpy in, numpy out; torch in, torch out
         on the input's device. Any H, W in [1, MAX_SIDE]: maps are padded by reflection to
         the network's stride (and to at least twice it) and the result is cropped back. An
         artifact exported at a fixed size takes the maps that pad to that size only.
@@ -455,16 +468,16 @@ class Runtime:
                 low, high = int(label_maps.min()), int(label_maps.max())
                 if low < 0 or high >= config.label_nc:
                     bad = low if low < 0 else high
-                    raise ValueError(f"labels must lie in [0, {config.label_nc}): got {bad}")
+                    raise ops.LabelRangeError(
+                        f"labels must lie in [0, {config.label_nc}): got {bad}", bad
+                    )
             else:
                 try:
                     generator_input = self._generator_input(label_maps, instance_maps, feature_map)
-                except ValueError as error:
-                    if "label" in str(error) and "outside" in str(error):
-                        raise ValueError(
-                            f"labels must lie in [0, {config.label_nc}): {error}"
-                        ) from None
-                    raise
+                except ops.LabelRangeError as error:
+                    raise ops.LabelRangeError(
+                        f"labels must lie in [0, {config.label_nc}): {error}", error.label
+                    ) from None
         if in_graph:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):

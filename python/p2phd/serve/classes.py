@@ -47,11 +47,6 @@ CITYSCAPES_NAMES = (
 )
 
 
-def instance_class(instance_id: int) -> int:
-    """The public convention: ids below 1000 are the class itself, others class * 1000 + k."""
-    return instance_id if instance_id < 1000 else instance_id // 1000
-
-
 class LabelSet:
     """Names, RGB colours and which classes have instances, for a model of `label_nc` labels:
     Cityscapes' for 35, generated colours and plain numbers otherwise."""

@@ -13,8 +13,9 @@ import numpy as np
 
 from p2phd import ops
 from p2phd.data.synthetic import synthetic_scene
+from p2phd.ops import instance_class
 from p2phd.runtime import Runtime
-from p2phd.serve.classes import LabelSet, instance_class
+from p2phd.serve.classes import LabelSet
 from p2phd.serve.edits import Box
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import encode_png

@@ -8,6 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from p2phd.ops import instance_class
 from p2phd.serve.errors import ClientError
 
 _LABEL_MODES = ("L", "P", "I;16", "I")
@@ -70,9 +71,13 @@ def check_pair(labels: np.ndarray, instances: np.ndarray | None, label_nc: int) 
             f"the label map is {labels.shape[0]} x {labels.shape[1]} but the instance map "
             f"is {instances.shape[0]} x {instances.shape[1]}",
         )
-    top = int(instances.max())
-    if (top if top < 1000 else top // 1000) >= label_nc:
-        raise ClientError(422, f"instance id {top} names a class outside [0, {label_nc})")
+    # Every id, not only the largest: 999 is class 999, 1000 is class 1.
+    ids = np.unique(instances)
+    outside = ids[instance_class(ids) >= label_nc]
+    if outside.size:
+        raise ClientError(
+            422, f"instance id {int(outside[0])} names a class outside [0, {label_nc})"
+        )
 
 
 def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-from p2phd import ops
-from p2phd.runtime.features import draw_styles
+from p2phd.ops import THING_ID_BASE, instance_class
+from p2phd.runtime.features import cluster_features, draw_styles
 from p2phd.serve import edits
-from p2phd.serve.classes import LabelSet, instance_class
+from p2phd.serve.classes import LabelSet
 from p2phd.serve.edits import Box
 from p2phd.serve.errors import ClientError
 
@@ -166,18 +167,21 @@ class Session:
         clusters), or None for a model without instance features."""
         if not self.model.feat_num:
             return None
-        ids, rows = [], []
-        for instance_id in np.unique(self.instances).tolist():
-            centres = self.model.clusters.get(instance_class(instance_id))
-            if centres is not None and instance_id in self.style:
-                ids.append(instance_id)
-                rows.append(centres[self.style[instance_id]])
-        table = (
-            np.asarray(rows, np.float32) if rows else np.zeros((0, self.model.feat_num), np.float32)
-        )
+        # Every instance of a class with clusters has a style (load and edits choose one);
+        # styles of instances no longer in the map stay for undo, but are not the map's.
+        present = set(np.unique(self.instances).tolist())
+        style = {i: cluster for i, cluster in self.style.items() if i in present}
         # One thread: on the event loop's thread, a second OpenMP team would compete with the
         # render thread's for the cores.
-        return ops.instance_broadcast(self.instances, np.asarray(ids, np.int32), table, threads=1)
+        features = cluster_features(
+            torch.from_numpy(self.instances)[None],
+            self.model.clusters,
+            self.model.feat_num,
+            style=style,
+            seed=self.seed,
+            threads=1,
+        )
+        return features[0].numpy()
 
     # -- edits ---------------------------------------------------------------------------
     def stroke(
@@ -289,14 +293,14 @@ class Session:
         if not self.model.labels.is_thing(label):
             return label
         used = [
-            i % 1000
+            i % THING_ID_BASE
             for i in (*np.unique(self.instances).tolist(), *self.style)
-            if i >= 1000 and i // 1000 == label
+            if i >= THING_ID_BASE and instance_class(i) == label
         ]
         k = max(used, default=-1) + 1
-        if k >= 1000:
-            raise ClientError(409, f"class {label} already has 1000 instances")
-        return label * 1000 + k
+        if k >= THING_ID_BASE:
+            raise ClientError(409, f"class {label} already has {THING_ID_BASE} instances")
+        return label * THING_ID_BASE + k
 
     def _new_styles(self, ids: np.ndarray | list[int]) -> dict[int, int]:
         styles = {}

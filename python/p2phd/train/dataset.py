@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from p2phd.image_io import read_instance_map, read_label_map
+from p2phd.ops import instance_class
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 # Suffixes that Cityscapes and the public scripts append to the shared frame name.
@@ -222,7 +223,7 @@ def check_samples(
                 )
             if check_instance_classes:
                 ids = np.unique(instances).astype(np.int64)
-                classes = np.where(ids < 1000, ids, ids // 1000)
+                classes = instance_class(ids)
                 if classes.size and (classes.max() >= label_nc or classes.min() < 0):
                     bad = ids[(classes >= label_nc) | (classes < 0)][0]
                     raise DatasetError(

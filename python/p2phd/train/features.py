@@ -17,12 +17,9 @@ import numpy as np
 import torch
 
 from p2phd.models import Encoder
+from p2phd.ops import instance_class
 
 BLOCK_NUM = 32  # public constant: area is measured in units of H * W / 32
-
-
-def instance_class(instance_id: int) -> int:
-    return instance_id if instance_id < 1000 else instance_id // 1000
 
 
 @torch.no_grad()

@@ -91,10 +91,6 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "module") else module
-
-
 def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from p2phd.ops import instance_class
+
 # Cityscapes labelIds (cityscapesScripts labels.py).
 UNLABELED = 0
 EGO_VEHICLE = 1
@@ -84,7 +86,7 @@ def colorize(labels: np.ndarray) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"labels must be integers, got {a.dtype}")
     a = a.astype(np.int64)
-    a = np.where(a >= 1000, a // 1000, a)
+    a = instance_class(a)
     if a.size and (a.min() < 0 or a.max() >= NUM_LABELS):
         raise ValueError(f"label ids must lie in [0, {NUM_LABELS})")
     return CITYSCAPES_PALETTE[a]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from p2phd.ops import THING_ID_BASE, instance_class
 from p2phd.serve.api.deps import PNG, EditorDep, SessionDep
 from p2phd.serve.api.schemas import ObjectInfo
-from p2phd.serve.classes import instance_class
 from p2phd.serve.edits import check_point
 
 router = APIRouter(prefix="/api/sessions/{session_id}/objects", tags=["objects"])
@@ -30,7 +30,7 @@ async def object_info(instance: int, session: SessionDep, editor: EditorDep) -> 
         instance=instance,
         label=label,
         name=labels.names[label],
-        thing=instance >= 1000 and labels.is_thing(instance_class(instance)),
+        thing=instance >= THING_ID_BASE and labels.is_thing(instance_class(instance)),
         box=(box.top, box.bottom, box.left, box.right),
         area=int(mask.sum()),
         styles=editor.model.style_count(instance),
