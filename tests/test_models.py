@@ -181,7 +181,24 @@ def test_generator_forward_shape(config: GeneratorConfig) -> None:
     with torch.no_grad():
         y = generator(x)
     assert y.shape == (2, 3, 64, 128)
-    assert y.abs().max() <= 1
+    # The output is tanh of the last convolution of what reaches it (its 3 padded rows on
+    # each side included), computed here by hand from the captured input.
+    last = [m for m in generator.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    seen: list[torch.Tensor] = []
+    handle = last.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    with torch.no_grad():
+        y = generator(x)
+    handle.remove()
+    assert last.kernel_size == (7, 7) and seen[0].shape[-2:] == (70, 134)
+    expected = torch.tanh(torch.nn.functional.conv2d(seen[0], last.weight, last.bias))
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-6)
+    assert y.std() > 0.01  # not a constant image
+    # With the last convolution's weights zeroed, every pixel is tanh of its bias.
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([-0.5, 0.25, 2.0]))
+        flat = generator(x)
+    torch.testing.assert_close(flat, torch.tanh(last.bias).view(1, 3, 1, 1).expand_as(flat))
 
 
 def test_local_enhancer_structure() -> None:

@@ -4,14 +4,19 @@ Python threads run while they work (the GIL is released), and survive fork()."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import p2phd
 from p2phd import ops
 from tests.test_native_safety import run_isolated
 
@@ -63,6 +68,46 @@ OPS: dict[str, Callable[[_Inputs, int | None], np.ndarray]] = {
     "instance_norm": lambda a, t: ops.instance_norm(a["features"], relu=True, pad=3, threads=t),
     "output_conv": lambda a, t: ops.output_conv(a["y"], a["out_weight"], None, threads=t),
 }
+
+
+def _compiler_has_openmp(tmp_path: Path) -> str | None:
+    """None when the C++ compiler a build would use compiles an OpenMP program, else why not."""
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if compiler is None:
+        return "no C++ compiler on PATH to tell whether the build could have OpenMP"
+    source = tmp_path / "probe.cpp"
+    source.write_text(
+        "#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+    )
+    probe = [compiler, "-fopenmp", str(source), "-o", str(tmp_path / "probe")]
+    if subprocess.run(probe, capture_output=True).returncode != 0:
+        return f"{compiler} has no OpenMP (-fopenmp fails): the ops run on one thread"
+    return None
+
+
+def test_openmp_is_compiled_in_where_the_compiler_has_it(tmp_path):
+    reason = _compiler_has_openmp(tmp_path)
+    if reason:
+        pytest.skip(reason)
+    assert p2phd.build_info()["openmp"], "the compiler has OpenMP but the build left it out"
+
+
+@pytest.mark.skipif(not p2phd.build_info()["openmp"], reason="a build without OpenMP")
+def test_threads_run_the_op_on_that_many_os_threads():
+    # A fresh process: the OpenMP pool a parallel op starts stays, one OS thread per worker.
+    result = run_isolated(
+        """
+        import os
+        import numpy as np
+        from p2phd import ops
+        labels = np.zeros((3, 97, 231), np.int32)
+        before = len(os.listdir("/proc/self/task"))
+        ops.one_hot(labels, 35, threads=3)
+        print(len(os.listdir("/proc/self/task")) - before)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 2, "threads=3 ran on fewer than 3 OS threads"
 
 
 @pytest.mark.parametrize("name", OPS)

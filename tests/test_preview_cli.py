@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from p2phd import reference
 from p2phd.cli import preview
+from p2phd.data.synthetic import CITYSCAPES_PALETTE
 from p2phd.image_io import read_instance_map, read_label_map, write_png
 from tests.conftest import CITYSCAPES
 
@@ -66,3 +69,28 @@ def test_labels_alone_show_class_borders(tmp_path):
     assert preview.main(["--labels", str(tmp_path / "labels.png"), "--out", str(out)]) == 0
     edges = np.array(Image.open(out))[:, 16:, 0]
     assert (edges[:, 7:9] == 255).all() and (edges[:, :7] == 0).all()
+
+
+def test_odd_sized_maps_show_their_colours_and_edges_pixel_for_pixel(tmp_path):
+    # 7 x 13, an odd size: nothing may be padded, shifted or cropped in the picture.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 35, (7, 13), dtype=np.uint8)
+    instances = np.zeros((7, 13), np.uint16)
+    instances[2:5, 3:11] = 26001
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    Image.fromarray(instances).save(tmp_path / "instances.png")
+    out = tmp_path / "x.png"
+    argv = [
+        "--labels",
+        str(tmp_path / "labels.png"),
+        "--instances",
+        str(tmp_path / "instances.png"),
+    ]
+    assert preview.main([*argv, "--out", str(out)]) == 0
+    image = np.array(Image.open(out))
+    edges = reference.instance_edges(torch.from_numpy(instances.astype(np.int64))[None])[0, 0]
+    edge = edges.numpy() > 0
+    assert edge.sum() == 2 * 8 + 2 * 3 + 2 * 8 + 2 * 1  # both sides of the box's border
+    left = np.where(edge[..., None], 255, CITYSCAPES_PALETTE[labels])
+    right = np.repeat(np.where(edge, 255, 0)[..., None], 3, axis=2)
+    np.testing.assert_array_equal(image, np.concatenate([left, right], axis=1).astype(np.uint8))

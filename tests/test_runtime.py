@@ -126,11 +126,31 @@ def test_onnxruntime_agrees_with_torch(bundle, tiny_model, tmp_path, scene):
     assert np.abs(result - reference).max() <= 1e-4
 
 
-def test_cityscapes_maps_render_downscaled(bundle, cityscapes):
-    runtime = Runtime(bundle, device="cpu")
+def test_cityscapes_maps_render_downscaled(bundle, tiny_model, cityscapes):
+    # The torch backend is the reference's own arithmetic: equal to the last byte.
+    runtime = Runtime(bundle, device="cpu", backend="torch")
     for name, labels, instances in cityscapes[:3]:
         image = runtime.render(labels[::8, ::8], instances[::8, ::8])
         assert image.shape == (128, 256, 3), name
+        expected = expected_float(tiny_model, labels[::8, ::8], instances[::8, ::8])
+        assert np.array_equal(image, ops.to_uint8_image(expected.numpy())), name
+
+
+def test_exported_artifact_renders_cityscapes_maps_as_its_bundle(bundle, tmp_path, cityscapes):
+    pytest.importorskip("onnxruntime")
+    from p2phd.export import export
+
+    path = tmp_path / "tiny.onnx"
+    export(bundle, to="onnx", size=(64, 128), with_preprocess=True, out=path, progress=None)
+    artifact, source = Runtime(path), Runtime(bundle, device="cpu")
+    for name, labels, instances in cityscapes[:3]:
+        # Every 16th pixel, as NEAREST downscaling takes it: real street layouts at 64 x 128.
+        small_labels, small_instances = labels[::16, ::16], instances[::16, ::16]
+        image = artifact.render(small_labels, small_instances)
+        reference = source.render(small_labels, small_instances)
+        difference = np.abs(image.astype(int) - reference)
+        # The export's tolerance: float32 graphs that differ in rounding, one level at most.
+        assert difference.max() <= 1 and difference.mean() < 0.05, name
 
 
 def test_two_threads_share_one_runtime(bundle, scene):

@@ -13,12 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from p2phd import checkpoint
+from p2phd import checkpoint, reference
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.image_io import read_instance_map, read_label_map
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import MAX_SIDE, RenderMemoryError, RenderProfile, Runtime
 from p2phd.runtime.memory import available_bytes
+from p2phd.runtime.onednn import onednn_available, route_convolutions_to_onednn
 
 TINY = GeneratorConfig(
     netG="local", ngf=8, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1
@@ -34,6 +35,18 @@ def bundle(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("bundle") / "tiny"
     checkpoint.save_bundle(checkpoint.LoadedModel(TINY, build_generator(TINY)), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def generator() -> torch.nn.Module:
+    """The bundle's generator (the same seed and config), its convolutions in oneDNN as the
+    torch backend runs them: a 1 x 1 map pads to a constant 16 x 16 one, whose instance norms
+    magnify the rounding differences of other convolution code."""
+    torch.manual_seed(0)
+    generator = build_generator(TINY).eval()
+    if onednn_available():
+        route_convolutions_to_onednn(generator)
+    return generator
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +74,48 @@ def _feature_bundle(folder: Path, clusters: dict[int, np.ndarray]) -> Path:
 
 
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (8, 8), (1, 57), (47, 1), (3, 60), (17, 5)])
-def test_small_and_thin_maps_render(runtime, scene, size):
+def test_small_and_thin_maps_render(runtime, generator, scene, size):
     height, width = size
-    image = runtime.render(scene.labels[:height, :width], scene.instances[:height, :width])
+    labels, instances = scene.labels[:height, :width], scene.instances[:height, :width]
+    image = runtime.render(labels, instances)
     assert image.shape == (height, width, 3) and image.dtype == np.uint8
+    expected = _padded_by_hand_render(generator, labels, instances)
+    y = runtime.render(labels, instances, output="float")
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-4)
+    # A float within 1e-4 of a rounding boundary may land one level apart, no more.
+    assert (
+        np.abs(image.astype(int) - reference.to_uint8_image(expected[None])[0].numpy()).max() <= 1
+    )
+
+
+def _reflect(size: int, padded: int) -> list[int]:
+    """Source index of each position of an axis reflected at its far end (a, b, c, b, a, b...)."""
+    if size == 1:
+        return [0] * padded
+    indices, step, at = [0], 1, 0
+    while len(indices) < padded:
+        if not 0 <= at + step < size:
+            step = -step
+        at += step
+        indices.append(at)
+    return indices
+
+
+def _padded_by_hand_render(
+    generator: torch.nn.Module, labels: np.ndarray, instances: np.ndarray
+) -> torch.Tensor:
+    """What render must give for a map of any size: the map reflected at the bottom and right
+    to 16 x 16 or the next multiple of 8 (TINY's stride), through the pure-torch reference
+    input and the generator, cropped back to the map's size."""
+    height, width = labels.shape
+    rows = _reflect(height, max(-(-height // 8) * 8, 16))
+    cols = _reflect(width, max(-(-width // 8) * 8, 16))
+    pad = np.ix_(rows, cols)
+    x = reference.generator_input(
+        torch.from_numpy(labels[pad])[None], torch.from_numpy(instances[pad])[None], 35
+    )
+    with torch.no_grad():
+        return generator(x)[0, :, :height, :width]
 
 
 @pytest.mark.parametrize("size", [(1, 1), (8, 8), (2, 33)])
