@@ -79,12 +79,12 @@ class Runtime:
     `device` is "auto" (every backend alike: CUDA when there is a GPU that the backend can
     use, for onnxruntime its CUDA provider; else the CPU), "cpu" or "cuda[:N]"; `precision`
     "auto" (fp16 on CUDA, fp32 on a CPU), "fp32", "fp16" or "bf16" (torch, fused and
-    openvino, which needs the CPU's bf16 units; on the other backends an exported artifact runs in its own precision, and
-    asking for another is an error). `threads` is OpenVINO's INFERENCE_NUM_THREADS (default:
-    all cores) and `openvino_config` any other OpenVINO CPU property by its name
-    ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino backend, and with
-    backend="auto" only where it picks openvino, which keeps the checkpoints it converts in
-    ~/.cache/p2phd/openvino (or $P2PHD_CACHE_DIR/openvino; see the README).
+    openvino, which needs the CPU's bf16 units; on the other backends an exported artifact
+    runs in its own precision, and asking for another is an error). `threads` is OpenVINO's
+    INFERENCE_NUM_THREADS (default: all cores) and `openvino_config` any other OpenVINO CPU
+    property by its name ({"NUM_STREAMS": 2}, {"CACHE_DIR": path}); both apply to the openvino
+    backend, and with backend="auto" only where it picks openvino, which keeps the checkpoints
+    it converts in ~/.cache/p2phd/openvino (or $P2PHD_CACHE_DIR/openvino; see the README).
     `channels_last` runs the fused backend's convolutions on NHWC tensors (default: on
     CUDA, not on the CPU), and `compile_mode` ("default" or "max-autotune-no-cudagraphs")
     has torch.compile compile its forward (minutes at the first render of a shape). `config`
