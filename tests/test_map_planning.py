@@ -97,9 +97,9 @@ def test_a_flat_cityscapes_folder_pairs_label_and_instance_maps(bundle, tmp_path
     ]
     out = tmp_path / "out"
     assert render.main([str(bundle), str(flat), "--out", str(out)]) == 0
-    from_flat = {p.name: np.array(Image.open(p)) for p in out.iterdir()}
+    from_flat = {p.name: np.array(Image.open(p)) for p in out.glob("*.png")}
     assert render.main([str(bundle), str(dataset), "--out", str(tmp_path / "layout")]) == 0
-    from_layout = {p.name: np.array(Image.open(p)) for p in (tmp_path / "layout").iterdir()}
+    from_layout = {p.name: np.array(Image.open(p)) for p in (tmp_path / "layout").glob("*.png")}
     assert from_flat.keys() == from_layout.keys()
     assert all(np.array_equal(from_flat[k], from_layout[k]) for k in from_flat)
 
@@ -117,7 +117,8 @@ def test_a_map_whose_name_is_not_utf8_renders(bundle, tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 0, err
     assert "caf\\udce9_labelIds.png" in err  # named, escaped
-    assert os.listdir(os.fsencode(out)) == [b"caf\xe9.png"]
+    # The image, and the manifest of what the render wrote.
+    assert sorted(os.listdir(os.fsencode(out))) == [b"caf\xe9.png", b"p2phd-manifest.jsonl"]
     code = render.main([str(bundle), str(folder), "--out", str(tmp_path / "ray"), "--ray"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and "UTF-8 file names only" in err, err
