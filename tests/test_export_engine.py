@@ -126,7 +126,7 @@ def test_missing_tensorrt_names_what_to_install(monkeypatch, models, tmp_path):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tensorrt)
-    with pytest.raises(ex.ExportError, match="pip install tensorrt-rtx-cu13-bindings"):
+    with pytest.raises(ex.ExportError, match=r"pip install \"p2phd\[tensorrt-rtx\]\""):
         ex.export(models["global"], to="engine", size=SIZE, out=tmp_path / "g.engine")
     assert list(tmp_path.iterdir()) == []
 

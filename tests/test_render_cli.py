@@ -57,8 +57,9 @@ def test_folder_renders_every_pair_and_lists_failures(bundle, dataset, tmp_path,
     for record in records:
         assert record["model_digest"] == runtime.model_digest
         assert record["model_digest"].startswith("sha256:") and len(record["model_digest"]) == 71
+        # The default on a CPU: OpenVINO in f32.
         assert (record["backend"], record["precision"], record["device"]) == (
-            "torch",
+            "openvino",
             "fp32",
             "cpu",
         )

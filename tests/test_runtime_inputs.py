@@ -73,8 +73,20 @@ def _feature_bundle(folder: Path, clusters: dict[int, np.ndarray]) -> Path:
 # --- item 6: any H, W in [1, MAX_SIDE] renders --------------------------------------------------
 
 
+_TORCH_RUNTIMES: dict[str, Runtime] = {}
+
+
+def _torch_runtime(bundle) -> Runtime:
+    if str(bundle) not in _TORCH_RUNTIMES:
+        _TORCH_RUNTIMES[str(bundle)] = Runtime(bundle, device="cpu", backend="torch")
+    return _TORCH_RUNTIMES[str(bundle)]
+
+
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (8, 8), (1, 57), (47, 1), (3, 60), (17, 5)])
-def test_small_and_thin_maps_render(runtime, generator, scene, size):
+def test_small_and_thin_maps_render(bundle, generator, scene, size):
+    # The torch backend, whose arithmetic the by-hand reference repeats: a 1 x 1 map pads to
+    # a constant map whose instance norm magnifies any other backend's rounding.
+    runtime = _torch_runtime(bundle)
     height, width = size
     labels, instances = scene.labels[:height, :width], scene.instances[:height, :width]
     image = runtime.render(labels, instances)

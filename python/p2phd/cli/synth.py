@@ -129,7 +129,10 @@ def synthesize(args: argparse.Namespace) -> int:
         progress.update(f"scene_{seed:06d}")
 
     # Leaving the block terminates the workers: at the end, on an error and on Ctrl-C.
-    with multiprocessing.Pool(workers, init_worker, (os.getpid(),)) as pool:
+    # Spawned, not forked: a fork of a process with threads (Ray's, OpenMP's, a caller's)
+    # can deadlock in the child on a lock some thread held.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, init_worker, (os.getpid(),)) as pool:
         try:
             for seed in range(args.first_seed, args.first_seed + args.count):
                 job = pool.apply_async(write_scene, (root, args.phase, seed, height, width))
