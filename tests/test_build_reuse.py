@@ -35,6 +35,7 @@ def _pip_install(venv: Path, target: str, log: Path) -> tuple[float, list[str]]:
 
 def test_a_reinstall_with_each_extra_compiles_nothing(tmp_path):
     source = tmp_path / "p2phd"
+    source.mkdir()
     for name in SOURCES:
         path = ROOT / name
         if path.is_dir():

@@ -116,16 +116,11 @@ def test_rtx_refuses_unknown_compute_capability(models, tmp_path):
 
 
 def test_missing_tensorrt_names_what_to_install(monkeypatch, models, tmp_path):
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_tensorrt(name, *args, **kwargs):
-        if name.startswith("tensorrt"):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tensorrt)
+    # None in sys.modules: importing the module fails as if it were not installed.
+    for name in ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ex.ExportError, match=r"pip install \"p2phd\[tensorrt-rtx\]\""):
         ex.export(models["global"], to="engine", size=SIZE, out=tmp_path / "g.engine")
     assert list(tmp_path.iterdir()) == []
