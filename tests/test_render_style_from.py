@@ -21,7 +21,7 @@ def scene(tmp_path):
     scene = synthetic_scene(3, HEIGHT, WIDTH)
     labels, instances, photo = tmp_path / "a.png", tmp_path / "a_inst.png", tmp_path / "p.png"
     Image.fromarray(scene.labels.astype(np.uint8)).save(labels)
-    Image.fromarray(scene.instances.astype(np.int32)).save(instances)
+    Image.fromarray(scene.instances.astype(np.uint16)).save(instances)
     rgb = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(photo)
     return labels, instances, photo

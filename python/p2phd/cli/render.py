@@ -206,7 +206,8 @@ def read_maps(job: Job, use_instance: bool, resize: int | None) -> tuple[np.ndar
 
 
 def style_photo(args: argparse.Namespace, source: Path) -> np.ndarray | None:
-    """The --style-from photo, read before any model loads; None without the option."""
+    """The --style-from photo, read and checked against the map's size (after --resize)
+    before any model loads; None without the option."""
     if args.style_from is None:
         return None
     if source.is_dir() or args.ray is not None:
@@ -217,9 +218,18 @@ def style_photo(args: argparse.Namespace, source: Path) -> np.ndarray | None:
     if not path.exists():
         raise UsageError(f"--style-from: {path} does not exist")
     try:
-        return read_photo(path)
+        photo = read_photo(path)
     except ValueError as error:
         raise UsageError(f"--style-from: {error}") from None
+    labels = read_label_map(source)
+    if args.resize is not None:
+        labels = scale_width(labels, args.resize)
+    if photo.shape[:2] != labels.shape:
+        raise UsageError(
+            f"--style-from: {path} is {photo.shape[0]}x{photo.shape[1]}, the map {source} is "
+            f"{labels.shape[0]}x{labels.shape[1]}"
+        )
+    return photo
 
 
 def check_style_model(runtime: Runtime, model: str) -> None:
@@ -230,14 +240,6 @@ def check_style_model(runtime: Runtime, model: str) -> None:
         )
     if runtime.encoder is None:
         raise UsageError(f"--style-from: {model} has no encoder (latest_net_E.pth) for a photo")
-
-
-def check_photo_size(photo: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> None:
-    if photo.shape[:2] != labels.shape:
-        raise UsageError(
-            f"--style-from: {args.style_from} is {photo.shape[0]}x{photo.shape[1]}, the map "
-            f"{args.input} is {labels.shape[0]}x{labels.shape[1]}"
-        )
 
 
 def planned_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
@@ -303,8 +305,6 @@ def render_maps(args: argparse.Namespace) -> int:
             ok = True
             try:
                 labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
-                if photo is not None:  # a usage error, raised past the list of failures
-                    check_photo_size(photo, labels, args)
                 image = runtime.render(
                     labels, instances, style=style or None, features_from=photo, seed=args.seed
                 )
