@@ -171,9 +171,13 @@ def test_paint_restyle_undo_download(page, server, tmp_path):
     before = version(page)
     tiles.nth((current + 3) % 10).click()
     wait_idle(page, before)
+    chosen = (current + 3) % 10
     expect(page.locator("#style-strip canvas.current")).to_have_attribute(
-        "data-cluster", str((current + 3) % 10)
+        "data-cluster", str(chosen)
     )
+    # The panel and the tiles count the styles alike, from 1.
+    expect(page.locator("#object-title")).to_contain_text(f"style {chosen + 1} of 10")
+    expect(tiles.nth(chosen)).to_have_attribute("title", f"style {chosen + 1}")
     styled = canvas_pixels(page, "render")
     assert not np.array_equal(styled, painted)
     screenshot = os.environ.get("P2PHD_SCREENSHOT")

@@ -45,6 +45,16 @@ def read_instance_map(path: str | os.PathLike) -> np.ndarray:
     return array.astype(np.int32) if array.dtype == np.uint8 else array
 
 
+def read_photo(path: str | os.PathLike) -> np.ndarray:
+    """An H x W x 3 uint8 RGB photo from an image file, converted to RGB as the public
+    pix2pixHD data loader does (grey, palette and alpha images included)."""
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert("RGB"))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the photo: {error}") from error
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Writes an H x W or H x W x 3 uint8 image; the file appears whole or not at all, with
     the mode the umask gives new files."""

@@ -3,6 +3,10 @@
 
   p2phd-render MODEL LABELS.png --out IMAGE.png     one map (its instance map is found next
                                                     to it, or given with --instances)
+  p2phd-render MODEL LABELS.png --out IMAGE.png     one map whose instances take their
+                --style-from PHOTO.png              styles from a photo of its size through
+                                                    the model's encoder (the public
+                                                    test.py's --use_encoded_image)
   p2phd-render MODEL DIR --out OUT_DIR              every map of a folder: DIR may be a
                                                     dataset root with test_label/ and
                                                     test_inst/ (the public layout), or a
@@ -52,7 +56,7 @@ from p2phd.cli.common import (
 from p2phd.cli.progress import Progress
 from p2phd.cli.ray_render import add_ray_arguments, check_ray_arguments, run_on_ray
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.image_io import read_instance_map, read_label_map
+from p2phd.image_io import read_instance_map, read_label_map, read_photo
 from p2phd.map_jobs import (
     MANIFEST_NAME,
     Job,
@@ -151,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--style", action="append", default=[], metavar="ID=K", help="cluster K for instance ID"
     )
+    parser.add_argument(
+        "--style-from",
+        metavar="PHOTO",
+        help="one map only: every instance takes its style from this RGB photo of the map's "
+        "size, through the model's encoder (the public test.py's --use_encoded_image)",
+    )
     add_ray_arguments(parser)
     return parser
 
@@ -195,6 +205,43 @@ def read_maps(job: Job, use_instance: bool, resize: int | None) -> tuple[np.ndar
     return labels, instances
 
 
+def style_photo(args: argparse.Namespace, source: Path) -> np.ndarray | None:
+    """The --style-from photo, read and checked against the map's size (after --resize)
+    before any model loads; None without the option."""
+    if args.style_from is None:
+        return None
+    if source.is_dir() or args.ray is not None:
+        raise UsageError("--style-from takes one label map, not a folder")
+    if args.style:
+        raise UsageError("--style-from gives every instance its style: drop --style")
+    path = Path(args.style_from)
+    if not path.exists():
+        raise UsageError(f"--style-from: {path} does not exist")
+    try:
+        photo = read_photo(path)
+    except ValueError as error:
+        raise UsageError(f"--style-from: {error}") from None
+    labels = read_label_map(source)
+    if args.resize is not None:
+        labels = scale_width(labels, args.resize)
+    if photo.shape[:2] != labels.shape:
+        raise UsageError(
+            f"--style-from: {path} is {photo.shape[0]}x{photo.shape[1]}, the map {source} is "
+            f"{labels.shape[0]}x{labels.shape[1]}"
+        )
+    return photo
+
+
+def check_style_model(runtime: Runtime, model: str) -> None:
+    """--style-from needs a feature model with its encoder (the public latest_net_E.pth)."""
+    if not runtime.config.instance_feat:
+        raise UsageError(
+            f"--style-from: {model} has no instance features (trained without --instance_feat)"
+        )
+    if runtime.encoder is None:
+        raise UsageError(f"--style-from: {model} has no encoder (latest_net_E.pth) for a photo")
+
+
 def planned_jobs(source: Path, out: Path, instances: Path | None, phase: str) -> list[Job]:
     """The jobs of a render, before any model loads: usage errors when there are no maps or
     when two maps' images would be written to one file."""
@@ -223,6 +270,7 @@ def render_maps(args: argparse.Namespace) -> int:
         check_output_file(out, "--out")
     else:
         check_output_dir(out, "--out")
+    photo = style_photo(args, source)
     options: dict[str, Any] = openvino_options(args)
     if args.label_nc is not None:
         options["label_nc"] = args.label_nc
@@ -244,6 +292,8 @@ def render_maps(args: argparse.Namespace) -> int:
     except Exception as error:  # whatever went wrong, name the model that did not load
         raise RuntimeError(f"cannot load {args.model}: {describe_error(error)}") from error
     print(runtime.describe(), file=sys.stderr)
+    if photo is not None:
+        check_style_model(runtime, args.model)
     provenance = runtime.provenance()
     failures: list[tuple[Path, str]] = []
     progress = Progress(len(jobs), "images", "rendered")
@@ -255,7 +305,9 @@ def render_maps(args: argparse.Namespace) -> int:
             ok = True
             try:
                 labels, instances = read_maps(job, runtime.config.use_instance, args.resize)
-                image = runtime.render(labels, instances, style=style or None, seed=args.seed)
+                image = runtime.render(
+                    labels, instances, style=style or None, features_from=photo, seed=args.seed
+                )
                 write_image(job.out, image)
                 if source.is_dir():
                     manifest = manifest or (out / MANIFEST_NAME).open("a")

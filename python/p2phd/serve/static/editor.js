@@ -340,7 +340,8 @@ async function select(instance, loadStyles) {
   $("object-panel").hidden = false;
   $("object-title").textContent =
     `${info.instance}: ${info.name}, ${info.area} pixels` +
-    (info.styles ? `, style ${info.style} of ${info.styles}` : "");
+    // Styles are counted from 1 here and on the tiles; the API's clusters from 0.
+    (info.styles ? `, style ${info.style + 1} of ${info.styles}` : "");
   $("object-class").value = info.label;
   drawSelection();
   if (loadStyles || !sameObject) await loadStrip(info);
@@ -366,7 +367,7 @@ async function loadStrip(info) {
       tile.width = width;
       tile.height = bitmap.height;
       tile.dataset.cluster = index;
-      tile.title = `style ${index}`;
+      tile.title = `style ${index + 1}`;
       tile.getContext("2d").drawImage(bitmap, index * width, 0, width, bitmap.height, 0, 0, width, bitmap.height);
       tile.addEventListener("click", () =>
         edit({ op: "style", instance: info.instance, cluster: index }, performance.now()),
