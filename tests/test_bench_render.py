@@ -69,7 +69,7 @@ def test_stage_rows_add_up_to_the_profiled_render_and_cpu_rows_report_peak_rss(t
             printed[line[:44].strip()] = (float(line[59:69]), line[89:97])
     parts = [f"p2phd {stage} (fp32)" for stage in ("preprocess", "generator", "postprocess")]
     parts.append("p2phd other (fp32)")
-    total = printed["p2phd profiled render (fp32)"][0]
+    total = printed["p2phd profiled openvino render (fp32)"][0]  # the CPU default backend
     assert sum(printed[part][0] for part in parts) == pytest.approx(total, abs=0.003)
     rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
     for case in ("p2phd torch (fp32)", "p2phd openvino (fp32)", "public pipeline, FP32 eager"):

@@ -234,7 +234,11 @@ def _stage_timings(
         runtime.render(labels, instances, profile=profile)
     precision = runtime.precision
     whole = _timing(
-        f"p2phd profiled render ({precision})", height, width, batch, profile.renders_ms
+        f"p2phd profiled {runtime.backend} render ({precision})",
+        height,
+        width,
+        batch,
+        profile.renders_ms,
     )
     stages = [
         _timing(f"p2phd {stage} ({precision})", height, width, batch, times)

@@ -282,11 +282,11 @@ def main_render(args: argparse.Namespace) -> int:
         "peak MB: all a fresh process allocates to load the model and render"
     )
     print(
-        f"{memory_note}; profiled render: Runtime.render under RenderProfile, its stages below "
-        "it and 'other', the time no stage covers (the render's median less the stages' "
-        "medians), so they add up to it; PSNR against the public pipeline; mean|d| and "
-        "max|d|: uint8 levels from the torch backend in fp32 (CPU, where the cases are timed "
-        "interleaved, one of each in turn)"
+        f"{memory_note}; profiled render: the default backend's Runtime.render under "
+        "RenderProfile, its stages below it and 'other', the time no stage covers (the "
+        "render's median less the stages' medians), so they add up to it; PSNR against the "
+        "public pipeline; mean|d| and max|d|: uint8 levels from the torch backend in fp32 "
+        "(CPU, where the cases are timed interleaved, one of each in turn)"
     )
     if args.json:
         write_json(args.json, args.device, "render", args, rows)
