@@ -52,3 +52,26 @@ def test_cpu_rows_per_backend_and_precision_beside_bare_openvino_and_onnxruntime
     ):
         assert rows[name]["mean_abs_diff"] <= 0.1 and rows[name]["max_abs_diff"] <= 4, name
     assert 0 < rows["p2phd openvino (bf16)"]["mean_abs_diff"] < 5
+
+
+def test_stage_rows_add_up_to_the_profiled_render_and_cpu_rows_report_peak_rss(tmp_path, capsys):
+    """Issue 26: the stages printed beside the untimed remainder ("other") add up to the
+    profiled render's time, and the CPU rows give a memory figure (peak RSS)."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "render.json"
+    argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40", "--batches", "1"]
+    argv += ["--precisions", "fp32", "--runs", "2", "--warmup", "1", "--json", str(out)]
+    assert bench.main(argv) == 0
+    printed = {}
+    for line in capsys.readouterr().out.splitlines():
+        if " 16x40 " in line:
+            # The fixed-width columns: case, HxW, N, median, p90, img/s, memory.
+            printed[line[:44].strip()] = (float(line[59:69]), line[89:97])
+    parts = [f"p2phd {stage} (fp32)" for stage in ("preprocess", "generator", "postprocess")]
+    parts.append("p2phd other (fp32)")
+    total = printed["p2phd profiled openvino render (fp32)"][0]  # the CPU default backend
+    assert sum(printed[part][0] for part in parts) == pytest.approx(total, abs=0.003)
+    rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
+    for case in ("p2phd torch (fp32)", "p2phd openvino (fp32)", "public pipeline, FP32 eager"):
+        assert rows[case]["peak_rss_mb"] > 0, case
+        assert float(printed[case][1]) > 0, case

@@ -263,6 +263,7 @@ def test_profile_times_each_stage(bundle, scene, backend, precision):
         "postprocess": 2,
     }
     assert all(profile.median_ms(stage) >= 0 for stage in profile.stages_ms)
+    assert len(profile.renders_ms) == 2  # the whole of each render, what no stage times included
 
 
 def test_png_files_follow_the_umask(tmp_path):

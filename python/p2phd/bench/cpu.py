@@ -7,6 +7,7 @@ all cases alike), each with its pixel difference from the torch backend in fp32.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +112,25 @@ def time_interleaved(
             case()
             times[index].append((time.perf_counter() - began) * 1e3)
     return times
+
+
+def peak_rss_mb(render: Callable[[], object]) -> float:
+    """The process's peak resident set, in MiB, during one call of `render`: Linux's VmHWM
+    after resetting it through /proc/self/clear_refs, so it is the peak of this call (every
+    model the process holds included); where that reset is refused, the process's lifetime
+    peak (getrusage's ru_maxrss) after the call."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # 5: reset the peak RSS to the current RSS
+    except OSError:
+        render()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    render()
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise OSError("/proc/self/status has no VmHWM line")
 
 
 def pixel_difference(image: np.ndarray, reference: np.ndarray) -> tuple[float, int]:

@@ -56,6 +56,8 @@ class RenderTiming:
     # CPU: mean and largest |difference| in uint8 levels from the torch backend in fp32.
     mean_abs_diff: float | None = None
     max_abs_diff: int | None = None
+    # CPU: the bench process's peak RSS during one render of the case (bench_cpu.peak_rss_mb).
+    peak_rss_mb: float | None = None
 
     @property
     def size(self) -> str:
@@ -196,6 +198,7 @@ def _timing(
     quality: float | None = None,
     peak_mb: float | None = None,
     difference: tuple[float, int] | None = None,
+    peak_rss_mb: float | None = None,
 ) -> RenderTiming:
     median = statistics.median(times)
     return RenderTiming(
@@ -210,6 +213,7 @@ def _timing(
         quality,
         peak_mb,
         *(difference or (None, None)),
+        peak_rss_mb,
     )
 
 
@@ -228,10 +232,42 @@ def _stage_timings(
     profile = RenderProfile()
     for _ in range(runs):
         runtime.render(labels, instances, profile=profile)
-    return [
-        _timing(f"p2phd {stage} ({runtime.precision})", height, width, batch, times)
+    precision = runtime.precision
+    whole = _timing(
+        f"p2phd profiled {runtime.backend} render ({precision})",
+        height,
+        width,
+        batch,
+        profile.renders_ms,
+    )
+    stages = [
+        _timing(f"p2phd {stage} ({precision})", height, width, batch, times)
         for stage, times in profile.stages_ms.items()
     ]
+    return [whole, *stages, _untimed_remainder(profile, whole, stages, precision)]
+
+
+def _untimed_remainder(
+    profile: RenderProfile, whole: RenderTiming, stages: list[RenderTiming], precision: str
+) -> RenderTiming:
+    """What no stage times ("other"), so that the rows add up: its median is the render's
+    median less the stages' medians, its p90 that of each render's remainder."""
+    remainders = [
+        total - sum(stage_times)
+        for total, *stage_times in zip(profile.renders_ms, *profile.stages_ms.values(), strict=True)
+    ]
+    median = whole.median_ms - sum(stage.median_ms for stage in stages)
+    return RenderTiming(
+        f"p2phd other ({precision})",
+        whole.height,
+        whole.width,
+        whole.batch,
+        median,
+        float(np.percentile(remainders, 90)),
+        whole.batch * 1e3 / median if median > 0 else float("inf"),
+        None,
+        None,
+    )
 
 
 def _export_onnx(model_dir: str, batch: int, height: int, width: int) -> Path:
@@ -279,6 +315,7 @@ def _cpu_timings(
     with torch.inference_mode():
         images = {case.name: case.render() for case in cases}
         times = bench_cpu.time_interleaved([case.render for case in cases], runs, warmup)
+        rss = {case.name: bench_cpu.peak_rss_mb(case.render) for case in cases}
     public = torch.from_numpy(images[cases[0].name])
     reference = images[bench_cpu.REFERENCE]
     rows = []
@@ -293,6 +330,7 @@ def _cpu_timings(
                 case_times,
                 quality=_psnr(torch.from_numpy(image), public),
                 difference=bench_cpu.pixel_difference(image, reference),
+                peak_rss_mb=rss[case.name],
             )
         )
     return rows

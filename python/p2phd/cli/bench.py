@@ -255,12 +255,15 @@ def main_render(args: argparse.Namespace) -> int:
         )
     machine = machine_description(args.device)
     print(f"p2phd {__version__} render, {args.arch}, {args.device}: {machine}")
+    on_cpu = args.device == "cpu"
     print(
         f"{'case':<44} {'HxW':>10} {'N':>2} {'median ms':>10} {'p90 ms':>9} "
-        f"{'img/s':>8} {'work MB':>8} {'peak MB':>8} {'PSNR':>6} {'mean|d|':>8} {'max|d|':>6}"
+        f"{'img/s':>8} {'RSS MB' if on_cpu else 'work MB':>8} {'peak MB':>8} {'PSNR':>6} "
+        f"{'mean|d|':>8} {'max|d|':>6}"
     )
     for row in rows:
-        memory = f"{row.working_memory_mb:8.0f}" if row.working_memory_mb is not None else " " * 8
+        working = row.peak_rss_mb if on_cpu else row.working_memory_mb
+        memory = f"{working:8.0f}" if working is not None else " " * 8
         peak = f"{row.peak_memory_mb:8.0f}" if row.peak_memory_mb is not None else " " * 8
         quality = f"{row.psnr_db:6.1f}" if row.psnr_db is not None else " " * 6
         mean = f"{row.mean_abs_diff:8.3f}" if row.mean_abs_diff is not None else " " * 8
@@ -270,11 +273,20 @@ def main_render(args: argparse.Namespace) -> int:
             f"{row.median_ms:>10.3f} {row.p90_ms:>9.3f} {row.images_per_s:>8.1f} {memory} "
             f"{peak} {quality} {mean} {largest}".rstrip()
         )
+    memory_note = (
+        "RSS MB: the bench process's peak resident set during one render of the case after "
+        "the timed rounds (Linux VmHWM reset before it, else getrusage's lifetime ru_maxrss; "
+        "every model the process holds included)"
+        if on_cpu
+        else "work MB: peak allocation during the timed runs over what was resident before; "
+        "peak MB: all a fresh process allocates to load the model and render"
+    )
     print(
-        "work MB: peak allocation during the timed runs over what was resident before; "
-        "peak MB: all a fresh process allocates to load the model and render (CUDA only); "
-        "PSNR against the public pipeline; mean|d| and max|d|: uint8 levels from the torch "
-        "backend in fp32 (CPU, where the cases are timed interleaved, one of each in turn)"
+        f"{memory_note}; profiled render: the default backend's Runtime.render under "
+        "RenderProfile, its stages below it and 'other', the time no stage covers (the "
+        "render's median less the stages' medians), so they add up to it; PSNR against the "
+        "public pipeline; mean|d| and max|d|: uint8 levels from the torch backend in fp32 "
+        "(CPU, where the cases are timed interleaved, one of each in turn)"
     )
     if args.json:
         write_json(args.json, args.device, "render", args, rows)

@@ -23,10 +23,14 @@ class RenderProfile:
     - "postprocess": the uint8 conversion, cropping and the copy to the caller's device.
 
     On CUDA the device is synchronised around each stage, so the times are the GPU's (and
-    profiling costs a little speed)."""
+    profiling costs a little speed).
+
+    `p.renders_ms` gets the wall time of each whole render; what it has over the sum of the
+    stages is work no stage times (input conversion, locking, checks between stages)."""
 
     def __init__(self) -> None:
         self.stages_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self.renders_ms: list[float] = []
 
     @contextlib.contextmanager
     def stage(self, name: str, device: torch.device) -> Iterator[None]:
@@ -43,9 +47,11 @@ class RenderProfile:
         """One render: a stage it times more than once (on a CPU the generator and the
         postprocess run once per map) counts as one entry, the sum of its times."""
         before = {name: len(times) for name, times in self.stages_ms.items()}
+        began = time.perf_counter()
         try:
             yield
         finally:
+            self.renders_ms.append((time.perf_counter() - began) * 1e3)
             for name, times in self.stages_ms.items():
                 if len(times) > before[name]:
                     times[before[name] :] = [sum(times[before[name] :])]
