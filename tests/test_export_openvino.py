@@ -18,7 +18,7 @@ from p2phd.data.synthetic import synthetic_scene
 from p2phd.export import ExportUsageError, export, read_sidecar
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import Runtime
-from p2phd.sidecar import ARTIFACT_DIGEST, WEIGHTS_DIGEST, SidecarError
+from p2phd.sidecar import ARTIFACT_DIGEST, BIN_DIGEST, SidecarError
 
 pytest.importorskip("openvino")
 pytest.importorskip("onnx")
@@ -111,10 +111,10 @@ def _copy_ir(xml, folder):
     return folder / xml.name
 
 
-def test_the_sidecar_holds_the_weights_digest_and_a_swapped_bin_is_refused(two_irs, tmp_path):
+def test_the_sidecar_holds_the_bin_digest_and_a_swapped_bin_is_refused(two_irs, tmp_path):
     full, half = two_irs
     sidecar = read_sidecar(full)
-    assert sidecar[WEIGHTS_DIGEST] == file_sha256(full.with_suffix(".bin"))
+    assert sidecar[BIN_DIGEST] == file_sha256(full.with_suffix(".bin"))
     xml = _copy_ir(full, tmp_path / "swapped")
     shutil.copy(half.with_suffix(".bin"), xml.with_suffix(".bin"))
     with pytest.raises(SidecarError, match=r"model\.bin: .*export again") as refused:
@@ -125,11 +125,11 @@ def test_the_sidecar_holds_the_weights_digest_and_a_swapped_bin_is_refused(two_i
         Runtime(xml)
 
 
-def test_a_sidecar_without_the_weights_digest_is_read_on_the_xml_alone(two_irs, tmp_path):
+def test_a_sidecar_without_the_bin_digest_is_read_on_the_xml_alone(two_irs, tmp_path):
     xml = _copy_ir(two_irs[0], tmp_path / "old")
     sidecar_file = Path(f"{xml}.json")
     sidecar = json.loads(sidecar_file.read_text())
-    del sidecar[WEIGHTS_DIGEST]  # as p2phd wrote it before it recorded the .bin
+    del sidecar[BIN_DIGEST]  # as p2phd wrote it before it recorded the .bin
     sidecar_file.write_text(json.dumps(sidecar))
     scene = synthetic_scene(7, 32, 64)
     assert Runtime(xml).render(scene.labels, scene.instances).shape == (32, 64, 3)

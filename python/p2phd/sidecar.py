@@ -24,7 +24,7 @@ from p2phd.models.config import GeneratorConfig
 
 __all__ = [
     "ARTIFACT_DIGEST",
-    "WEIGHTS_DIGEST",
+    "BIN_DIGEST",
     "SidecarError",
     "check_artifact_io",
     "check_embedded",
@@ -42,7 +42,7 @@ EMBEDDED_NAME = "p2phd.json"  # the extra file of a TorchScript artifact
 # exports (a kill between the renames, a copy of one file only) are refused as a mixed set.
 ARTIFACT_DIGEST = "artifact_sha256"
 # sha256 of an OpenVINO IR's weights (the .bin beside the .xml): the third file of its set.
-WEIGHTS_DIGEST = "weights_sha256"
+BIN_DIGEST = "bin_sha256"
 
 
 class SidecarError(ValueError):
@@ -65,7 +65,7 @@ def read_sidecar(
     with required=False; one that is not JSON or lacks what p2phd-export writes raises
     SidecarError naming the file. A sidecar file holds its artifact's digest, and an OpenVINO
     IR's (.xml) that of its weights (.bin) too: an artifact or .bin of another export is
-    refused. An IR sidecar written before p2phd recorded the .bin (no "weights_sha256") is
+    refused. An IR sidecar written before p2phd recorded the .bin (no "bin_sha256") is
     read on the .xml's digest alone, so that those exports keep loading; export again to
     have the .bin checked."""
     path = sidecar_path(artifact)
@@ -95,8 +95,8 @@ def read_sidecar(
             "export (an export killed between its renames, or one file copied without the "
             "other); export again"
         )
-    if path != Path(artifact) and data.get(WEIGHTS_DIGEST) is not None:
-        _check_weights(Path(artifact).with_suffix(".bin"), data[WEIGHTS_DIGEST], path)
+    if path != Path(artifact) and data.get(BIN_DIGEST) is not None:
+        _check_weights(Path(artifact).with_suffix(".bin"), data[BIN_DIGEST], path)
     return data
 
 
