@@ -2,16 +2,23 @@
 """p2phd-export --to openvino: OpenVINO IR (.xml + .bin) and its sidecar, verified with
 OpenVINO against float64 truth, run by Runtime like every other artifact."""
 
+import json
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from p2phd import checkpoint
+from p2phd.atomic import file_sha256
 from p2phd.cli import export as export_cli
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.export import ExportUsageError, export, read_sidecar
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import Runtime
+from p2phd.sidecar import ARTIFACT_DIGEST, BIN_DIGEST, SidecarError
 
 pytest.importorskip("openvino")
 pytest.importorskip("onnx")
@@ -83,3 +90,65 @@ def test_a_refused_export_leaves_nothing(bundle, tmp_path):
     with pytest.raises(ExportUsageError, match="--triton-repo takes"):
         export(bundle, to="openvino", size=(32, 64), out=out, triton_repo=tmp_path / "repo")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def two_irs(bundle, tmp_path_factory):
+    """Two fixed-size IRs of the same model: fp32 and fp16, so their .bin files differ."""
+    folder = tmp_path_factory.mktemp("two")
+    paths = []
+    for precision in ("fp32", "fp16"):
+        out = folder / precision / "model.xml"
+        export(bundle, to="openvino", size=(32, 64), precision=precision, out=out, verify=False)
+        paths.append(out)
+    return paths
+
+
+def _copy_ir(xml, folder):
+    folder.mkdir()
+    for name in (xml.name, xml.with_suffix(".bin").name, f"{xml.name}.json"):
+        shutil.copy(xml.parent / name, folder / name)
+    return folder / xml.name
+
+
+def test_the_sidecar_holds_the_bin_digest_and_a_swapped_bin_is_refused(two_irs, tmp_path):
+    full, half = two_irs
+    sidecar = read_sidecar(full)
+    assert sidecar[BIN_DIGEST] == file_sha256(full.with_suffix(".bin"))
+    xml = _copy_ir(full, tmp_path / "swapped")
+    shutil.copy(half.with_suffix(".bin"), xml.with_suffix(".bin"))
+    with pytest.raises(SidecarError, match=r"model\.bin: .*export again") as refused:
+        Runtime(xml)
+    assert "\n" not in str(refused.value)
+    xml.with_suffix(".bin").unlink()
+    with pytest.raises(SidecarError, match=r"model\.bin: no such file.*export again"):
+        Runtime(xml)
+
+
+def test_a_sidecar_without_the_bin_digest_is_read_on_the_xml_alone(two_irs, tmp_path):
+    xml = _copy_ir(two_irs[0], tmp_path / "old")
+    sidecar_file = Path(f"{xml}.json")
+    sidecar = json.loads(sidecar_file.read_text())
+    del sidecar[BIN_DIGEST]  # as p2phd wrote it before it recorded the .bin
+    sidecar_file.write_text(json.dumps(sidecar))
+    scene = synthetic_scene(7, 32, 64)
+    assert Runtime(xml).render(scene.labels, scene.instances).shape == (32, 64, 3)
+
+
+def test_an_ir_whose_inputs_differ_from_its_sidecar_is_refused(two_irs, tmp_path):
+    xml = _copy_ir(two_irs[0], tmp_path / "edited")
+    text = xml.read_text()
+    # The input's batch 1 -> 2, in its Parameter and its port: a valid IR, not the sidecar's.
+    parameter = re.search(r'<layer [^>]*name="input" type="Parameter".*?</layer>', text, re.S)
+    assert parameter is not None
+    edited = (
+        parameter[0].replace('shape="1,', 'shape="2,').replace("<dim>1</dim>", "<dim>2</dim>", 1)
+    )
+    assert edited != parameter[0]
+    xml.write_text(text.replace(parameter[0], edited))
+    sidecar_file = Path(f"{xml}.json")
+    sidecar = json.loads(sidecar_file.read_text())
+    sidecar[ARTIFACT_DIGEST] = file_sha256(xml)
+    sidecar_file.write_text(json.dumps(sidecar))
+    with pytest.raises(SidecarError, match=r"does not match its artifact: input is float32 2x"):
+        Runtime(xml)

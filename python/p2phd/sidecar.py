@@ -24,6 +24,7 @@ from p2phd.models.config import GeneratorConfig
 
 __all__ = [
     "ARTIFACT_DIGEST",
+    "BIN_DIGEST",
     "SidecarError",
     "check_artifact_io",
     "check_embedded",
@@ -40,6 +41,8 @@ EMBEDDED_NAME = "p2phd.json"  # the extra file of a TorchScript artifact
 # sha256 of the artifact's bytes, in the sidecar file: an artifact and a sidecar of two
 # exports (a kill between the renames, a copy of one file only) are refused as a mixed set.
 ARTIFACT_DIGEST = "artifact_sha256"
+# sha256 of an OpenVINO IR's weights (the .bin beside the .xml): the third file of its set.
+BIN_DIGEST = "bin_sha256"
 
 
 class SidecarError(ValueError):
@@ -60,7 +63,11 @@ def read_sidecar(
     Read from `<artifact>.json`, else from inside the artifact (an ONNX's `p2phd` metadata,
     a TorchScript's `p2phd.json` extra file). Where there is none, SidecarError, or None
     with required=False; one that is not JSON or lacks what p2phd-export writes raises
-    SidecarError naming the file."""
+    SidecarError naming the file. A sidecar file holds its artifact's digest, and an OpenVINO
+    IR's (.xml) that of its weights (.bin) too: an artifact or .bin of another export is
+    refused. An IR sidecar written before p2phd recorded the .bin (no "bin_sha256") is
+    read on the .xml's digest alone, so that those exports keep loading; export again to
+    have the .bin checked."""
     path = sidecar_path(artifact)
     if path.is_file():
         try:
@@ -88,7 +95,23 @@ def read_sidecar(
             "export (an export killed between its renames, or one file copied without the "
             "other); export again"
         )
+    if path != Path(artifact) and data.get(BIN_DIGEST) is not None:
+        _check_weights(Path(artifact).with_suffix(".bin"), data[BIN_DIGEST], path)
     return data
+
+
+def _check_weights(weights: Path, digest: str, sidecar: Path) -> None:
+    """SidecarError unless `weights` (an IR's .bin) is the file whose digest its sidecar holds."""
+    if not weights.is_file():
+        raise SidecarError(
+            f"{weights}: no such file, and {sidecar.name} describes the IR with its weights "
+            "there; export again (p2phd-export --to openvino)"
+        )
+    if file_sha256(weights) != digest:
+        raise SidecarError(
+            f"{weights}: not the weights {sidecar.name} describes (the .bin of another export, "
+            "or rewritten since); export again (p2phd-export --to openvino)"
+        )
 
 
 def _embedded(artifact: Path) -> str | None:

@@ -9,8 +9,9 @@ Every artifact gets `<artifact>.json` beside it, which is all a client needs to 
 format, config (GeneratorConfig), with_preprocess, precision, inputs and outputs (name, dtype,
 shape), shape_range (dynamic exports), semantics (channel order, label range, edge rule,
 instance id -> class rule, stride and padding rule, output mapping, in words and numbers),
-clusters (feature models: class -> K x feat_num centres), versions, weights_sha256 and
-compute_capability.
+clusters (feature models: class -> K x feat_num centres), versions, weights_sha256 (the
+generator's), compute_capability, artifact_sha256 (the artifact file's) and for OpenVINO IR
+bin_sha256 (its .bin's).
 
 - plain: `input` N x input_nc x H x W (float32, or float16 for fp16) -> `output` N x 3 x H x W
   in [-1, 1], of the same dtype.

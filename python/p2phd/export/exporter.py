@@ -49,6 +49,7 @@ from p2phd.models.config import GeneratorConfig
 from p2phd.runtime import openvino_models as openvino_artifact
 from p2phd.sidecar import (
     ARTIFACT_DIGEST,
+    BIN_DIGEST,
     clusters_to_json,
     semantics,
     sidecar_path,
@@ -327,6 +328,8 @@ def export(
                     )
                     t = stage("verify", t)
         sidecar[ARTIFACT_DIGEST] = file_sha256(artifact_tmp)
+        if weights_tmp is not None:
+            sidecar[BIN_DIGEST] = file_sha256(weights_tmp)
         sidecar_tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
     if cache_path is not None and cache_bytes:
         with atomic_write(cache_path, clean_stale=True) as handle:

@@ -32,6 +32,7 @@ import torch
 
 from p2phd.runtime import openvino_models as ov_models
 from p2phd.runtime.map_feeds import map_feeds
+from p2phd.sidecar import check_artifact_io, sidecar_path
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 # What OPTIMIZATION_CAPABILITIES must list for a precision to run in hardware.
@@ -47,6 +48,9 @@ ModelSource = Model | Callable[[], Model]  # a model, or what converts it at its
 
 
 _IO_NAMES = ("labels", "instances", "features", "input")
+_OUTPUT_NAMES = ("image", "output")
+# OpenVINO element types as the sidecar names them.
+_DTYPES = {"f32": "float32", "f16": "float16", "i32": "int32", "i64": "int64", "u8": "uint8"}
 
 
 def input_names(model: Model) -> list[str]:
@@ -57,6 +61,30 @@ def input_names(model: Model) -> list[str]:
         given = port.get_names()
         names.append(next((n for n in _IO_NAMES if n in given), port.get_any_name()))
     return names
+
+
+def model_io(model: Model) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The inputs and outputs `model` declares, as sidecar entries (name, dtype, shape; a
+    dynamic dimension as "?")."""
+
+    def entry(port: Any, name: str) -> dict[str, Any]:
+        dtype = port.get_element_type().get_type_name()
+        shape = port.get_partial_shape()
+        dims = (
+            [d.get_length() if d.is_static else "?" for d in shape] if shape.rank.is_static else []
+        )
+        return {"name": name, "dtype": _DTYPES.get(dtype, dtype), "shape": dims}
+
+    inputs = [
+        entry(port, name) for port, name in zip(model.inputs, input_names(model), strict=True)
+    ]
+    outputs = []
+    for port in model.outputs:
+        given = port.get_names()
+        outputs.append(
+            entry(port, next((n for n in _OUTPUT_NAMES if n in given), port.get_any_name()))
+        )
+    return inputs, outputs
 
 
 def brief(error: Exception) -> str:
@@ -267,8 +295,12 @@ def from_file(
     precision: str,
     threads: int | None = None,
     properties: Mapping[str, Any] | None = None,
+    sidecar: Mapping[str, Any] | None = None,
 ) -> OpenVinoBackend:
-    """An ONNX or OpenVINO IR file (.xml, its weights in the .bin beside it)."""
+    """An ONNX or OpenVINO IR file (.xml, its weights in the .bin beside it). An IR with a
+    `sidecar` must declare the sidecar's tensors (names, element types, ranks and sizes; the
+    sidecar's own tensors are checked against its config when read): SidecarError if not.
+    An ONNX file's tensors are checked by the caller, with the onnx package."""
     try:
         check_precision(precision)
         model = ov_models.read_model(path)
@@ -280,6 +312,8 @@ def from_file(
         raise OpenVinoCannotRead(
             f"{path}: not a model OpenVINO can read ({brief(error)})"
         ) from error
+    if sidecar is not None and path.suffix == ".xml":
+        check_artifact_io(sidecar, *model_io(model), sidecar_path(path))
     takes_maps = "labels" in input_names(model)
     maps_model, plain_model = (model, None) if takes_maps else (None, model)
     return OpenVinoBackend(path.name, maps_model, plain_model, precision, threads, properties)

@@ -243,7 +243,10 @@ class Runtime:
         if kind == "openvino":
             try:
                 return openvino_backend.from_file(
-                    path, "fp32" if precision == "auto" else precision, *self._openvino_options
+                    path,
+                    "fp32" if precision == "auto" else precision,
+                    *self._openvino_options,
+                    sidecar=sidecar,
                 )
             except OpenVinoUnavailable as error:
                 if backend == "openvino" or path.suffix != ".onnx":
