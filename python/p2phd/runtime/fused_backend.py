@@ -31,6 +31,7 @@ from p2phd.models import GeneratorConfig
 from p2phd.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
 from p2phd.runtime import fused_ops
 from p2phd.runtime.devices import DeviceStream, cudnn_autotuning, require_kernels
+from p2phd.runtime.map_feeds import Maps
 from p2phd.runtime.torch_backend import PRECISIONS
 
 # The backend captures its own CUDA graph, so a mode that makes torch.compile capture one too
@@ -86,16 +87,11 @@ class FusedBackend:
         self._graph: tuple[tuple[_MapKey, ...], torch.cuda.CUDAGraph, list, torch.Tensor] | None
         self._graph = None
 
-    def render_maps(
-        self,
-        labels: torch.Tensor,
-        instances: torch.Tensor | None,
-        features: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def render_maps(self, maps: Maps) -> torch.Tensor:
         """N x H x W labels (valid: the Runtime checks them), instance ids and N x K x H x W
         features on the device -> N x H x W x 3 uint8 images (a new tensor, ready for the
         caller's current stream)."""
-        inputs = [labels, instances, features]
+        inputs = list(maps)
         if self.device.type != "cuda":
             with torch.inference_mode():
                 return self._run(*inputs)
