@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from p2phd.atomic import atomic_paths, atomic_write
+from p2phd.atomic import atomic_paths, atomic_write, process_alive
 from p2phd.image_io import write_png
 
 
@@ -81,3 +81,8 @@ def test_clean_stale_removes_only_what_dead_writers_left(tmp_path: Path) -> None
     assert not dead.exists()
     assert alive.exists() and elsewhere.exists() and other_file.exists()
     assert target.read_bytes() == b"z"
+
+
+def test_process_alive_tells_a_running_process_from_an_ended_one() -> None:
+    assert process_alive(os.getpid())
+    assert not process_alive(_dead_pid())

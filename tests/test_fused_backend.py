@@ -10,6 +10,7 @@ from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import Runtime
 from p2phd.runtime.fused_backend import FusedBackend
+from p2phd.runtime.map_feeds import Maps
 
 CONFIGS = {
     "local": GeneratorConfig(
@@ -151,4 +152,4 @@ def test_forward_compiles_as_one_graph(name, channels_last, tmp_path):
     inputs.append(None if features is None else torch.from_numpy(features)[None])
     compiled = torch.compile(backend.forward, backend="aot_eager", fullgraph=True)
     with torch.inference_mode():
-        assert torch.equal(compiled(*inputs), backend.forward(*inputs))
+        assert torch.equal(compiled(Maps(*inputs)), backend.forward(Maps(*inputs)))

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 import io
 
-from p2phd.cli.progress import Progress, format_seconds
+from p2phd.cli.progress import Progress
+from p2phd.durations import format_seconds
 
 
 def test_a_pipe_gets_one_plain_line_per_item_and_a_summary():

@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write",
     "check_replaceable",
     "file_sha256",
+    "process_alive",
     "remove_stale_temporaries",
     "set_rename_hook",
     "temporary_folder",
@@ -136,7 +137,8 @@ def _owner() -> str:
     return f"{host}-{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs (one of another user's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -160,7 +162,7 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
             continue
         owner = name[len(prefix) : -len(".tmp")].rpartition(".")[0]
         owner_host, _, pid = owner.rpartition("-")
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+        if owner_host == host and pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path.parent / name)
 

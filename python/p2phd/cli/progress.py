@@ -11,17 +11,9 @@ import sys
 import time
 from typing import TextIO
 
+from p2phd.durations import format_seconds
+
 BAR_WIDTH = 24
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 class Progress:

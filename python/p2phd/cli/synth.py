@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2phd.atomic import atomic_paths
+from p2phd.atomic import atomic_paths, process_alive
 from p2phd.cli.common import (
     Parser,
     UsageError,
@@ -68,18 +68,8 @@ def write_scene(root: Path, phase: str, seed: int, height: int, width: int) -> N
         raise OSError(f"cannot write {name} in {root}: {error.strerror or error}") from error
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _watch_parent(parent: int) -> None:
-    while _alive(parent):
+    while process_alive(parent):
         time.sleep(0.5)
     os._exit(1)
 
@@ -93,7 +83,7 @@ def init_worker(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     else:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if not _alive(parent):  # it died before prctl took effect
+    if not process_alive(parent):  # it died before prctl took effect
         os._exit(1)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from p2phd import __version__
 from p2phd.artifact_io import Shapes, TensorSpec
 from p2phd.extras import require
+from p2phd.runtime.openvino_models import onnx_bytes
 
 
 def export_onnx(
@@ -26,27 +27,11 @@ def export_onnx(
     metadata: Mapping[str, str],
 ) -> None:
     """Export `module` with IO names and shapes from the specs, `metadata` as metadata_props."""
-    import warnings
-
     onnx = require("onnx")
 
-    # Always exported with dynamic axes, so that nothing of the (small) trace size is folded
+    # Always traced with dynamic axes, so that nothing of the (small) trace size is folded
     # into the graph; a fixed-shape export then pins its IO dims below.
-    dynamic_axes = {t.name: t.dynamic_axes() for t in (*inputs, *outputs)}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
-        torch.onnx.export(
-            module,
-            example,
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=[t.name for t in inputs],
-            output_names=[t.name for t in outputs],
-            dynamic_axes=dynamic_axes,
-            do_constant_folding=True,
-        )
-    model = onnx.load(str(path))
+    model = onnx.load_model_from_string(onnx_bytes(module, example, inputs, outputs, opset))
     # The exporter's shape inference loses track through the reflection pads and names
     # output dims like 'Tanhoutput_dim_0' (even for fixed shapes, and the same name for batch
     # and height): state the IO shapes we know, and drop its intermediate guesses.

@@ -31,6 +31,7 @@ from p2phd.models import GeneratorConfig
 from p2phd.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
 from p2phd.runtime import fused_ops
 from p2phd.runtime.devices import DeviceStream, cudnn_autotuning, require_kernels
+from p2phd.runtime.map_feeds import Maps
 from p2phd.runtime.torch_backend import PRECISIONS
 
 # The backend captures its own CUDA graph, so a mode that makes torch.compile capture one too
@@ -86,20 +87,14 @@ class FusedBackend:
         self._graph: tuple[tuple[_MapKey, ...], torch.cuda.CUDAGraph, list, torch.Tensor] | None
         self._graph = None
 
-    def render_maps(
-        self,
-        labels: torch.Tensor,
-        instances: torch.Tensor | None,
-        features: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def render_maps(self, maps: Maps) -> torch.Tensor:
         """N x H x W labels (valid: the Runtime checks them), instance ids and N x K x H x W
         features on the device -> N x H x W x 3 uint8 images (a new tensor, ready for the
         caller's current stream)."""
-        inputs = [labels, instances, features]
         if self.device.type != "cuda":
             with torch.inference_mode():
-                return self._run(*inputs)
-        return self.stream.run(self._replay, inputs)
+                return self._run(maps)
+        return self.stream.run(self._replay, list(maps))
 
     def _replay(self, inputs: list[torch.Tensor | None]) -> torch.Tensor:
         key = tuple(None if t is None else (tuple(t.shape), t.dtype) for t in inputs)
@@ -120,20 +115,16 @@ class FusedBackend:
         static = [None if t is None else t.clone() for t in inputs]
         with cudnn_autotuning(), torch.inference_mode():
             for _ in range(2):  # cuDNN and torch.compile choose their kernels outside the capture
-                self._run(*static)
+                self._run(Maps(*static))
         graph = torch.cuda.CUDAGraph()
         with self.stream.capturing(graph), torch.inference_mode():
-            output = self._run(*static)
+            output = self._run(Maps(*static))
         return graph, static, output
 
-    def forward(
-        self,
-        labels: torch.Tensor,
-        instances: torch.Tensor | None,
-        features: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def forward(self, maps: Maps) -> torch.Tensor:
         """The generator on maps already on the device, without a CUDA graph or compilation:
         N x H x W x 3 uint8."""
+        labels, instances, features = maps
         dtype = self.input_dtype
         label_nc = self.config.label_nc
         edges = None if instances is None else fused_ops.instance_edges(instances, dtype)

@@ -1,22 +1,29 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The inputs of an artifact exported with its preprocessing (p2phd-export --with-preprocess)."""
+"""The maps every backend's render_maps takes, and the inputs they make for an artifact
+exported with its preprocessing (p2phd-export --with-preprocess)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
 
-def map_feeds(
-    input_names: list[str],
-    labels: torch.Tensor,
-    instances: torch.Tensor | None,
-    features: torch.Tensor | None,
-) -> dict[str, torch.Tensor]:
+class Maps(NamedTuple):
+    """N x H x W labels, instance ids (None: the model takes none) and N x K x H x W
+    features (None: no encoder), padded for the network, on the backend's device."""
+
+    labels: torch.Tensor
+    instances: torch.Tensor | None
+    features: torch.Tensor | None
+
+
+def map_feeds(input_names: list[str], maps: Maps) -> dict[str, torch.Tensor]:
     """labels (+ instances, + features, where the artifact takes them) by input name, in the
     dtypes the exporter declares: int32 maps, float32 features."""
-    feeds = {"labels": labels.to(torch.int32)}
+    feeds = {"labels": maps.labels.to(torch.int32)}
     if "instances" in input_names:
-        feeds["instances"] = instances.to(torch.int32)
+        feeds["instances"] = maps.instances.to(torch.int32)
     if "features" in input_names:
-        feeds["features"] = features.float()
+        feeds["features"] = maps.features.float()
     return feeds

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from p2phd.runtime import openvino_models as ov_models
-from p2phd.runtime.map_feeds import map_feeds
+from p2phd.runtime.map_feeds import Maps, map_feeds
 from p2phd.sidecar import check_artifact_io, sidecar_path
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -248,15 +248,10 @@ class OpenVinoBackend:
         (name,) = input_names(self._model("plain"))
         return self._infer("plain", {name: array}, copy=False)
 
-    def render_maps(
-        self,
-        labels: torch.Tensor,
-        instances: torch.Tensor | None,
-        features: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def render_maps(self, maps: Maps) -> torch.Tensor:
         """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the graph."""
         names = input_names(self._model("maps"))
-        feeds = map_feeds(names, labels, instances, features)
+        feeds = map_feeds(names, maps)
         arrays = {name: feeds[name].contiguous().numpy() for name in names}
         return self._infer("maps", arrays, copy=True)
 

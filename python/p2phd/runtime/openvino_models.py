@@ -74,7 +74,8 @@ def onnx_bytes(
     outputs: Sequence[TensorSpec],
     opset: int = OPSET,
 ) -> bytes:
-    """`module` as ONNX bytes with the specs' names and dynamic batch, height and width."""
+    """`module` as ONNX bytes with the specs' names and dynamic batch, height and width:
+    the one trace of both the ONNX artifact (p2phd.export.onnx) and OpenVINO's models."""
     dynamic_axes = {t.name: t.dynamic_axes() for t in (*inputs, *outputs)}
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():

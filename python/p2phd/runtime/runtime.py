@@ -21,6 +21,7 @@ from p2phd.runtime.devices import DeviceStream, resolve_device
 from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
+from p2phd.runtime.map_feeds import Maps
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
 from p2phd.runtime.onnx_backend import OnnxBackend
 from p2phd.runtime.openvino_backend import OpenVinoBackend, OpenVinoUnavailable
@@ -484,7 +485,9 @@ class Runtime:
         if in_graph:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
-                parts = [self._backend.render_maps(*_part(maps, p)) for p in self._map_parts(n)]
+                parts = [
+                    self._backend.render_maps(Maps(*_part(maps, p))) for p in self._map_parts(n)
+                ]
                 result = parts[0] if len(parts) == 1 else torch.cat(parts)
             with stage("postprocess"):
                 result = result[:, :height, :width]

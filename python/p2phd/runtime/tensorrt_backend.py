@@ -9,7 +9,7 @@ from types import ModuleType
 import torch
 
 from p2phd.extras import require_one_of
-from p2phd.runtime.map_feeds import map_feeds
+from p2phd.runtime.map_feeds import Maps, map_feeds
 
 
 def import_tensorrt() -> ModuleType:
@@ -70,11 +70,6 @@ class TensorRTBackend:
     def generate(self, generator_input: torch.Tensor) -> torch.Tensor:
         return self._run({self.input_names[0]: generator_input})
 
-    def render_maps(
-        self,
-        labels: torch.Tensor,
-        instances: torch.Tensor | None,
-        features: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def render_maps(self, maps: Maps) -> torch.Tensor:
         """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the graph."""
-        return self._run(map_feeds(self.input_names, labels, instances, features))
+        return self._run(map_feeds(self.input_names, maps))

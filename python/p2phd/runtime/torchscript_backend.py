@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from p2phd.runtime.map_feeds import map_feeds
+from p2phd.runtime.map_feeds import Maps, map_feeds
 from p2phd.sidecar import EMBEDDED_NAME, check_embedded, sidecar_path
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32}
@@ -44,13 +44,8 @@ class TorchScriptBackend:
         with torch.inference_mode():
             return self.module(generator_input.to(self.device, self.input_dtype))
 
-    def render_maps(
-        self,
-        labels: torch.Tensor,
-        instances: torch.Tensor | None,
-        features: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def render_maps(self, maps: Maps) -> torch.Tensor:
         """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the module."""
-        feeds = map_feeds(self.input_names, labels, instances, features)
+        feeds = map_feeds(self.input_names, maps)
         with torch.inference_mode():
             return self.module(*(feeds[name].to(self.device) for name in self.input_names))

@@ -10,17 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from p2phd.durations import format_seconds
+
 BAR_WIDTH = 20
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 @dataclass(frozen=True)
