@@ -37,6 +37,7 @@ from p2phd.export.common import (
     PRECISIONS,
     ExportUsageError,
     Progress,
+    check_size,
     describe_shapes,
     resolve_shapes,
     silent,
@@ -152,6 +153,7 @@ def export(
     triton_instances: str | None = None,
     verify: bool = True,
     verify_maps: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    verify_size: tuple[int, int] | None = None,
     tolerance: float | None = None,
     opset: int = OPSET,
     workspace_mib: int | None = None,
@@ -168,8 +170,11 @@ def export(
     or several) builds a TensorRT-for-RTX engine ahead of time for GPUs of that kind.
     Feature models carry their cluster table in the sidecar (and inside the ONNX/TorchScript).
 
-    `verify` runs the artifact on synthetic street scenes at `size` (or on `verify_maps`, a
-    list of (labels, instances) of that size) against the float64 torch model, beside torch
+    `verify` runs the artifact on synthetic street scenes at `verify_size` (default `size`;
+    another size only within a dynamic export's range: the float64 run dominates an export's
+    time and grows with the pixels, and a smaller size checks the same graph on fewer of them)
+    or on `verify_maps`, a list of (labels, instances) of that size, against the float64
+    torch model, beside torch
     at the artifact's precision, and raises VerificationError when the artifact breaks the
     rule of `p2phd.export.verify` (`tolerance`: its factor, default 10). `triton_repo` adds
     the artifact as the next version of a Triton model (`triton_instances` "gpu:2" etc.).
@@ -208,6 +213,7 @@ def export(
     config = model.config
     generator = model.generator.float().eval()
     shapes = resolve_shapes(config, size, dynamic, batch, min_size, max_size)
+    verify_at = _verify_size(shapes, verify_size, config.downsampling) if verify else None
     inputs, outputs = io_tensors(config, precision, with_preprocess)
     t = stage("load", started)
 
@@ -241,6 +247,7 @@ def export(
             config,
             model.clusters,
             shapes,
+            verify_at,
             inputs,
             precision,
             with_preprocess,
@@ -249,7 +256,7 @@ def export(
             progress,
             to,
         )
-        if verify
+        if verify_at is not None
         else None
     )
 
@@ -365,6 +372,26 @@ def _check_out(out_path: Path) -> None:
             return
 
 
+def _verify_size(
+    shapes: Shapes, verify_size: tuple[int, int] | None, stride: int
+) -> tuple[int, int]:
+    """The size the artifact is verified at: `verify_size` where the artifact takes it."""
+    if verify_size is None:
+        return shapes.size
+    h, w = check_size(verify_size, stride, "verify size")
+    (lo_h, lo_w), (hi_h, hi_w) = shapes.min_size, shapes.max_size
+    if not shapes.dynamic and (h, w) != shapes.size:
+        raise ExportUsageError(
+            f"verify size {h}x{w}: a fixed-size artifact takes {hi_h}x{hi_w} only "
+            "(export with --dynamic to verify at another size)"
+        )
+    if not (lo_h <= h <= hi_h and lo_w <= w <= hi_w):
+        raise ExportUsageError(
+            f"verify size {h}x{w} is outside the artifact's range {lo_h}x{lo_w} .. {hi_h}x{hi_w}"
+        )
+    return h, w
+
+
 def _export_ir(
     onnx_path: Path,
     xml_tmp: Path,
@@ -393,6 +420,7 @@ class _Checker:
         config: GeneratorConfig,
         clusters: Mapping[int, np.ndarray] | None,
         shapes: Shapes,
+        size: tuple[int, int],
         inputs: Sequence[TensorSpec],
         precision: str,
         with_preprocess: bool,
@@ -403,14 +431,14 @@ class _Checker:
     ) -> None:
         batch = min(2, shapes.batch) if shapes.dynamic else shapes.batch
         if maps is None:
-            maps = verification.synthetic_maps(config, batch, shapes.size, seed=0)
+            maps = verification.synthetic_maps(config, batch, size, seed=0)
         else:
             maps = list(maps)
-            wrong = [np.shape(m[0]) for m in maps if tuple(np.shape(m[0])) != shapes.size]
+            wrong = [np.shape(m[0]) for m in maps if tuple(np.shape(m[0])) != size]
             if wrong or not maps or (not shapes.dynamic and len(maps) != shapes.batch):
                 raise ExportUsageError(
                     f"verify_maps must be {'up to ' if shapes.dynamic else ''}{shapes.batch} "
-                    f"map(s) of {shapes.size[0]} x {shapes.size[1]}"
+                    f"map(s) of {size[0]} x {size[1]}"
                 )
         self.sample = verification.make_sample(config, maps, clusters, seed=0)
         self.feeds = self.sample.feeds(inputs)
@@ -431,13 +459,14 @@ class _Checker:
             result = verification.Verification(stage, backend, skipped=got)
         else:
             if self._refs is None:  # once per export: the float64 run is the slow part
-                self.progress(f"running the torch model in float64 and {self.precision}")
+                h, w = self.sample.labels.shape[1:]
+                self.progress(f"running the torch model in float64 and {self.precision} at {h}x{w}")
                 self._refs = verification.references(self.generator, self.sample.x, self.precision)
             result = verification.compare(
                 stage, backend, got, self._refs, self.precision, self.with_preprocess, self.factor
             )
+        # Reported once, by the caller (the CLI prints result.verifications).
         self.verifications.append(result)
-        self.progress(result.describe())
         if result.passed is False:
             step = "" if stage == self.to else f" (the {stage} step of the {self.to} export)"
             raise verification.VerificationError(
