@@ -72,6 +72,33 @@ def test_cli_exports_and_reports(checkpoint_dir, tmp_path, capsys):
     assert json.loads((tmp_path / "m.onnx.json").read_text())["format"] == "onnx"
 
 
+def test_cli_prints_each_verification_once(checkpoint_dir, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert (
+        cli.main([str(checkpoint_dir), "--to", "onnx", "--size", "64x128", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr()
+    assert (printed.out + printed.err).count("verify onnx (onnxruntime)") == 1
+
+
+def test_cli_verifies_a_dynamic_export_at_a_smaller_size(checkpoint_dir, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    argv = [str(checkpoint_dir), "--to", "onnx", "--size", "64x128", "--out", str(out)]
+    assert cli.main([*argv, "--dynamic", "--verify-size", "32x64"]) == 0
+    printed = capsys.readouterr()
+    assert "float64 and fp32 at 32x64" in printed.err and ": ok" in printed.out
+    assert json.loads((tmp_path / "m.onnx.json").read_text())["shape_range"]
+
+
+def test_cli_refuses_a_verify_size_a_fixed_artifact_cannot_take(checkpoint_dir, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    argv = [str(checkpoint_dir), "--to", "onnx", "--size", "64x128", "--out", str(out)]
+    assert cli.main([*argv, "--verify-size", "32x64"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("p2phd-export: error: verify size 32x64: a fixed-size artifact")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_default_out_is_named_after_the_source(checkpoint_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = [str(checkpoint_dir), "--to", "torchscript", "--size", "64x128", "--precision", "fp16"]
@@ -110,6 +137,9 @@ def test_cli_refuses_public_options_for_a_bundle(tmp_path, capsys):
         ({"dynamic": True, "min_size": (128, 128)}, "min size"),
         ({"compute_capability": "8.6"}, "--to engine only"),
         ({"triton_instances": "gpu:1"}, "needs --triton-repo"),
+        ({"verify_size": (32, 64)}, "fixed-size artifact takes 64x128 only"),
+        ({"dynamic": True, "verify_size": (64, 256)}, "outside the artifact's range"),
+        ({"dynamic": True, "verify_size": (30, 64)}, "verify size 30x64 is not a multiple"),
     ],
 )
 def test_usage_errors_are_clear_and_write_nothing(tmp_path, kwargs, message):

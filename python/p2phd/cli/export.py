@@ -4,10 +4,10 @@ IR (--to openvino: --out names the .xml; its weights go to the .bin beside it).
 
 Writes the artifact and `<artifact>.json` (the description a Runtime or any client reads:
 IO semantics, and for feature models the cluster table), verifies the artifact on synthetic
-street scenes against the torch model in float64, and exits 0 when the artifact's error is
-of the size of torch's own at the same precision (within --tolerance times it, plus a small
-floor), 1 when the export failed or breaks that rule, 2 on usage errors. A failed export
-leaves nothing at --out.
+street scenes (at --verify-size, default --size) against the torch model in float64, and
+exits 0 when the artifact's error is of the size of torch's own at the same precision
+(within --tolerance times it, plus a small floor), 1 when the export failed or breaks that
+rule, 2 on usage errors. A failed export leaves nothing at --out.
 """
 
 from __future__ import annotations
@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the artifact against the torch model (default on)",
     )
     parser.add_argument(
+        "--verify-size",
+        type=parse_size,
+        metavar="HxW",
+        help="verify at this size instead of --size; with --dynamic only, within its range. "
+        "Faster (the float64 run grows with the pixels), but checks the graph at that size only",
+    )
+    parser.add_argument(
         "--tolerance",
         type=float,
         metavar="FACTOR",
@@ -129,6 +136,8 @@ def export_command(argv: list[str] | None) -> int:
 
     if not args.dynamic and (args.min_size or args.max_size):
         parser.error("--min-size and --max-size need --dynamic")
+    if args.verify_size and not args.verify:
+        parser.error("--verify-size needs --verify")
     # A plain `kill` should clean up like Ctrl-C does: no temporary file left behind.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -148,6 +157,7 @@ def export_command(argv: list[str] | None) -> int:
             triton_name=args.triton_name,
             triton_instances=args.triton_instances,
             verify=args.verify,
+            verify_size=args.verify_size,
             tolerance=args.tolerance,
             opset=args.opset,
             workspace_mib=args.workspace_mib,

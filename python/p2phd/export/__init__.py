@@ -2,8 +2,9 @@
 """Export a pix2pixHD generator to TorchScript, ONNX or a TensorRT engine, with a JSON sidecar.
 
 One module per artifact kind (`torchscript`, `onnx`, `engine`, `triton`), `graph` (what is
-traced), `verify` (against float64 truth), `sidecar` (the one reader and writer of
-`<artifact>.json`, which Runtime uses too) and `exporter` (the `export` function).
+traced), `verify` (against float64 truth), `checker` (runs each stage's artifact against it),
+`sidecar` (the one reader and writer of `<artifact>.json`, which Runtime uses too) and
+`exporter` (the `export` function, one function per stage).
 
 Every artifact gets `<artifact>.json` beside it, which is all a client needs to drive it:
 format, config (GeneratorConfig), with_preprocess, precision, inputs and outputs (name, dtype,

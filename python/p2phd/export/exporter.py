@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from p2phd.export import engine, triton
 from p2phd.export import onnx as onnx_artifact
 from p2phd.export import torchscript as torchscript_artifact
 from p2phd.export import verify as verification
+from p2phd.export.checker import Checker, Runner, check_verify_size
 from p2phd.export.common import (
     EXTENSIONS,
     FORMATS,
@@ -45,7 +46,6 @@ from p2phd.export.common import (
 )
 from p2phd.extras import require
 from p2phd.models import graph
-from p2phd.models.config import GeneratorConfig
 from p2phd.runtime import openvino_models as openvino_artifact
 from p2phd.sidecar import (
     ARTIFACT_DIGEST,
@@ -54,9 +54,6 @@ from p2phd.sidecar import (
     semantics,
     sidecar_path,
 )
-
-# Runs an artifact on named inputs: its output, or a string saying why it cannot run here.
-Runner = Callable[[Path, Mapping[str, torch.Tensor]], "np.ndarray | str"]
 
 
 @dataclass
@@ -102,8 +99,8 @@ def _check_arguments(
     capabilities: Sequence[str],
     triton_repo: Any,
     tolerance: float | None,
-) -> Any:
-    """Usage errors before any work; returns the TensorRT module for engines."""
+) -> None:
+    """Usage errors before any work."""
     if to not in FORMATS:
         raise ExportUsageError(f"format must be one of {', '.join(FORMATS)}, got {to!r}")
     if precision not in PRECISIONS:
@@ -117,7 +114,7 @@ def _check_arguments(
     if to == "openvino" and triton_repo is not None:
         raise ExportUsageError("--triton-repo takes onnx, torchscript or engine artifacts")
     if to != "engine":
-        return None
+        return
     trt = engine.import_tensorrt()
     if capabilities and not engine.is_rtx(trt):
         raise ExportUsageError(
@@ -132,7 +129,6 @@ def _check_arguments(
         )
     if triton_repo is not None:
         triton.check_artifact("engine", trt_module_name(trt))
-    return trt
 
 
 def export(
@@ -153,6 +149,7 @@ def export(
     triton_instances: str | None = None,
     verify: bool = True,
     verify_maps: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    verify_size: tuple[int, int] | None = None,
     tolerance: float | None = None,
     opset: int = OPSET,
     workspace_mib: int | None = None,
@@ -169,8 +166,11 @@ def export(
     or several) builds a TensorRT-for-RTX engine ahead of time for GPUs of that kind.
     Feature models carry their cluster table in the sidecar (and inside the ONNX/TorchScript).
 
-    `verify` runs the artifact on synthetic street scenes at `size` (or on `verify_maps`, a
-    list of (labels, instances) of that size) against the float64 torch model, beside torch
+    `verify` runs the artifact on synthetic street scenes at `verify_size` (default `size`;
+    another size only within a dynamic export's range: the float64 run dominates an export's
+    time and grows with the pixels, and a smaller size checks the same graph on fewer of them)
+    or on `verify_maps`, a list of (labels, instances) of that size, against the float64
+    torch model, beside torch
     at the artifact's precision, and raises VerificationError when the artifact breaks the
     rule of `p2phd.export.verify` (`tolerance`: its factor, default 10). `triton_repo` adds
     the artifact as the next version of a Triton model (`triton_instances` "gpu:2" etc.).
@@ -178,184 +178,269 @@ def export(
     either way nothing is left at `out`.
     """
     progress = progress or silent
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
-
-    def stage(name: str, since: float) -> float:
-        now = time.perf_counter()
-        seconds[name] = seconds.get(name, 0.0) + now - since
-        return now
-
-    if isinstance(compute_capability, str):
-        compute_capability = [compute_capability]
-    capabilities = [engine.parse_compute_capability(c) for c in compute_capability or []]
-    trt = _check_arguments(to, precision, opset, capabilities, triton_repo, tolerance)
+    timer = _Timer()
+    listed = [compute_capability] if isinstance(compute_capability, str) else compute_capability
+    capabilities = [engine.parse_compute_capability(c) for c in listed or []]
+    _check_arguments(to, precision, opset, capabilities, triton_repo, tolerance)
     _require_extras(to, verify)
-    instances = triton.parse_instances(triton_instances) if triton_instances else None
-    if instances is not None and triton_repo is None:
-        raise ExportUsageError("--triton-instances needs --triton-repo")
-
-    out_path = (
-        Path(out) if out is not None else _default_out(source, to, precision, with_preprocess)
+    instances = _check_triton(triton_repo, triton_instances)
+    out_path = _check_out(out, source, to, precision, with_preprocess)
+    model = _load(source, load_options, progress)
+    job = _Job(to, precision, with_preprocess, out_path, opset, workspace_mib, capabilities)
+    job.progress, job.timer = progress, timer
+    job.plan(model, resolve_shapes(model.config, size, dynamic, batch, min_size, max_size))
+    if verify:
+        job.checker = _checker(job, verify_size, verify_maps, tolerance)
+    timer.lap("load")
+    cache_path, cache_bytes = _write(job)
+    result = ExportResult(
+        path=out_path,
+        sidecar_path=sidecar_path(out_path),
+        sidecar=job.sidecar,
+        verifications=[] if job.checker is None else job.checker.verifications,
+        timing_cache_path=cache_path if cache_bytes else None,
+        seconds=timer.seconds,
     )
-    _check_out(out_path)
-    if triton_repo is not None and Path(triton_repo).exists() and not Path(triton_repo).is_dir():
-        raise ExportUsageError(f"--triton-repo {triton_repo} is not a folder")
-    if isinstance(source, LoadedModel):
-        model = source
-    else:
-        progress(f"loading {source}")
-        model = load(source, **dict(load_options or {}))
-    config = model.config
-    generator = model.generator.float().eval()
-    shapes = resolve_shapes(config, size, dynamic, batch, min_size, max_size)
-    inputs, outputs = io_tensors(config, precision, with_preprocess)
-    t = stage("load", started)
-
-    module = graph.traced_module(generator, config, precision, with_preprocess)
-    # Traced at a small size, never the one it is verified at: a trace runs the model once,
-    # which at 1024x2048 in float16 on a CPU takes many minutes, and a shape baked into the
-    # graph by mistake then shows up as a verification failure.
-    stride = config.downsampling
-    trace_maps = verification.synthetic_maps(config, 1, (2 * stride, 3 * stride), seed=1)
-    example = tuple(
-        verification.make_sample(config, trace_maps, model.clusters, seed=1).feeds(inputs).values()
-    )
-
-    sidecar: dict[str, Any] = {
-        "format": to,
-        "config": config.to_dict(),
-        "with_preprocess": with_preprocess,
-        "precision": precision,
-        "inputs": [tensor.describe(shapes) for tensor in inputs],
-        "outputs": [tensor.describe(shapes) for tensor in outputs],
-        "shape_range": shapes.shape_range(),
-        "semantics": semantics(config, with_preprocess),
-        "clusters": clusters_to_json(model.clusters),
-        "versions": versions(),
-        "weights_sha256": weights_sha256(generator),
-        "compute_capability": ",".join(capabilities) or None,
-    }
-    checker = (
-        _Checker(
-            generator,
-            config,
-            model.clusters,
-            shapes,
-            inputs,
-            precision,
-            with_preprocess,
-            verify_maps,
-            tolerance,
-            progress,
-            to,
+    if triton_repo is not None:
+        name = triton_name or re.sub(r"[^A-Za-z0-9_.-]", "_", out_path.name.split(".")[0])
+        result.triton_model_dir = triton.write_triton(
+            Path(triton_repo), name, out_path, job.sidecar, instances
         )
-        if verify
-        else None
+        progress(f"wrote Triton model version {result.triton_model_dir}")
+    timer.seconds["total"] = time.perf_counter() - timer.started
+    return result
+
+
+def _load(
+    source: str | os.PathLike[str] | LoadedModel,
+    load_options: Mapping[str, Any] | None,
+    progress: Progress,
+) -> LoadedModel:
+    if isinstance(source, LoadedModel):
+        return source
+    progress(f"loading {source}")
+    return load(source, **dict(load_options or {}))
+
+
+class _Timer:
+    """Seconds per stage of the export; a stage that comes back adds to its time."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+@dataclass
+class _Job:
+    """One export, its arguments checked: what each stage reads and the sidecar it fills."""
+
+    to: str
+    precision: str
+    with_preprocess: bool
+    out_path: Path
+    opset: int
+    workspace_mib: int | None
+    capabilities: list[str]
+    model: LoadedModel = field(init=False)
+    shapes: Shapes = field(init=False)
+    inputs: list[TensorSpec] = field(init=False)
+    outputs: list[TensorSpec] = field(init=False)
+    sidecar: dict[str, Any] = field(init=False)
+    checker: Checker | None = None
+    progress: Progress = silent
+    timer: _Timer = field(default_factory=_Timer)
+
+    def plan(self, model: LoadedModel, shapes: Shapes) -> None:
+        """The model in float32, its IO tensors and the sidecar's first fields."""
+        model.generator.float().eval()
+        self.model, self.shapes, config = model, shapes, model.config
+        self.inputs, self.outputs = io_tensors(config, self.precision, self.with_preprocess)
+        self.sidecar = {
+            "format": self.to,
+            "config": config.to_dict(),
+            "with_preprocess": self.with_preprocess,
+            "precision": self.precision,
+            "inputs": [tensor.describe(shapes) for tensor in self.inputs],
+            "outputs": [tensor.describe(shapes) for tensor in self.outputs],
+            "shape_range": shapes.shape_range(),
+            "semantics": semantics(config, self.with_preprocess),
+            "clusters": clusters_to_json(model.clusters),
+            "versions": versions(),
+            "weights_sha256": weights_sha256(model.generator),
+            "compute_capability": ",".join(self.capabilities) or None,
+        }
+
+    def trace(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+        """The traced module and an example input for it."""
+        config = self.model.config
+        module = graph.traced_module(
+            self.model.generator, config, self.precision, self.with_preprocess
+        )
+        # Traced at a small size, never the one it is verified at: a trace runs the model
+        # once, which at 1024x2048 in float16 on a CPU takes many minutes, and a shape baked
+        # into the graph by mistake then shows up as a verification failure.
+        stride = config.downsampling
+        maps = verification.synthetic_maps(config, 1, (2 * stride, 3 * stride), seed=1)
+        sample = verification.make_sample(config, maps, self.model.clusters, seed=1)
+        return module, tuple(sample.feeds(self.inputs).values())
+
+    def check(self, stage: str, backend: str, path: Path, run: Runner) -> None:
+        """Verify the artifact of `stage` when the export verifies."""
+        if self.checker is not None:
+            self.checker.check(stage, backend, path, run)
+            self.timer.lap("verify")
+
+
+def _checker(
+    job: _Job,
+    verify_size: tuple[int, int] | None,
+    maps: Sequence[tuple[np.ndarray, np.ndarray]] | None,
+    tolerance: float | None,
+) -> Checker:
+    """The checker of `job`'s artifacts, at `verify_size` (default the export's size)."""
+    model, shapes = job.model, job.shapes
+    size = check_verify_size(shapes, verify_size, model.config.downsampling)
+    return Checker(
+        model.generator,
+        model.config,
+        model.clusters,
+        shapes,
+        size,
+        job.inputs,
+        job.precision,
+        job.with_preprocess,
+        maps,
+        tolerance,
+        job.progress,
+        job.to,
     )
 
-    sidecar_file = sidecar_path(out_path)
+
+def _write(job: _Job) -> tuple[Path | None, bytes | None]:
+    """Write and verify the artifact and its sidecar under temporary names, then rename
+    them into place; the engine's timing cache path and bytes (None for other kinds)."""
+    out_path = job.out_path
     with contextlib.ExitStack() as stack:
         # The artifact and its sidecar are renamed into place together at the end of the
         # block (or removed on failure); the sidecar holds the artifact's digest, so a pair
         # mixed by a kill between the two renames is refused when read.
         # OpenVINO IR: the weights file beside the .xml is a third member of the set.
-        weights_path = out_path.with_suffix(".bin") if to == "openvino" else None
-        targets = [out_path, sidecar_file, *([weights_path] if weights_path else [])]
+        weights_path = out_path.with_suffix(".bin") if job.to == "openvino" else None
+        targets = [out_path, sidecar_path(out_path), *([weights_path] if weights_path else [])]
         artifact_tmp, sidecar_tmp, *weights_tmps = stack.enter_context(
             atomic_paths(*targets, clean_stale=True)
         )
-        weights_tmp = weights_tmps[0] if weights_tmps else None
         cache_path: Path | None = None
         cache_bytes: bytes | None = None
-        if to == "torchscript":
-            progress(f"tracing to TorchScript ({precision}, {describe_shapes(shapes)})")
-            text = json.dumps(sidecar, sort_keys=True)
-            torchscript_artifact.export_torchscript(module, example, artifact_tmp, text)
-            t = stage("export", t)
-            if checker is not None:
-                progress("verifying with torch against float64 truth")
-                checker.check(
-                    "torchscript", "torch", artifact_tmp, torchscript_artifact.run_torchscript
-                )
-                t = stage("verify", t)
+        if job.to == "torchscript":
+            _write_torchscript(job, artifact_tmp)
         else:
-            if to == "onnx":
-                onnx_path = artifact_tmp
-            else:
-                # Beside the artifact: the IR's files are renamed from here into place.
-                where = out_path.parent if to == "openvino" else None
+            onnx_path = artifact_tmp
+            if job.to != "onnx":
+                # Beside the artifact: the IR's files are renamed from there into place.
+                where = out_path.parent if job.to == "openvino" else None
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=where)))
                 onnx_path = workdir / "model.onnx"
-            progress(f"exporting ONNX opset {opset} ({precision}, {describe_shapes(shapes)})")
-            metadata = {"p2phd": json.dumps({**sidecar, "format": "onnx"}, sort_keys=True)}
-            onnx_artifact.export_onnx(
-                module, example, onnx_path, inputs, outputs, shapes, opset, metadata
-            )
-            del module
-            t = stage("export", t)
-            if checker is not None and to != "openvino":
-                progress("verifying the ONNX with onnxruntime (CPU) against float64 truth")
-                checker.check("onnx", "onnxruntime", onnx_path, onnx_artifact.run_onnxruntime)
-                t = stage("verify", t)
-            if weights_tmp is not None:
-                _export_ir(onnx_path, artifact_tmp, weights_tmp, checker, progress)
-                sidecar["versions"]["openvino"] = openvino_artifact.import_openvino().__version__
-                t = stage("build", t)
-            if to == "engine":
+            _write_onnx(job, onnx_path)
+            if weights_tmps:
+                _export_ir(onnx_path, artifact_tmp, weights_tmps[0], job.checker, job.progress)
+                version = openvino_artifact.import_openvino().__version__
+                job.sidecar["versions"]["openvino"] = version
+                job.timer.lap("build")
+            if job.to == "engine":
                 cache_path = out_path.with_name(out_path.name + ".timing-cache")
-                trt, io_in, io_out, cache_bytes = engine.build_engine(
-                    onnx_path,
-                    artifact_tmp,
-                    cache_path,
-                    inputs,
-                    outputs,
-                    shapes,
-                    precision,
-                    capabilities,
-                    workspace_mib,
-                    progress,
-                )
-                sidecar["inputs"], sidecar["outputs"] = io_in, io_out
-                sidecar["versions"] = versions(trt)
-                t = stage("build", t)
-                if checker is not None:
-                    checker.check(
-                        "engine",
-                        "tensorrt",
-                        artifact_tmp,
-                        lambda path, named: engine.run_engine(trt, path, named, capabilities),
-                    )
-                    t = stage("verify", t)
-        sidecar[ARTIFACT_DIGEST] = file_sha256(artifact_tmp)
-        if weights_tmp is not None:
-            sidecar[BIN_DIGEST] = file_sha256(weights_tmp)
-        sidecar_tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+                cache_bytes = _build_engine(job, onnx_path, artifact_tmp, cache_path)
+        job.sidecar[ARTIFACT_DIGEST] = file_sha256(artifact_tmp)
+        if weights_tmps:
+            job.sidecar[BIN_DIGEST] = file_sha256(weights_tmps[0])
+        sidecar_tmp.write_text(json.dumps(job.sidecar, indent=2) + "\n")
     if cache_path is not None and cache_bytes:
         with atomic_write(cache_path, clean_stale=True) as handle:
             handle.write(cache_bytes)
+    return cache_path, cache_bytes
 
-    result = ExportResult(
-        path=out_path,
-        sidecar_path=sidecar_file,
-        sidecar=sidecar,
-        verifications=[] if checker is None else checker.verifications,
-        timing_cache_path=cache_path if cache_bytes else None,
-        seconds=seconds,
+
+def _write_torchscript(job: _Job, artifact_tmp: Path) -> None:
+    module, example = job.trace()
+    job.progress(f"tracing to TorchScript ({job.precision}, {describe_shapes(job.shapes)})")
+    text = json.dumps(job.sidecar, sort_keys=True)
+    torchscript_artifact.export_torchscript(module, example, artifact_tmp, text)
+    job.timer.lap("export")
+    if job.checker is not None:
+        job.progress("verifying with torch against float64 truth")
+    job.check("torchscript", "torch", artifact_tmp, torchscript_artifact.run_torchscript)
+
+
+def _write_onnx(job: _Job, onnx_path: Path) -> None:
+    """The ONNX of every kind but TorchScript (the artifact itself for --to onnx), verified
+    with onnxruntime unless OpenVINO verifies its IR."""
+    module, example = job.trace()
+    job.progress(
+        f"exporting ONNX opset {job.opset} ({job.precision}, {describe_shapes(job.shapes)})"
     )
-    if triton_repo is not None:
-        name = triton_name or re.sub(r"[^A-Za-z0-9_.-]", "_", out_path.name.split(".")[0])
-        result.triton_model_dir = triton.write_triton(
-            Path(triton_repo), name, out_path, sidecar, instances
-        )
-        progress(f"wrote Triton model version {result.triton_model_dir}")
-    seconds["total"] = time.perf_counter() - started
-    return result
+    metadata = {"p2phd": json.dumps({**job.sidecar, "format": "onnx"}, sort_keys=True)}
+    onnx_artifact.export_onnx(
+        module, example, onnx_path, job.inputs, job.outputs, job.shapes, job.opset, metadata
+    )
+    del module  # before an engine build, which needs the memory
+    job.timer.lap("export")
+    if job.to != "openvino":
+        if job.checker is not None:
+            job.progress("verifying the ONNX with onnxruntime (CPU) against float64 truth")
+        job.check("onnx", "onnxruntime", onnx_path, onnx_artifact.run_onnxruntime)
 
 
-def _check_out(out_path: Path) -> None:
-    """Usage errors for an `out` that cannot be written, before any work: a folder, a device
-    or a FIFO where the artifact or its sidecar would go, or a file where a folder must be."""
+def _build_engine(job: _Job, onnx_path: Path, artifact_tmp: Path, cache_path: Path) -> bytes:
+    """The TensorRT engine from the ONNX, verified; returns its timing cache's bytes."""
+    trt, io_in, io_out, cache_bytes = engine.build_engine(
+        onnx_path,
+        artifact_tmp,
+        cache_path,
+        job.inputs,
+        job.outputs,
+        job.shapes,
+        job.precision,
+        job.capabilities,
+        job.workspace_mib,
+        job.progress,
+    )
+    job.sidecar["inputs"], job.sidecar["outputs"] = io_in, io_out
+    job.sidecar["versions"] = versions(trt)
+    job.timer.lap("build")
+    capabilities = job.capabilities
+    job.check(
+        "engine",
+        "tensorrt",
+        artifact_tmp,
+        lambda path, named: engine.run_engine(trt, path, named, capabilities),
+    )
+    return cache_bytes
+
+
+def _check_triton(
+    triton_repo: str | os.PathLike[str] | None, triton_instances: str | None
+) -> tuple[str, int] | None:
+    """The parsed --triton-instances, or a usage error before any work."""
+    instances = triton.parse_instances(triton_instances) if triton_instances else None
+    if instances is not None and triton_repo is None:
+        raise ExportUsageError("--triton-instances needs --triton-repo")
+    if triton_repo is not None and Path(triton_repo).exists() and not Path(triton_repo).is_dir():
+        raise ExportUsageError(f"--triton-repo {triton_repo} is not a folder")
+    return instances
+
+
+def _check_out(
+    out: str | os.PathLike[str] | None, source: Any, fmt: str, precision: str, preprocess: bool
+) -> Path:
+    """`out` (default: named after `source`), or a usage error before any work where it
+    cannot be written: a folder, a device or a FIFO where the artifact or its sidecar would
+    go, or a file where a folder must be."""
+    out_path = Path(out) if out is not None else _default_out(source, fmt, precision, preprocess)
     for path in (out_path, sidecar_path(out_path)):
         try:
             check_replaceable(path)
@@ -365,14 +450,15 @@ def _check_out(out_path: Path) -> None:
         if parent.exists():
             if not parent.is_dir():
                 raise ExportUsageError(f"--out {out_path}: {parent} is a file, not a folder")
-            return
+            break
+    return out_path
 
 
 def _export_ir(
     onnx_path: Path,
     xml_tmp: Path,
     weights_tmp: Path,
-    checker: _Checker | None,
+    checker: Checker | None,
     progress: Progress,
 ) -> None:
     """The exported ONNX as OpenVINO IR, verified with OpenVINO in f32, moved to the
@@ -385,66 +471,3 @@ def _export_ir(
         checker.check("openvino", "openvino", xml, openvino_artifact.run_openvino)
     os.replace(xml.with_suffix(".bin"), weights_tmp)
     os.replace(xml, xml_tmp)
-
-
-class _Checker:
-    """Runs each stage's artifact on the sample and applies the verification rule."""
-
-    def __init__(
-        self,
-        generator: torch.nn.Module,
-        config: GeneratorConfig,
-        clusters: Mapping[int, np.ndarray] | None,
-        shapes: Shapes,
-        inputs: Sequence[TensorSpec],
-        precision: str,
-        with_preprocess: bool,
-        maps: Sequence[tuple[np.ndarray, np.ndarray]] | None,
-        tolerance: float | None,
-        progress: Progress,
-        to: str,
-    ) -> None:
-        batch = min(2, shapes.batch) if shapes.dynamic else shapes.batch
-        if maps is None:
-            maps = verification.synthetic_maps(config, batch, shapes.size, seed=0)
-        else:
-            maps = list(maps)
-            wrong = [np.shape(m[0]) for m in maps if tuple(np.shape(m[0])) != shapes.size]
-            if wrong or not maps or (not shapes.dynamic and len(maps) != shapes.batch):
-                raise ExportUsageError(
-                    f"verify_maps must be {'up to ' if shapes.dynamic else ''}{shapes.batch} "
-                    f"map(s) of {shapes.size[0]} x {shapes.size[1]}"
-                )
-        self.sample = verification.make_sample(config, maps, clusters, seed=0)
-        self.feeds = self.sample.feeds(inputs)
-        self.generator = generator
-        self.precision = precision
-        self.with_preprocess = with_preprocess
-        self.factor = verification.DEFAULT_FACTOR if tolerance is None else tolerance
-        self.progress = progress
-        self.to = to
-        self.verifications: list[verification.Verification] = []
-        self._refs: verification.References | None = None
-
-    def check(self, stage: str, backend: str, path: Path, run: Runner) -> None:
-        """Run the artifact at `path` (`run` returns its output, or why it cannot run here)
-        and raise VerificationError when it breaks the rule."""
-        got = run(path, self.feeds)
-        if isinstance(got, str):
-            result = verification.Verification(stage, backend, skipped=got)
-        else:
-            if self._refs is None:  # once per export: the float64 run is the slow part
-                self.progress(f"running the torch model in float64 and {self.precision}")
-                self._refs = verification.references(self.generator, self.sample.x, self.precision)
-            result = verification.compare(
-                stage, backend, got, self._refs, self.precision, self.with_preprocess, self.factor
-            )
-        self.verifications.append(result)
-        self.progress(result.describe())
-        if result.passed is False:
-            step = "" if stage == self.to else f" (the {stage} step of the {self.to} export)"
-            raise verification.VerificationError(
-                f"the {stage} artifact{step} is further from the float64 torch model than "
-                f"the rule allows; nothing was written. {result.describe()}",
-                result,
-            )
