@@ -13,6 +13,8 @@ from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.models.segmenter import Segmenter, SegmenterConfig
 from p2phd.quality import judge
+from p2phd.runtime import Runtime
+from p2phd.runtime.devices import BF16_FLAGS, cpu_flags
 
 # Instance features without clusters: the untrained and L1 rows of the demo model get zeros.
 TINY = GeneratorConfig(
@@ -142,3 +144,30 @@ def test_the_l1_baseline_can_train_in_bf16(model, tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         bench.main([*argv[:-1], "fp16"])
     assert usage.value.code == 2
+
+
+@pytest.mark.skipif(not BF16_FLAGS & cpu_flags(), reason="this CPU has no bf16 units")
+def test_each_given_model_is_scored_in_each_precision(model):
+    """The bf16 row is the score of the Runtime's bf16 renders, beside the fp32 row; the
+    baselines stay fp32 only."""
+    seeds = range(100, 102)
+    rows = quality_bench.run(
+        [model], torch.device("cpu"), seeds, 32, 64, precisions=["fp32", "bf16"]
+    )
+    names = [row.model for row in rows]
+    assert names == ["oracle (synthetic photos)", model, f"{model} (bf16)", "untrained"]
+    scenes = quality_bench.held_out_scenes(seeds, 32, 64)
+    segmenter = judge.load_segmenter()
+    bf16 = Runtime(model, device="cpu", precision="bf16")
+    expected = quality_bench.render_row(bf16, "bf16", segmenter, scenes)
+    assert (rows[2].pixel_accuracy, rows[2].mean_iou) == (
+        expected.pixel_accuracy,
+        expected.mean_iou,
+    )
+
+
+def test_precisions_other_than_fp32_and_bf16_are_refused(model):
+    with pytest.raises(ValueError, match="precisions must be fp32 and/or bf16"):
+        quality_bench.run(
+            [model], torch.device("cpu"), range(100, 101), 32, 64, precisions=["int4"]
+        )

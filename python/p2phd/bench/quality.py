@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -186,12 +186,17 @@ def run(
     segmenter_path: str | None = None,
     l1_model: str | None = None,
     l1_training: L1Training | None = None,
+    precisions: Sequence[str] = ("fp32",),
 ) -> list[QualityRow]:
-    """The table's rows: the oracle, each of `models`, an untrained generator of the first
-    model's architecture, and the L1-only generator (`l1_model`, or trained as `l1_training`
-    says) when given. Every row is scored on the same scenes, `seeds` at height x width."""
+    """The table's rows: the oracle, each of `models` in each of `precisions` (fp32 rows
+    named by the model alone, the others by the model and precision, as the Runtime ran
+    them: OpenVINO on a CPU), an untrained generator of the first model's architecture, and
+    the L1-only generator (`l1_model`, or trained as `l1_training` says) when given. Every
+    row is scored on the same scenes, `seeds` at height x width."""
     if not seeds:
         raise ValueError("the held-out seed range is empty")
+    if not precisions or any(p not in ("fp32", "bf16") for p in precisions):
+        raise ValueError(f"precisions must be fp32 and/or bf16, got {list(precisions)}")
     segmenter = load_segmenter(segmenter_path, device)
     scenes = held_out_scenes(seeds, height, width)
     config = Runtime(models[0], device=device).config
@@ -224,8 +229,11 @@ def run(
             if isinstance(source, torch.nn.Module):
                 path = f"{directory}/{index}"
                 save_generator(config, source, path)
-            runtime = Runtime(path, device=device, precision="fp32")
-            rows.append(_timed(name, render_row, runtime, name, segmenter, scenes))
+            # The given models in each precision; the baselines in fp32 only.
+            for precision in precisions if index < len(models) else ("fp32",):
+                runtime = Runtime(path, device=device, precision=precision)
+                label = name if precision == "fp32" else f"{name} ({runtime.precision})"
+                rows.append(_timed(label, render_row, runtime, label, segmenter, scenes))
     return rows
 
 
