@@ -219,6 +219,14 @@ class OpInputs:
     input_buffer_fp32: torch.Tensor
     image_buffer: torch.Tensor
 
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """labels, instances, features, ids, table, y."""
+        return self.labels, self.instances, self.features, self.ids, self.table, self.y
+
+    def buffers(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The fp16 and fp32 generator input buffers and the uint8 image buffer."""
+        return self.input_buffer, self.input_buffer_fp32, self.image_buffer
+
 
 def make_inputs(height: int, width: int, batch: int, device: str) -> OpInputs:
     """Blocky scenes and random features, table and image, seeded, on the device."""
@@ -254,19 +262,8 @@ def make_inputs(height: int, width: int, batch: int, device: str) -> OpInputs:
 
 def common_cases(x: OpInputs) -> list[Case]:
     """The cases timed on every device."""
-    labels, instances, features, ids, table, y = (
-        x.labels,
-        x.instances,
-        x.features,
-        x.ids,
-        x.table,
-        x.y,
-    )
-    input_buffer, input_buffer_fp32, image_buffer = (
-        x.input_buffer,
-        x.input_buffer_fp32,
-        x.image_buffer,
-    )
+    labels, instances, features, ids, table, y = x.tensors()
+    input_buffer, input_buffer_fp32, image_buffer = x.buffers()
     half = torch.float16
     return [
         (
@@ -329,7 +326,7 @@ def common_cases(x: OpInputs) -> list[Case]:
 
 def cuda_cases(x: OpInputs) -> list[Case]:
     """CUDA only: the ops without their error check, and the layers."""
-    labels, instances, features, ids, table = x.labels, x.instances, x.features, x.ids, x.table
+    labels, instances, features, ids, table, _ = x.tensors()
     half = torch.float16
     # check=False skips reading the error flag back, the one host-device sync of an op.
     cases = [
@@ -355,20 +352,9 @@ def cuda_cases(x: OpInputs) -> list[Case]:
 
 def cpu_cases(x: OpInputs) -> list[Case]:
     """CPU only: numpy versions, and the kernels on one thread."""
-    labels, instances, features, ids, table, y = (
-        x.labels,
-        x.instances,
-        x.features,
-        x.ids,
-        x.table,
-        x.y,
-    )
-    labels_np, instances_np, input_buffer, image_buffer = (
-        x.labels_np,
-        x.instances_np,
-        x.input_buffer,
-        x.image_buffer,
-    )
+    labels, instances, features, ids, table, y = x.tensors()
+    labels_np, instances_np = x.labels_np, x.instances_np
+    input_buffer, _, image_buffer = x.buffers()
     half = torch.float16
     features_np, ids_np, table_np, y_np = (
         features.numpy(),
