@@ -18,6 +18,9 @@ from p2phd import ops, reference
 LABEL_NC = 35
 FEATURE_CHANNELS = 3
 
+# One timed call: (op, implementation, the call).
+Case = tuple[str, str, Callable[[], object]]
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -146,7 +149,7 @@ def numpy_to_uint8(y: np.ndarray) -> np.ndarray:
 
 def layer_cases(
     labels: torch.Tensor, instances: torch.Tensor, dense_input: torch.Tensor
-) -> list[tuple[str, str, Callable[[], object]]]:
+) -> list[Case]:
     """The fused generator layers at the shapes of label2city_1024p (32 channels at full size,
     the coarse generator's 64 at half size) against what eager FP16 PyTorch runs for them
     (cuDNN). CUDA only: on the CPU the torch convolutions take minutes at 2048 x 1024."""
@@ -200,7 +203,33 @@ def layer_cases(
     ]
 
 
-def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Timing]:
+@dataclass(frozen=True)
+class OpInputs:
+    """One batch of maps and the tensors and buffers the timed ops take."""
+
+    labels_np: np.ndarray
+    instances_np: np.ndarray
+    labels: torch.Tensor
+    instances: torch.Tensor
+    features: torch.Tensor
+    ids: torch.Tensor
+    table: torch.Tensor
+    y: torch.Tensor
+    input_buffer: torch.Tensor
+    input_buffer_fp32: torch.Tensor
+    image_buffer: torch.Tensor
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """labels, instances, features, ids, table, y."""
+        return self.labels, self.instances, self.features, self.ids, self.table, self.y
+
+    def buffers(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The fp16 and fp32 generator input buffers and the uint8 image buffer."""
+        return self.input_buffer, self.input_buffer_fp32, self.image_buffer
+
+
+def make_inputs(height: int, width: int, batch: int, device: str) -> OpInputs:
+    """Blocky scenes and random features, table and image, seeded, on the device."""
     labels_np, instances_np = blocky_scene(height, width)
     labels_np = np.repeat(labels_np[None], batch, 0)
     instances_np = np.repeat(instances_np[None], batch, 0)
@@ -216,7 +245,27 @@ def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Tim
     input_buffer = torch.empty(batch, LABEL_NC + 1, height, width, dtype=half, device=device)
     input_buffer_fp32 = torch.empty(batch, LABEL_NC + 1, height, width, device=device)
     image_buffer = torch.empty(batch, height, width, 3, dtype=torch.uint8, device=device)
-    cases: list[tuple[str, str, Callable[[], object]]] = [
+    return OpInputs(
+        labels_np,
+        instances_np,
+        labels,
+        instances,
+        features,
+        ids,
+        table,
+        y,
+        input_buffer,
+        input_buffer_fp32,
+        image_buffer,
+    )
+
+
+def common_cases(x: OpInputs) -> list[Case]:
+    """The cases timed on every device."""
+    labels, instances, features, ids, table, y = x.tensors()
+    input_buffer, input_buffer_fp32, image_buffer = x.buffers()
+    half = torch.float16
+    return [
         (
             "generator_input fp16",
             "p2phd",
@@ -273,82 +322,100 @@ def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Tim
         ("to_uint8_image", "p2phd, out= reused", lambda: ops.to_uint8_image(y, out=image_buffer)),
         ("to_uint8_image", "torch reference", lambda: reference.to_uint8_image(y)),
     ]
-    if device == "cuda":
-        # check=False skips reading the error flag back, the one host-device sync of an op.
-        cases += [
-            (
-                "generator_input fp16",
-                "p2phd, check=False",
-                lambda: ops.generator_input(labels, instances, LABEL_NC, dtype=half, check=False),
+
+
+def cuda_cases(x: OpInputs) -> list[Case]:
+    """CUDA only: the ops without their error check, and the layers."""
+    labels, instances, features, ids, table, _ = x.tensors()
+    half = torch.float16
+    # check=False skips reading the error flag back, the one host-device sync of an op.
+    cases = [
+        (
+            "generator_input fp16",
+            "p2phd, check=False",
+            lambda: ops.generator_input(labels, instances, LABEL_NC, dtype=half, check=False),
+        ),
+        (
+            "instance_mean",
+            "p2phd, check=False",
+            lambda: ops.instance_mean(features, instances, check=False),
+        ),
+        (
+            "instance_broadcast",
+            "p2phd, check=False",
+            lambda: ops.instance_broadcast(instances, ids, table, check=False),
+        ),
+    ]
+    cases += layer_cases(labels, instances, x.input_buffer)
+    return cases
+
+
+def cpu_cases(x: OpInputs) -> list[Case]:
+    """CPU only: numpy versions, and the kernels on one thread."""
+    labels, instances, features, ids, table, y = x.tensors()
+    labels_np, instances_np = x.labels_np, x.instances_np
+    input_buffer, _, image_buffer = x.buffers()
+    half = torch.float16
+    features_np, ids_np, table_np, y_np = (
+        features.numpy(),
+        ids.numpy(),
+        table.numpy(),
+        y.numpy(),
+    )
+    cases = [
+        (
+            "generator_input fp32",
+            "numpy",
+            lambda: numpy_generator_input(labels_np, instances_np),
+        ),
+        ("instance_mean", "numpy", lambda: numpy_instance_mean(features_np, instances_np)),
+        (
+            "instance_broadcast",
+            "numpy",
+            lambda: numpy_instance_broadcast(instances_np, ids_np, table_np),
+        ),
+        ("to_uint8_image", "numpy", lambda: numpy_to_uint8(y_np)),
+    ]
+    # The same kernels on one thread: what the OpenMP loops bring on this machine.
+    cases += [
+        (
+            "generator_input fp16",
+            "p2phd, out= reused, 1 thread",
+            lambda: ops.generator_input(
+                labels, instances, LABEL_NC, dtype=half, out=input_buffer, threads=1
             ),
-            (
-                "instance_mean",
-                "p2phd, check=False",
-                lambda: ops.instance_mean(features, instances, check=False),
-            ),
-            (
-                "instance_broadcast",
-                "p2phd, check=False",
-                lambda: ops.instance_broadcast(instances, ids, table, check=False),
-            ),
-        ]
-        cases += layer_cases(labels, instances, input_buffer)
-    if device == "cpu":
-        features_np, ids_np, table_np, y_np = (
-            features.numpy(),
-            ids.numpy(),
-            table.numpy(),
-            y.numpy(),
-        )
-        cases += [
-            (
-                "generator_input fp32",
-                "numpy",
-                lambda: numpy_generator_input(labels_np, instances_np),
-            ),
-            ("instance_mean", "numpy", lambda: numpy_instance_mean(features_np, instances_np)),
-            (
-                "instance_broadcast",
-                "numpy",
-                lambda: numpy_instance_broadcast(instances_np, ids_np, table_np),
-            ),
-            ("to_uint8_image", "numpy", lambda: numpy_to_uint8(y_np)),
-        ]
-        # The same kernels on one thread: what the OpenMP loops bring on this machine.
-        cases += [
-            (
-                "generator_input fp16",
-                "p2phd, out= reused, 1 thread",
-                lambda: ops.generator_input(
-                    labels, instances, LABEL_NC, dtype=half, out=input_buffer, threads=1
-                ),
-            ),
-            (
-                "one_hot fp16",
-                "p2phd, 1 thread",
-                lambda: ops.one_hot(labels, LABEL_NC, half, threads=1),
-            ),
-            (
-                "instance_edges fp16",
-                "p2phd, 1 thread",
-                lambda: ops.instance_edges(instances, half, threads=1),
-            ),
-            (
-                "instance_mean",
-                "p2phd, 1 thread",
-                lambda: ops.instance_mean(features, instances, threads=1),
-            ),
-            (
-                "instance_broadcast",
-                "p2phd, 1 thread",
-                lambda: ops.instance_broadcast(instances, ids, table, threads=1),
-            ),
-            (
-                "to_uint8_image",
-                "p2phd, out= reused, 1 thread",
-                lambda: ops.to_uint8_image(y, out=image_buffer, threads=1),
-            ),
-        ]
+        ),
+        (
+            "one_hot fp16",
+            "p2phd, 1 thread",
+            lambda: ops.one_hot(labels, LABEL_NC, half, threads=1),
+        ),
+        (
+            "instance_edges fp16",
+            "p2phd, 1 thread",
+            lambda: ops.instance_edges(instances, half, threads=1),
+        ),
+        (
+            "instance_mean",
+            "p2phd, 1 thread",
+            lambda: ops.instance_mean(features, instances, threads=1),
+        ),
+        (
+            "instance_broadcast",
+            "p2phd, 1 thread",
+            lambda: ops.instance_broadcast(instances, ids, table, threads=1),
+        ),
+        (
+            "to_uint8_image",
+            "p2phd, out= reused, 1 thread",
+            lambda: ops.to_uint8_image(y, out=image_buffer, threads=1),
+        ),
+    ]
+    return cases
+
+
+def time_cases(cases: list[Case], device: str, runs: int) -> list[Timing]:
+    """Median and 90th percentile of each case (fewer runs of the slow python loops)."""
     timings = []
     for op, implementation, fn in cases:
         slow = "python loop" in implementation
@@ -359,3 +426,13 @@ def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Tim
             Timing(op, implementation, statistics.median(times), float(np.percentile(times, 90)))
         )
     return sorted(timings, key=lambda t: t.op)
+
+
+def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Timing]:
+    x = make_inputs(height, width, batch, device)
+    cases = common_cases(x)
+    if device == "cuda":
+        cases += cuda_cases(x)
+    if device == "cpu":
+        cases += cpu_cases(x)
+    return time_cases(cases, device, runs)

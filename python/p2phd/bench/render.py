@@ -163,19 +163,7 @@ def run(
             for name, fn, produce in cases:
                 if "compile" in name:
                     progress(f"{name}: compiling at the first call (minutes for large models)")
-                with torch.inference_mode():
-                    resident = 0
-                    if device.type == "cuda":
-                        torch.cuda.synchronize()
-                        torch.cuda.reset_peak_memory_stats()
-                        resident = torch.cuda.memory_allocated()
-                    times = _time(fn, device, runs, warmup)
-                    peak = (
-                        (torch.cuda.max_memory_allocated() - resident) / 2**20
-                        if device.type == "cuda"
-                        else None
-                    )
-                    quality = _psnr(produce(), reference) if produce is not None else None
+                times, peak, quality = _measure(fn, produce, reference, device, runs, warmup)
                 fresh_peak = None
                 # Not for a compiled variant: the fresh process would compile it again.
                 if device.type == "cuda" and name in sized and "compiled" not in name:
@@ -186,6 +174,32 @@ def run(
                 )
             timings += _stage_timings(runtime, labels, instances, runs, height, width, batch)
     return timings
+
+
+def _measure(
+    fn: Callable[[], object],
+    produce: Callable[[], torch.Tensor] | None,
+    reference: torch.Tensor,
+    device: torch.device,
+    runs: int,
+    warmup: int,
+) -> tuple[list[float], float | None, float | None]:
+    """The times of `fn`, its peak CUDA memory above what was resident (MiB; None on the
+    CPU) and the PSNR of what `produce` renders against `reference` (None without it)."""
+    with torch.inference_mode():
+        resident = 0
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            resident = torch.cuda.memory_allocated()
+        times = _time(fn, device, runs, warmup)
+        peak = (
+            (torch.cuda.max_memory_allocated() - resident) / 2**20
+            if device.type == "cuda"
+            else None
+        )
+        quality = _psnr(produce(), reference) if produce is not None else None
+    return times, peak, quality
 
 
 def _timing(

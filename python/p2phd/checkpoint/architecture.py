@@ -162,31 +162,7 @@ def infer_generator_config(
         "n_blocks_global": _count_blocks(state, "model."),
     }
     if enhancers:
-        n_local = len(enhancers)
-        if enhancers != list(range(1, n_local + 1)):
-            raise CheckpointError(
-                f"local enhancers are numbered {enhancers}, expected 1..{n_local}"
-            )
-        ngf_global = int(first.shape[0])
-        if ngf_global % 2**n_local:
-            raise CheckpointError(
-                f"global ngf {ngf_global} is not divisible by 2**{n_local} (the enhancer count)"
-            )
-        blocks = {_count_blocks(state, f"model{n}_2.") for n in enhancers}
-        if len(blocks) != 1:
-            raise CheckpointError(
-                f"local enhancers have different residual block counts {sorted(blocks)}"
-            )
-        last = _direct_convs(state, f"model{n_local}_2.")
-        if not last or last[-1].shape[2:] != (7, 7):
-            raise CheckpointError(f"no final 7x7 convolution in 'model{n_local}_2'")
-        fields.update(
-            netG="local",
-            ngf=ngf_global // 2**n_local,
-            n_local_enhancers=n_local,
-            n_blocks_local=blocks.pop(),
-            output_nc=int(last[-1].shape[0]),
-        )
+        fields.update(_local_enhancer_fields(state, enhancers, first))
     else:
         if len(convs) < 2 or convs[-1].shape[2:] != (7, 7):
             raise CheckpointError("no final 7x7 convolution in the global generator")
@@ -208,6 +184,36 @@ def infer_generator_config(
         skeleton = build_generator(config)
     _compare_layout(state, skeleton, "the generator checkpoint", f"{config.netG} generator")
     return config
+
+
+def _local_enhancer_fields(
+    state: Mapping[str, torch.Tensor], enhancers: list[int], first: torch.Tensor
+) -> dict[str, Any]:
+    """The GeneratorConfig fields of a local enhancer generator: enhancers numbered 1..n,
+    `first` the global generator's input convolution."""
+    n_local = len(enhancers)
+    if enhancers != list(range(1, n_local + 1)):
+        raise CheckpointError(f"local enhancers are numbered {enhancers}, expected 1..{n_local}")
+    ngf_global = int(first.shape[0])
+    if ngf_global % 2**n_local:
+        raise CheckpointError(
+            f"global ngf {ngf_global} is not divisible by 2**{n_local} (the enhancer count)"
+        )
+    blocks = {_count_blocks(state, f"model{n}_2.") for n in enhancers}
+    if len(blocks) != 1:
+        raise CheckpointError(
+            f"local enhancers have different residual block counts {sorted(blocks)}"
+        )
+    last = _direct_convs(state, f"model{n_local}_2.")
+    if not last or last[-1].shape[2:] != (7, 7):
+        raise CheckpointError(f"no final 7x7 convolution in 'model{n_local}_2'")
+    return dict(
+        netG="local",
+        ngf=ngf_global // 2**n_local,
+        n_local_enhancers=n_local,
+        n_blocks_local=blocks.pop(),
+        output_nc=int(last[-1].shape[0]),
+    )
 
 
 def infer_encoder_config(state_dict: Mapping[str, torch.Tensor]) -> EncoderConfig:

@@ -11,6 +11,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -44,11 +45,18 @@ def machine_description(device: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Defaults fit the machine the command runs on: the GPU-sized table where CUDA is, a
-    # small model at one size on a CPU (the full-size table takes hours there).
-    device = "cuda" if CUDA_READY else "cpu"
     parser = Parser(prog="p2phd-bench", description=__doc__)
     commands = add_subcommands(parser, dest="command", required=True)
+    _add_ops_command(commands)
+    _add_render_command(commands)
+    _add_quality_command(commands)
+    _add_serve_command(commands)
+    _add_ray_command(commands)
+    return parser
+
+
+def _add_ops_command(commands: Any) -> None:
+    """The ops subcommand: native ops against their references."""
     ops_parser = commands.add_parser(
         "ops", help="time each native op against the torch reference, numpy and the public code"
     )
@@ -60,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ops_parser.add_argument("--json", help="also write the results to this JSON file")
 
+
+def _add_render_command(commands: Any) -> None:
+    """The render subcommand: whole renders and their stages."""
+    # Defaults fit the machine the command runs on: the GPU-sized table where CUDA is, a
+    # small model at one size on a CPU (the full-size table takes hours there).
+    device = "cuda" if CUDA_READY else "cpu"
     render_parser = commands.add_parser(
         "render",
         help="time whole renders and their stages against the public pipeline (FP32 eager), "
@@ -106,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render_parser.add_argument("--json", help="also write the results to this JSON file")
 
+
+def _add_quality_command(commands: Any) -> None:
+    """The quality subcommand: segmentation score of renders."""
     quality_parser = commands.add_parser(
         "quality",
         help="pix2pixHD's segmentation score (pixel accuracy, mean IoU) of renders of held-out "
@@ -149,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     quality_parser.add_argument("--l1-save", help="keep the L1-only generator as a bundle here")
     quality_parser.add_argument("--json", help="also write the results to this JSON file")
 
+
+def _add_serve_command(commands: Any) -> None:
+    """The serve subcommand: a loopback load test of p2phd-serve."""
     serve_parser = commands.add_parser(
         "serve",
         help="loopback load test of p2phd-serve: N clients, a fixed number of requests, with "
@@ -175,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--timeout", type=float, default=300, help="seconds per case")
     serve_parser.add_argument("--json", help="also write the results to this JSON file")
 
+
+def _add_ray_command(commands: Any) -> None:
+    """The ray subcommand: a folder render against Ray Data."""
     ray_parser = commands.add_parser(
         "ray",
         help="images/s of a folder render: one p2phd-render process against Ray Data with N "
@@ -193,7 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=positive_int, default=4, help="maps per actor call"
     )
     ray_parser.set_defaults(device="cpu")
-    return parser
 
 
 def parse_range(text: str) -> range:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from p2phd import __version__
 from p2phd.models import EncoderConfig, GeneratorConfig
@@ -83,92 +83,101 @@ def build_parser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"p2phd {__version__}")
+    _add_experiment_options(parser)
+    _add_data_options(parser)
+    _add_generator_options(parser)
+    _add_feature_options(parser)
+    _add_loss_options(parser)
+    _add_schedule_options(parser)
+    _add_output_options(parser)
+    _add_ignored_options(parser)
+    return parser
+
+
+class _Group(Protocol):
+    """What the option helpers below need of an argument group."""
+
+    def add_argument(self, *names: str, **settings: Any) -> argparse.Action: ...
+
+
+def _text(group: _Group, name: str, default: str | None, help_text: str) -> None:
+    """A text option."""
+    group.add_argument(name, default=default, help=help_text)
+
+
+def _flag(group: _Group, name: str, help_text: str) -> None:
+    """An on/off option, off by default."""
+    group.add_argument(name, action="store_true", help=help_text)
+
+
+def _number(group: _Group, name: str, default: float, help_text: str, **extra: Any) -> None:
+    """A number option; its type is that of its default (int or float)."""
+    group.add_argument(name, type=type(default), default=default, help=help_text, **extra)
+
+
+def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
+    """Name, device, seed and precision."""
     g = parser.add_argument_group("experiment")
-    g.add_argument(
-        "--name",
-        default="label2city",
-        help="experiment name: checkpoints go to CHECKPOINTS_DIR/NAME",
-    )
-    g.add_argument("--checkpoints_dir", default="./checkpoints", help="where models are saved")
-    g.add_argument(
-        "--gpu_ids", default="0", help="GPU ids, e.g. 0 or 0,1; -1 for CPU (with --device auto)"
-    )
+    _text(g, "--name", "label2city", "experiment name: checkpoints go to CHECKPOINTS_DIR/NAME")
+    _text(g, "--checkpoints_dir", "./checkpoints", "where models are saved")
+    _text(g, "--gpu_ids", "0", "GPU ids, e.g. 0 or 0,1; -1 for CPU (with --device auto)")
     g.add_argument(
         "--device",
         choices=["auto", "cpu", "cuda"],
         default="auto",
         help="auto: CUDA when available and --gpu_ids is not -1",
     )
-    g.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the weights, the data order and the augmentation",
-    )
-    g.add_argument(
+    _number(g, "--seed", 0, "seed of the weights, the data order and the augmentation")
+    _number(
+        g,
         "--num_threads",
-        type=int,
-        default=0,
-        help="torch CPU threads (0: torch's default); 1 is often fastest on a busy small machine",
+        0,
+        "torch CPU threads (0: torch's default); 1 is often fastest on a busy small machine",
     )
-    g.add_argument(
-        "--fp16", action="store_true", help="float16 autocast with loss scaling (CUDA only)"
-    )
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or CUDA)")
-    g.add_argument(
-        "--data_type",
-        type=int,
-        default=32,
-        choices=[8, 16, 32],
-        help="public option; 16 means --fp16",
-    )
+    _flag(g, "--fp16", "float16 autocast with loss scaling (CUDA only)")
+    _flag(g, "--bf16", "bfloat16 autocast (CPU or CUDA)")
+    _number(g, "--data_type", 32, "public option; 16 means --fp16", choices=[8, 16, 32])
 
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    """Where the data set is and how it is loaded."""
     g = parser.add_argument_group("data")
-    g.add_argument(
+    _text(
+        g,
         "--dataroot",
-        default="./datasets/cityscapes/",
-        help="dataset root with {phase}_label/, {phase}_inst/, {phase}_img/",
+        "./datasets/cityscapes/",
+        "dataset root with {phase}_label/, {phase}_inst/, {phase}_img/",
     )
-    g.add_argument("--phase", default="train", help="prefix of the data folders")
-    g.add_argument("--label_nc", type=int, default=35, help="number of input label classes")
-    g.add_argument(
-        "--input_nc",
-        type=int,
-        default=3,
-        help="public option; only used with --label_nc 0, which p2phd does not train",
+    _text(g, "--phase", "train", "prefix of the data folders")
+    _number(g, "--label_nc", 35, "number of input label classes")
+    _number(
+        g, "--input_nc", 3, "public option; only used with --label_nc 0, which p2phd does not train"
     )
-    g.add_argument("--output_nc", type=int, default=3, help="output image channels")
-    g.add_argument("--no_instance", action="store_true", help="no instance maps as input")
-    g.add_argument("--batchSize", type=int, default=1, help="images per iteration (per process)")
-    g.add_argument("--loadSize", type=int, default=1024, help="scale images to this size")
-    g.add_argument("--fineSize", type=int, default=512, help="then crop to this size")
+    _number(g, "--output_nc", 3, "output image channels")
+    _flag(g, "--no_instance", "no instance maps as input")
+    _number(g, "--batchSize", 1, "images per iteration (per process)")
+    _number(g, "--loadSize", 1024, "scale images to this size")
+    _number(g, "--fineSize", 512, "then crop to this size")
     g.add_argument(
         "--resize_or_crop",
         default="scale_width",
         choices=RESIZE_MODES,
         help="preprocessing of the images at load time",
     )
-    g.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
-    g.add_argument(
-        "--serial_batches",
-        action="store_true",
-        help="take images in order, else shuffled each epoch",
-    )
-    g.add_argument("--nThreads", default=2, type=int, help="data loader worker processes")
-    g.add_argument(
-        "--max_dataset_size", type=float, default=float("inf"), help="use at most this many images"
-    )
-    g.add_argument(
+    _flag(g, "--no_flip", "no random horizontal flips")
+    _flag(g, "--serial_batches", "take images in order, else shuffled each epoch")
+    _number(g, "--nThreads", 2, "data loader worker processes")
+    _number(g, "--max_dataset_size", float("inf"), "use at most this many images")
+    _flag(
+        g,
         "--load_features",
-        action="store_true",
-        help="read precomputed feature maps from {phase}_feat/ instead of encoding them",
+        "read precomputed feature maps from {phase}_feat/ instead of encoding them",
     )
-    g.add_argument(
-        "--no_check",
-        action="store_true",
-        help="skip reading every file of the data set before training",
-    )
+    _flag(g, "--no_check", "skip reading every file of the data set before training")
 
+
+def _add_generator_options(parser: argparse.ArgumentParser) -> None:
+    """The generator's architecture."""
     g = parser.add_argument_group("generator")
     g.add_argument(
         "--netG",
@@ -176,118 +185,83 @@ def build_parser(
         choices=["global", "local"],
         help="global generator or local enhancer",
     )
-    g.add_argument("--ngf", type=int, default=64, help="generator filters in the first conv layer")
-    g.add_argument(
-        "--n_downsample_global", type=int, default=4, help="downsamplings in the global generator"
-    )
-    g.add_argument(
-        "--n_blocks_global", type=int, default=9, help="residual blocks in the global generator"
-    )
-    g.add_argument(
-        "--n_blocks_local", type=int, default=3, help="residual blocks in each local enhancer"
-    )
-    g.add_argument("--n_local_enhancers", type=int, default=1, help="local enhancers")
-    g.add_argument(
-        "--niter_fix_global",
-        type=int,
-        default=0,
-        help="epochs of training only the outermost local enhancer",
-    )
+    _number(g, "--ngf", 64, "generator filters in the first conv layer")
+    _number(g, "--n_downsample_global", 4, "downsamplings in the global generator")
+    _number(g, "--n_blocks_global", 9, "residual blocks in the global generator")
+    _number(g, "--n_blocks_local", 3, "residual blocks in each local enhancer")
+    _number(g, "--n_local_enhancers", 1, "local enhancers")
+    _number(g, "--niter_fix_global", 0, "epochs of training only the outermost local enhancer")
     g.add_argument(
         "--norm", default="instance", choices=["instance"], help="normalisation (instance only)"
     )
-    g.add_argument("--use_dropout", action="store_true", help="public option; not supported")
+    _flag(g, "--use_dropout", "public option; not supported")
 
+
+def _add_feature_options(parser: argparse.ArgumentParser) -> None:
+    """The instance feature encoder and its clustering."""
     g = parser.add_argument_group("features")
-    g.add_argument(
+    _flag(
+        g,
         "--instance_feat",
-        action="store_true",
-        help="train a feature encoder on instances; cluster its features afterwards",
+        "train a feature encoder on instances; cluster its features afterwards",
     )
-    g.add_argument("--label_feat", action="store_true", help="public option; not supported")
-    g.add_argument("--feat_num", type=int, default=3, help="instance feature channels")
-    g.add_argument("--nef", type=int, default=16, help="encoder filters in the first conv layer")
-    g.add_argument("--n_downsample_E", type=int, default=4, help="downsamplings in the encoder")
-    g.add_argument("--n_clusters", type=int, default=10, help="k-means clusters per class")
-    g.add_argument(
-        "--no_cluster", action="store_true", help="do not encode and cluster features at the end"
-    )
+    _flag(g, "--label_feat", "public option; not supported")
+    _number(g, "--feat_num", 3, "instance feature channels")
+    _number(g, "--nef", 16, "encoder filters in the first conv layer")
+    _number(g, "--n_downsample_E", 4, "downsamplings in the encoder")
+    _number(g, "--n_clusters", 10, "k-means clusters per class")
+    _flag(g, "--no_cluster", "do not encode and cluster features at the end")
 
+
+def _add_loss_options(parser: argparse.ArgumentParser) -> None:
+    """The discriminator and the loss terms."""
     g = parser.add_argument_group("discriminator and losses")
-    g.add_argument("--num_D", type=int, default=2, help="discriminator scales")
-    g.add_argument("--n_layers_D", type=int, default=3, help="layers of each discriminator")
-    g.add_argument(
-        "--ndf", type=int, default=64, help="discriminator filters in the first conv layer"
-    )
-    g.add_argument(
-        "--lambda_feat",
-        type=float,
-        default=10.0,
-        help="weight of the feature matching and VGG losses",
-    )
-    g.add_argument(
-        "--no_ganFeat_loss", action="store_true", help="no discriminator feature matching loss"
-    )
-    g.add_argument("--no_vgg_loss", action="store_true", help="no VGG perceptual loss")
-    g.add_argument(
+    _number(g, "--num_D", 2, "discriminator scales")
+    _number(g, "--n_layers_D", 3, "layers of each discriminator")
+    _number(g, "--ndf", 64, "discriminator filters in the first conv layer")
+    _number(g, "--lambda_feat", 10.0, "weight of the feature matching and VGG losses")
+    _flag(g, "--no_ganFeat_loss", "no discriminator feature matching loss")
+    _flag(g, "--no_vgg_loss", "no VGG perceptual loss")
+    _text(
+        g,
         "--vgg_weights",
-        default=None,
-        help="VGG19 weights file (a torchvision vgg19 state dict); needed unless --no_vgg_loss",
+        None,
+        "VGG19 weights file (a torchvision vgg19 state dict); needed unless --no_vgg_loss",
     )
-    g.add_argument(
-        "--no_lsgan", action="store_true", help="vanilla GAN loss instead of least squares"
-    )
-    g.add_argument(
-        "--pool_size", type=int, default=0, help="image pool of generated images (0 only)"
-    )
+    _flag(g, "--no_lsgan", "vanilla GAN loss instead of least squares")
+    _number(g, "--pool_size", 0, "image pool of generated images (0 only)")
 
+
+def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """Epochs, learning rate and resuming."""
     g = parser.add_argument_group("schedule")
-    g.add_argument("--niter", type=int, default=100, help="epochs at the starting learning rate")
-    g.add_argument("--niter_decay", type=int, default=100, help="epochs of linear decay to zero")
-    g.add_argument("--lr", type=float, default=0.0002, help="Adam learning rate")
-    g.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
-    g.add_argument(
-        "--max_iters",
-        type=int,
-        default=0,
-        help="stop (and save) after this many iterations in total; 0: no limit",
+    _number(g, "--niter", 100, "epochs at the starting learning rate")
+    _number(g, "--niter_decay", 100, "epochs of linear decay to zero")
+    _number(g, "--lr", 0.0002, "Adam learning rate")
+    _number(g, "--beta1", 0.5, "Adam beta1")
+    _number(g, "--max_iters", 0, "stop (and save) after this many iterations in total; 0: no limit")
+    _flag(g, "--continue_train", "resume from CHECKPOINTS_DIR/NAME/WHICH_EPOCH_*")
+    _text(g, "--which_epoch", "latest", "checkpoint to resume from")
+    _text(g, "--load_pretrain", "", "directory of a (global) checkpoint to start from")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Logging, samples and checkpoints."""
+    g = parser.add_argument_group("output")
+    _number(g, "--display_freq", 100, "samples (in images) between sample grids")
+    _number(g, "--print_freq", 100, "samples (in images) between loss lines")
+    _number(g, "--save_latest_freq", 1000, "samples (in images) between latest checkpoints")
+    _number(g, "--save_epoch_freq", 10, "epochs between numbered checkpoints")
+    _flag(
+        g, "--debug", "one epoch over at most 10 images, printing and drawing samples every image"
     )
-    g.add_argument(
-        "--continue_train",
-        action="store_true",
-        help="resume from CHECKPOINTS_DIR/NAME/WHICH_EPOCH_*",
-    )
-    g.add_argument("--which_epoch", default="latest", help="checkpoint to resume from")
-    g.add_argument(
-        "--load_pretrain", default="", help="directory of a (global) checkpoint to start from"
+    _flag(
+        g, "--quiet", "no progress or loss lines (progress: on stderr from the first iteration on)"
     )
 
-    g = parser.add_argument_group("output")
-    g.add_argument(
-        "--display_freq", type=int, default=100, help="samples (in images) between sample grids"
-    )
-    g.add_argument(
-        "--print_freq", type=int, default=100, help="samples (in images) between loss lines"
-    )
-    g.add_argument(
-        "--save_latest_freq",
-        type=int,
-        default=1000,
-        help="samples (in images) between latest checkpoints",
-    )
-    g.add_argument(
-        "--save_epoch_freq", type=int, default=10, help="epochs between numbered checkpoints"
-    )
-    g.add_argument(
-        "--debug",
-        action="store_true",
-        help="one epoch over at most 10 images, printing and drawing samples every image",
-    )
-    g.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress or loss lines (progress: on stderr from the first iteration on)",
-    )
+
+def _add_ignored_options(parser: argparse.ArgumentParser) -> None:
+    """Public options accepted and ignored."""
     g = parser.add_argument_group(
         "accepted for the public scripts and ignored (visualisation, DataParallel, model choice)"
     )
@@ -296,7 +270,6 @@ def build_parser(
             g.add_argument(f"--{name}", action="store_true", help="ignored")
         else:
             g.add_argument(f"--{name}", default=None, help="ignored")
-    return parser
 
 
 # The smallest value of each numeric option (0 for the *_freq options means never).

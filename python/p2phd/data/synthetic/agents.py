@@ -40,8 +40,11 @@ _SKIN = [(235, 200, 175), (210, 165, 130), (160, 110, 80), (110, 75, 55), (240, 
 _HAIR = [(25, 20, 15), (70, 45, 25), (140, 100, 60), (200, 170, 110), (120, 120, 120)]
 
 
-def vehicle(cv, rng, label, inst, xc, z0, kind, facing_away=True) -> None:
-    """A car / truck / bus as boxes: body, cabin (cars), glass, lights, wheels."""
+_GLASS = np.array((45, 52, 62), F32)
+
+
+def _vehicle_size(rng, kind):
+    """Width, length, height, belt line (top of the body below the glass) and body colour."""
     if kind == "car":
         w, L = rng.uniform(1.7, 1.95), rng.uniform(3.9, 4.8)
         H = rng.uniform(1.4, 1.7)
@@ -55,6 +58,48 @@ def vehicle(cv, rng, label, inst, xc, z0, kind, facing_away=True) -> None:
         w, L, H = 2.55, rng.uniform(11.0, 13.0), rng.uniform(3.0, 3.3)
         belt = H
         color = jitter(rng, pick(rng, [(235, 210, 40), (220, 220, 215), (200, 40, 40)]), 8)
+    return w, L, H, belt, color
+
+
+def _box(cv, label, inst, sgn_side, yb, yt, za, zb, xa, xb, base, glassy=None):
+    """One box of a vehicle: its rear face, the side we see (sgn_side -1 left, 1 right, 0
+    none) and its top; glassy(face, a, Y) marks the windows on a face."""
+    # Rear face.
+    q = cv.frontal(za, xa, xb, yb, yt)
+    if q is not None:
+        rs, cs, X, Y = q
+        inside = (X >= xa) & (X <= xb) & (Y >= yb) & (Y <= yt)
+        t = np.clip((Y - yb) / (yt - yb), 0, 1)
+        shade = np.broadcast_to(0.72 + 0.35 * t, inside.shape)
+        col = cv.tex(rs, cs, base, shade, 0.02, 0.02)
+        if glassy is not None:
+            gm = glassy("rear", X, Y) & inside
+            gcol = _GLASS * (0.8 + 0.6 * t)[..., None]
+            col = np.where(gm[..., None], gcol, col)
+        cv.paint(rs, cs, inside, za, label, inst, col)
+    # Visible side.
+    if sgn_side != 0:
+        sx = xa if sgn_side < 0 else xb
+        p = cv.side(sx, za, zb, yb, yt)
+        if p is not None:
+            rs, cs, Z, Y, inside = p
+            t = np.clip((Y - yb) / (yt - yb), 0, 1)
+            col = cv.tex(rs, cs, base, 0.62 + 0.3 * t, 0.02, 0.02)
+            if glassy is not None:
+                gm = glassy("side", Z, Y) & inside
+                col = np.where(gm[..., None], _GLASS * (0.7 + 0.5 * t)[..., None], col)
+            cv.paint(rs, cs, inside, Z, label, inst, col)
+    # Top, seen from above.
+    p = cv.top(yt, xa, xb, za, zb)
+    if p is not None:
+        rs, cs, X, Z, inside = p
+        col = cv.tex(rs, cs, base, 1.05, 0.02, 0.02)
+        cv.paint(rs, cs, inside, Z, label, inst, col)
+
+
+def vehicle(cv, rng, label, inst, xc, z0, kind, facing_away=True) -> None:
+    """A car / truck / bus as boxes: body, cabin (cars), glass, lights, wheels."""
+    w, L, H, belt, color = _vehicle_size(rng, kind)
     x0, x1 = xc - w / 2, xc + w / 2
     clear = 0.28 if kind == "car" else 0.45
     shadow(cv, x0, x1, z0, z0 + L)
@@ -63,41 +108,9 @@ def vehicle(cv, rng, label, inst, xc, z0, kind, facing_away=True) -> None:
         sgn_side = -1  # we see its left side, at X = x0
     elif x1 < -0.05:
         sgn_side = 1
-    xs = x0 if sgn_side < 0 else x1
-    glass = np.array((45, 52, 62), F32)
 
     def body(yb, yt, za, zb, xa, xb, base, glassy=None):
-        # Rear face.
-        q = cv.frontal(za, xa, xb, yb, yt)
-        if q is not None:
-            rs, cs, X, Y = q
-            inside = (X >= xa) & (X <= xb) & (Y >= yb) & (Y <= yt)
-            t = np.clip((Y - yb) / (yt - yb), 0, 1)
-            shade = np.broadcast_to(0.72 + 0.35 * t, inside.shape)
-            col = cv.tex(rs, cs, base, shade, 0.02, 0.02)
-            if glassy is not None:
-                gm = glassy("rear", X, Y) & inside
-                gcol = glass * (0.8 + 0.6 * t)[..., None]
-                col = np.where(gm[..., None], gcol, col)
-            cv.paint(rs, cs, inside, za, label, inst, col)
-        # Visible side.
-        if sgn_side != 0:
-            sx = xa if sgn_side < 0 else xb
-            p = cv.side(sx, za, zb, yb, yt)
-            if p is not None:
-                rs, cs, Z, Y, inside = p
-                t = np.clip((Y - yb) / (yt - yb), 0, 1)
-                col = cv.tex(rs, cs, base, 0.62 + 0.3 * t, 0.02, 0.02)
-                if glassy is not None:
-                    gm = glassy("side", Z, Y) & inside
-                    col = np.where(gm[..., None], glass * (0.7 + 0.5 * t)[..., None], col)
-                cv.paint(rs, cs, inside, Z, label, inst, col)
-        # Top, seen from above.
-        p = cv.top(yt, xa, xb, za, zb)
-        if p is not None:
-            rs, cs, X, Z, inside = p
-            col = cv.tex(rs, cs, base, 1.05, 0.02, 0.02)
-            cv.paint(rs, cs, inside, Z, label, inst, col)
+        _box(cv, label, inst, sgn_side, yb, yt, za, zb, xa, xb, base, glassy)
 
     if kind == "car":
         body(clear, belt, z0, z0 + L, x0, x1, color)
@@ -131,7 +144,12 @@ def vehicle(cv, rng, label, inst, xc, z0, kind, facing_away=True) -> None:
             return (Y > 1.3) & (Y < H - 0.35) & (((a - z0) % 1.6) > 0.12)
 
         body(clear, H, z0, z0 + L, x0, x1, color, bus_glass)
-    # Lights and number plate on the face we see.
+    _vehicle_lights(cv, label, inst, kind, xc, x0, x1, z0, belt, facing_away)
+    _vehicle_wheels(cv, label, inst, kind, x0, x1, z0, L, clear, sgn_side)
+
+
+def _vehicle_lights(cv, label, inst, kind, xc, x0, x1, z0, belt, facing_away):
+    """Lights and number plate on the face we see."""
     lamp = (200, 25, 25) if facing_away else (235, 235, 220)
     ly = belt - 0.22 if kind == "car" else 0.9
     for lx in (x0 + 0.05, x1 - 0.33):
@@ -145,7 +163,11 @@ def vehicle(cv, rng, label, inst, xc, z0, kind, facing_away=True) -> None:
         rs, cs, X, Y = q
         inside = (np.abs(X - xc) <= 0.26) & (Y >= 0.45) & (Y <= 0.57)
         cv.paint(rs, cs, inside, z0 - 0.01, label, inst, np.array((225, 225, 215), F32))
-    # Wheels: tyres under the rear face, and discs on the visible side.
+
+
+def _vehicle_wheels(cv, label, inst, kind, x0, x1, z0, L, clear, sgn_side):
+    """Tyres under the rear face, and discs on the visible side."""
+    xs = x0 if sgn_side < 0 else x1
     tyre = np.array((25, 25, 27), F32)
     r = 0.33 if kind == "car" else 0.5
     for tx in (x0 + 0.03, x1 - 0.28):

@@ -117,7 +117,27 @@ def draw_ground(cv: Canvas, rng: np.random.Generator, lay: Layout, grass, sun: f
     tracks = np.abs(((X - 0.0) % lay.lane) - lay.lane / 2)  # distance to lane centre
     shade = shade * (1.0 - 0.06 * np.exp(-((tracks - 0.8) ** 2) / 0.08))
     img[:] = asphalt * shade[..., None]
-    # Lane markings, antialiased by their coverage of a pixel.
+    paint = _lane_markings(rng, lay, X, Z, px)
+    paint *= is_road
+    white = np.array((215, 215, 210), F32) * (1 + 0.04 * fine)[..., None]
+    img += (white - img) * (0.85 * paint)[..., None]
+    # Sidewalk: paving slabs with joints, curb stones along the road.
+    joints = (np.minimum((X % 0.6), (Z % 0.6)) < 0.04) & (px < 0.1)
+    wshade = 1.0 + 0.05 * fine + 0.03 * blotch - 0.12 * joints
+    curb = (np.abs(X - lay.road_r) < 0.25) | (np.abs(X - lay.road_l) < 0.25)
+    wshade = np.where(curb, 1.12 + 0.03 * fine, wshade)
+    m = label == SIDEWALK
+    img[m] = (paving * wshade[..., None])[m]
+    m = label == TERRAIN
+    gshade = 1.0 + 0.12 * fine + 0.15 * blotch
+    img[m] = (grass_c * gshade[..., None])[m]
+    if abs(sun - 1.0) > 0.04:
+        _building_shadows(img, rng, lay, X, Z, px, sun)
+    cv.paint(rs, cs, np.ones(X.shape, bool), Z, label, label, img)
+
+
+def _lane_markings(rng: np.random.Generator, lay: Layout, X, Z, px) -> np.ndarray:
+    """Coverage (0..1) of the lane markings, antialiased by their coverage of a pixel."""
     paint = np.zeros(X.shape, F32)
 
     def line(xm, width, dashed):
@@ -138,34 +158,24 @@ def draw_ground(cv: Canvas, rng: np.random.Generator, lay: Layout, grass, sun: f
         # Stop line before the crosswalk, across the lanes of our direction.
         stop = (Z >= zc - 1.4) & (Z <= zc - 1.0) & (X > lay.centre)
         np.maximum(paint, stop.astype(F32), out=paint)
-    paint *= is_road
-    white = np.array((215, 215, 210), F32) * (1 + 0.04 * fine)[..., None]
-    img += (white - img) * (0.85 * paint)[..., None]
-    # Sidewalk: paving slabs with joints, curb stones along the road.
-    joints = (np.minimum((X % 0.6), (Z % 0.6)) < 0.04) & (px < 0.1)
-    wshade = 1.0 + 0.05 * fine + 0.03 * blotch - 0.12 * joints
-    curb = (np.abs(X - lay.road_r) < 0.25) | (np.abs(X - lay.road_l) < 0.25)
-    wshade = np.where(curb, 1.12 + 0.03 * fine, wshade)
-    m = label == SIDEWALK
-    img[m] = (paving * wshade[..., None])[m]
-    m = label == TERRAIN
-    gshade = 1.0 + 0.12 * fine + 0.15 * blotch
-    img[m] = (grass_c * gshade[..., None])[m]
-    if abs(sun - 1.0) > 0.04:
-        # Sun from the left when the right-hand facades are lit (sun > 1), and vice versa.
-        skyline = lay.skyline_l if sun > 1 else lay.skyline_r
-        if skyline:
-            ends = np.array([e for e, _ in skyline], F32)
-            hs = np.array([h for _, h in skyline] + [0.0], F32)
-            hrow = hs[np.searchsorted(ends, Z[:, 0])][:, None]
-            reach = hrow * rng.uniform(0.2, 0.9)  # cot(sun elevation)
-            if sun > 1:
-                into = lay.face_l + reach - X  # metres inside the shadow
-            else:
-                into = X - (lay.face_r - reach)
-            k = np.clip(0.5 + into / np.maximum(px, 0.15), 0, 1)
-            img *= (1.0 - min(0.38, 1.6 * abs(sun - 1.0)) * k)[..., None]
-    cv.paint(rs, cs, np.ones(X.shape, bool), Z, label, label, img)
+    return paint
+
+
+def _building_shadows(img, rng: np.random.Generator, lay: Layout, X, Z, px, sun: float) -> None:
+    """Darken ``img`` where the buildings on the sun's side shade the street."""
+    # Sun from the left when the right-hand facades are lit (sun > 1), and vice versa.
+    skyline = lay.skyline_l if sun > 1 else lay.skyline_r
+    if skyline:
+        ends = np.array([e for e, _ in skyline], F32)
+        hs = np.array([h for _, h in skyline] + [0.0], F32)
+        hrow = hs[np.searchsorted(ends, Z[:, 0])][:, None]
+        reach = hrow * rng.uniform(0.2, 0.9)  # cot(sun elevation)
+        if sun > 1:
+            into = lay.face_l + reach - X  # metres inside the shadow
+        else:
+            into = X - (lay.face_r - reach)
+        k = np.clip(0.5 + into / np.maximum(px, 0.15), 0, 1)
+        img *= (1.0 - min(0.38, 1.6 * abs(sun - 1.0)) * k)[..., None]
 
 
 def shadow(cv: Canvas, x0, x1, z0, z1, strength=0.45) -> None:
