@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from p2phd import ops
+
 ArrayLike = np.ndarray | torch.Tensor
 INTEGER_DTYPES = (torch.uint8, torch.int16, torch.uint16, torch.int32, torch.int64)
 
@@ -64,3 +66,11 @@ def photo_tensor(image: ArrayLike, shape: tuple[int, int, int]) -> torch.Tensor:
     if not torch.isfinite(tensor).all():
         raise ValueError("features_from contains NaN or infinity")
     return tensor.float()
+
+
+def check_label_range(labels: torch.Tensor, label_nc: int) -> None:
+    """ops.LabelRangeError unless every label lies in [0, label_nc)."""
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= label_nc:
+        bad = low if low < 0 else high
+        raise ops.LabelRangeError(f"labels must lie in [0, {label_nc}): got {bad}", bad)

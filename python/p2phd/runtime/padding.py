@@ -46,3 +46,23 @@ def pad_to_size(maps: torch.Tensor, padded_height: int, padded_width: int) -> to
     rows = reflect_indices(height, padded_height, maps.device)
     cols = reflect_indices(width, padded_width, maps.device)
     return maps.index_select(-2, rows).index_select(-1, cols)
+
+
+def fixed_shape_refusal(
+    name: str, fixed_shape: tuple[int, int, int], n: int, height: int, width: int, stride: int
+) -> str | None:
+    """Why an artifact exported for `fixed_shape` (N, H, W, padded) cannot render N x H x W
+    maps, with the export options that fit them; None when they pad to that shape. Padding
+    further would change the image (instance norm would see the padding)."""
+    padded = (n, network_size(height, stride), network_size(width, stride))
+    if padded == fixed_shape:
+        return None
+    fixed_n, fixed_height, fixed_width = fixed_shape
+    fits = [f"--size {padded[1]}x{padded[2]}"] if padded[1:] != (fixed_height, fixed_width) else []
+    if n != fixed_n:
+        fits.append(f"--batch {n}")
+    return (
+        f"{name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
+        f"maps, and {n} x {height} x {width} maps would render differently through it; "
+        f"export with {' '.join(fits)}, or with --dynamic for any size"
+    )

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,38 +13,25 @@ import numpy as np
 import torch
 
 from p2phd import checkpoint, ops
-from p2phd.models import GeneratorConfig
-from p2phd.runtime import artifacts, openvino_backend
-from p2phd.runtime.devices import DeviceStream, resolve_device
+from p2phd.runtime import artifacts
+from p2phd.runtime.batches import deliver, generate_in_parts, map_parts, render_maps_in_parts
+from p2phd.runtime.devices import DeviceStream
 from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
-from p2phd.runtime.inputs import ArrayLike, as_tensor, batched_maps, photo_tensor
-from p2phd.runtime.map_feeds import Maps
+from p2phd.runtime.inputs import (
+    ArrayLike,
+    as_tensor,
+    batched_maps,
+    check_label_range,
+    photo_tensor,
+)
 from p2phd.runtime.memory import RenderMemoryError, available_bytes, render_bytes
-from p2phd.runtime.onnx_backend import OnnxBackend
-from p2phd.runtime.openvino_backend import OpenVinoBackend, OpenVinoUnavailable
+from p2phd.runtime.opening import open_artifact, open_checkpoint
 from p2phd.runtime.options import check_option_names
-from p2phd.runtime.padding import network_size, pad_for_network
+from p2phd.runtime.padding import fixed_shape_refusal, network_size, pad_for_network
 from p2phd.runtime.profile import RenderProfile
-from p2phd.runtime.tensorrt_backend import TensorRTBackend
-from p2phd.runtime.torch_backend import TorchBackend
-from p2phd.runtime.torchscript_backend import TorchScriptBackend
-from p2phd.sidecar import (
-    check_onnx,
-    clusters_from_sidecar,
-    onnx_io,
-    read_sidecar,
-    sidecar_path,
-)
+from p2phd.runtime.provenance import artifact_digest, provenance_record
 
-Backend = (
-    TorchBackend
-    | FusedBackend
-    | OnnxBackend
-    | OpenVinoBackend
-    | TensorRTBackend
-    | TorchScriptBackend
-)
 BACKENDS = ("auto", "torch", "fused", "openvino", "onnxruntime", "tensorrt", "torchscript")
 
 # Largest height or width render() accepts: 8192 covers 4x Cityscapes' 2048 and keeps one
@@ -134,7 +119,6 @@ class Runtime:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if (threads is not None or openvino_config) and backend not in ("auto", "openvino"):
             raise ValueError("threads and openvino_config apply to the openvino backend only")
-        self._openvino_options = (threads, openvino_config)
         if (channels_last is not None or compile_mode is not None) and backend != "fused":
             raise ValueError(
                 "channels_last and compile_mode apply to the fused backend (backend='fused') only"
@@ -142,21 +126,25 @@ class Runtime:
         self.source = path
         self.rounding = rounding
         self.memory_limit = memory_limit
-        self.encoder: torch.nn.Module | None = None
-        self._encoder_stride = 1
-        self.clusters: dict[int, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._input_buffers: dict[tuple[int, ...], torch.Tensor] = {}
-        # (N, H, W) an artifact exported at a fixed size takes; None where any size goes.
-        self._fixed_shape: tuple[int, int, int] | None = None
-        # Set at load for checkpoints; an artifact's file digest is computed on first use.
-        self._model_digest: str | None = None
+        openvino_options = (threads, openvino_config)
         if path.suffix in artifacts.SUFFIXES:
-            self._backend = self._load_artifact(path, backend, device, precision, config)
+            opened = open_artifact(path, backend, device, precision, openvino_options, config)
         else:
-            self._backend = self._load_checkpoint(
-                path, backend, device, precision, (channels_last, compile_mode), config
+            fused_options = (channels_last, compile_mode)
+            opened = open_checkpoint(
+                path, backend, device, precision, fused_options, openvino_options, config
             )
+        self._backend = opened.backend
+        self.config = opened.config
+        self.clusters = opened.clusters
+        self.encoder = opened.encoder
+        self._encoder_stride = opened.encoder_stride
+        # (N, H, W) an artifact exported at a fixed size takes; None where any size goes.
+        self._fixed_shape = opened.fixed_shape
+        # Set at load for checkpoints; an artifact's file digest is computed on first use.
+        self._model_digest = opened.model_digest
         # Renders run on the Runtime's own stream: its buffers are never shared across streams.
         self._stream = DeviceStream(self.device)
         if rounding == "public" and not self._backend.generates:
@@ -165,125 +153,6 @@ class Runtime:
                 f"{self._backend.name} backend of {path.name} converts to uint8 inside the "
                 "network with rounding to nearest (use backend='torch', or an export without "
                 "preprocessing)"
-            )
-
-    def _load_checkpoint(
-        self,
-        path: Path,
-        backend: str,
-        device: str | torch.device,
-        precision: str,
-        fused_options: tuple[bool | None, str | None],
-        config: dict,
-    ) -> Backend:
-        if backend not in ("auto", "torch", "fused", "openvino"):
-            raise ValueError(
-                f"backend {backend!r} runs an exported model: export {path} with p2phd-export "
-                "and pass the .onnx or engine file"
-            )
-        model = checkpoint.load(path, **config)
-        self._model_digest = checkpoint.model_digest(model)
-        self.config = model.config
-        self.clusters = model.clusters
-        resolved = resolve_device(device)
-        if backend == "openvino" and resolved.type != "cpu":
-            raise ValueError(f"the openvino backend renders on the CPU, not on {resolved}")
-        if precision == "auto":
-            precision = "fp16" if resolved.type == "cuda" else "fp32"
-        if model.encoder is not None:
-            self.encoder = model.encoder.eval().requires_grad_(False).to(resolved)
-            if model.encoder_config is not None:
-                self._encoder_stride = 2**model.encoder_config.n_downsample
-        if backend == "fused":
-            return FusedBackend(model.generator, model.config, resolved, precision, *fused_options)
-        if backend == "openvino" or (backend == "auto" and resolved.type == "cpu"):
-            try:
-                return openvino_backend.from_generator(
-                    path.name, model.generator, model.config, precision, *self._openvino_options
-                )
-            except OpenVinoUnavailable as error:
-                if backend == "openvino":
-                    raise
-                warnings.warn(
-                    f"{path.name} renders on the torch backend: {error}", RuntimeWarning, 3
-                )
-        return TorchBackend(model.generator, resolved, precision)
-
-    def _load_artifact(
-        self,
-        path: Path,
-        backend: str,
-        device: str | torch.device,
-        precision: str,
-        config: dict,
-    ) -> Backend:
-        kind = artifacts.artifact_backend(path, backend, device)
-        sidecar = read_sidecar(path, required=kind == "torchscript")
-        clusters = config.pop("clusters", None)
-        if sidecar is not None:
-            self.config = GeneratorConfig.from_dict(sidecar["config"])
-            self.clusters = clusters_from_sidecar(sidecar, self.config.feat_num)
-            shape = sidecar["inputs"][0]["shape"]
-            if all(isinstance(size, int) for size in shape):
-                self._fixed_shape = (shape[0], shape[-2], shape[-1])
-        elif config:
-            self.config = GeneratorConfig(**config)
-        else:
-            raise ValueError(
-                f"{path}: no sidecar {path.name}.json (p2phd-export writes one); pass the "
-                "model's GeneratorConfig fields (label_nc=..., use_instance=..., ...) instead"
-            )
-        if clusters is not None:
-            self.clusters = checkpoint.load_clusters(clusters, feat_num=self.config.feat_num)
-        if path.suffix == ".onnx":  # the graph against its sidecar, whichever backend runs it
-            if sidecar is not None:
-                check_onnx(path, sidecar)
-            else:
-                inputs = onnx_io(path)[0]
-                self._check_graph_inputs(path, inputs, "labels" in [i["name"] for i in inputs])
-        if kind == "openvino":
-            try:
-                return openvino_backend.from_file(
-                    path,
-                    "fp32" if precision == "auto" else precision,
-                    *self._openvino_options,
-                    sidecar=sidecar,
-                )
-            except OpenVinoUnavailable as error:
-                if backend == "openvino" or path.suffix != ".onnx":
-                    raise
-                warnings.warn(f"{path.name} runs on onnxruntime: {error}", RuntimeWarning, 3)
-                kind = "onnxruntime"
-        loaded = artifacts.exported_backend(path, kind, device, sidecar)
-        if precision not in ("auto", loaded.precision):
-            raise ValueError(
-                f"{path.name} is a {loaded.precision} export, which the {kind} backend runs "
-                f"as it is: precision={precision!r} needs backend='openvino' (on the CPU) or "
-                "an export in that precision"
-            )
-        return loaded
-
-    def _check_graph_inputs(self, path: Path, inputs: list[dict[str, Any]], maps: bool) -> None:
-        """ValueError when a graph without a sidecar takes other inputs than the config given
-        for it means: the channels of one-hot labels + instance edges + features, or for a
-        graph with its preprocessing, the instance and feature maps."""
-        c = self.config
-        given = f"label_nc={c.label_nc}, use_instance={c.use_instance}, feature_nc={c.feature_nc}"
-        if maps:
-            names = [entry["name"] for entry in inputs]
-            wanted = ["labels"] + ["instances"] * c.use_instance + ["features"] * bool(c.feature_nc)
-            if names != wanted:
-                raise ValueError(
-                    f"{path.name} takes the inputs {names}, but {given} mean {wanted}: pass "
-                    "the options the model was trained with"
-                )
-            return
-        shape = inputs[0]["shape"]
-        channels = shape[1] if len(shape) == 4 else None
-        if isinstance(channels, int) and channels != c.input_nc:
-            raise ValueError(
-                f"{path.name} takes {channels} input channels, but {given} make "
-                f"{c.input_nc}: pass the options the model was trained with"
             )
 
     @property
@@ -309,29 +178,21 @@ class Runtime:
         checkpoint or bundle its configuration and tensors (checkpoint.model_digest), for an
         ONNX file, TorchScript file or engine the bytes of the file and of its sidecar."""
         if self._model_digest is None:
-            digest = hashlib.sha256()
-            for path in (self.source, sidecar_path(self.source)):
-                if path.is_file():
-                    with path.open("rb") as file:
-                        digest.update(hashlib.file_digest(file, "sha256").digest())
-            self._model_digest = f"sha256:{digest.hexdigest()}"
+            self._model_digest = artifact_digest(self.source)
         return self._model_digest
 
     def provenance(self) -> dict[str, str]:
         """What reproduces this Runtime's images, besides each map and its seed: the model
         (path and digest), backend, device, precision, rounding and p2phd version. JSON-ready;
         a dataset render records it with every output."""
-        from p2phd import __version__
-
-        return {
-            "model": str(self.source),
-            "model_digest": self.model_digest,
-            "backend": self.backend,
-            "device": str(self.device),
-            "precision": self.precision,
-            "rounding": self.rounding,
-            "p2phd": __version__,
-        }
+        return provenance_record(
+            self.source,
+            self.model_digest,
+            self.backend,
+            str(self.device),
+            self.precision,
+            self.rounding,
+        )
 
     def describe(self) -> str:
         c = self.config
@@ -469,12 +330,7 @@ class Runtime:
                 if output == "float":
                     raise ValueError(f"{self.source.name} returns uint8 images only")
                 # The graph's one-hot cannot raise: an invalid label would render as zeros.
-                low, high = int(label_maps.min()), int(label_maps.max())
-                if low < 0 or high >= config.label_nc:
-                    bad = low if low < 0 else high
-                    raise ops.LabelRangeError(
-                        f"labels must lie in [0, {config.label_nc}): got {bad}", bad
-                    )
+                check_label_range(label_maps, config.label_nc)
             else:
                 try:
                     generator_input = self._generator_input(label_maps, instance_maps, feature_map)
@@ -485,85 +341,36 @@ class Runtime:
         if in_graph:
             maps = (label_maps, instance_maps, feature_map)
             with stage("generator"):
-                parts = [
-                    self._backend.render_maps(Maps(*_part(maps, p))) for p in self._map_parts(n)
-                ]
-                result = parts[0] if len(parts) == 1 else torch.cat(parts)
+                result = render_maps_in_parts(self._backend, maps, self._map_parts(n))
             with stage("postprocess"):
                 result = result[:, :height, :width]
-                return self._deliver(result, single, returns_numpy, home)
-        result = self._generate(generator_input, height, width, output, stage)
-        return self._deliver(result, single, returns_numpy, home)
-
-    def _generate(
-        self, generator_input: torch.Tensor, height: int, width: int, output: str, stage: Any
-    ) -> torch.Tensor:
-        """The generator on each part of the batch (_map_parts), every image written into
-        its slice of one N x 3 x H x W float32 or N x H x W x 3 uint8 result."""
-        n = generator_input.shape[0]
-        if output == "float":
-            result = torch.empty(n, 3, height, width, device=self.device)
-        else:
-            result = torch.empty(n, height, width, 3, dtype=torch.uint8, device=self.device)
-        for part in self._map_parts(n):
-            with stage("generator"):
-                generated = self._backend.generate(generator_input[part])
-            with stage("postprocess"):
-                generated = generated[:, :, :height, :width]
-                # A copy either way: the backend may reuse the memory of `generated`.
-                if output == "float":
-                    result[part].copy_(generated)
-                else:
-                    ops.to_uint8_image(generated, rounding=self.rounding, out=result[part])
-        return result
+                return deliver(result, single, returns_numpy, home)
+        result = generate_in_parts(
+            self._backend,
+            generator_input,
+            (height, width),
+            output,
+            self.rounding,
+            self._map_parts(n),
+            stage,
+        )
+        return deliver(result, single, returns_numpy, home)
 
     def _map_parts(self, n: int) -> list[slice]:
-        """The slices of the batch that go through the generator together: on a CPU one map
-        at a time (PyTorch's, onnxruntime's and OpenVINO's CPU kernels may pick their
-        algorithm and the order of their sums by batch size), except on a backend whose
-        floats for a map are the same in any batch (`batch_exact`: the torch backend, all in
-        oneDNN); elsewhere, and for an artifact of fixed batch size, the whole batch."""
-        # getattr: a backend that does not say is taken not to be batch-exact.
-        batch_exact = getattr(self._backend, "batch_exact", False)
-        if self.device.type == "cpu" and self._fixed_shape is None and not batch_exact:
-            return [slice(i, i + 1) for i in range(n)]
-        return [slice(0, n)]
-
-    @staticmethod
-    def _deliver(
-        result: torch.Tensor, single: bool, returns_numpy: bool, home: torch.device
-    ) -> ArrayLike:
-        if single:
-            result = result[0]
-        return result.cpu().numpy() if returns_numpy else result.to(home)
+        return map_parts(n, self._backend, self._fixed_shape)
 
     def _pad(self, *maps: torch.Tensor | None) -> list[torch.Tensor | None]:
-        """Pads maps by reflection to sizes the network takes (network_size). An artifact
-        exported at a fixed size takes only the maps that pad to that size: padding further
-        would change the image (instance norm would see the padding)."""
+        """Pads maps by reflection to sizes the network takes (network_size); an artifact
+        exported at a fixed size takes only the maps that pad to that size."""
         n, height, width = maps[0].shape
         stride = self.config.downsampling
         if self._fixed_shape is not None:
-            padded = (n, network_size(height, stride), network_size(width, stride))
-            if padded != self._fixed_shape:
-                raise ValueError(self._fixed_shape_refusal(n, height, width, padded))
+            refusal = fixed_shape_refusal(
+                self.source.name, self._fixed_shape, n, height, width, stride
+            )
+            if refusal is not None:
+                raise ValueError(refusal)
         return [m if m is None else pad_for_network(m, stride) for m in maps]
-
-    def _fixed_shape_refusal(
-        self, n: int, height: int, width: int, padded: tuple[int, int, int]
-    ) -> str:
-        assert self._fixed_shape is not None
-        fixed_n, fixed_height, fixed_width = self._fixed_shape
-        fits = (
-            [f"--size {padded[1]}x{padded[2]}"] if padded[1:] != (fixed_height, fixed_width) else []
-        )
-        if n != fixed_n:
-            fits.append(f"--batch {n}")
-        return (
-            f"{self.source.name} was exported for {fixed_n} x {fixed_height} x {fixed_width} "
-            f"maps, and {n} x {height} x {width} maps would render differently through it; "
-            f"export with {' '.join(fits)}, or with --dynamic for any size"
-        )
 
     def _generator_input(
         self,
@@ -629,7 +436,3 @@ class Runtime:
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
         return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seeds)
-
-
-def _part(maps: tuple[torch.Tensor | None, ...], part: slice) -> list[torch.Tensor | None]:
-    return [m if m is None else m[part] for m in maps]
