@@ -15,6 +15,7 @@ from types import ModuleType
 EXTRA_OF_MODULE: dict[str, str] = {
     "onnx": "export",
     "onnxruntime": "export",
+    "nncf": "int8",
     "ray": "ray",
     "fastapi": "serve",
     "starlette": "serve",

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from p2phd import checkpoint, ops
-from p2phd.data.synthetic import NUM_LABELS, SyntheticScene, synthetic_scene
+from p2phd.data.synthetic import SyntheticScene, synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.models.segmenter import Segmenter
-from p2phd.quality.judge import load_segmenter
-from p2phd.quality.scoring import confusion_matrix, psnr, segmentation_score, ssim
+from p2phd.quality.judge import load_segmenter, segmentation_confusion
+from p2phd.quality.scoring import psnr, segmentation_score, ssim
 from p2phd.runtime import Runtime
 
 
@@ -54,13 +54,13 @@ def score_images(
 ) -> QualityRow:
     """Segments `images` (one uint8 H x W x 3 per scene) and scores the result against the
     scenes' label maps; PSNR / SSIM against the scenes' photos when `against_photos`."""
-    confusion = np.zeros((NUM_LABELS, NUM_LABELS), np.int64)
+    images = list(images)
+    confusion = segmentation_confusion(segmenter, (scene.labels for scene in scenes), images)
     photo_scores = []
-    for scene, image in zip(scenes, images, strict=True):
-        predicted = segmenter.predict(torch.from_numpy(image)[None])[0].cpu().numpy()
-        confusion += confusion_matrix(scene.labels, predicted, NUM_LABELS)
-        if against_photos:
-            photo_scores.append((psnr(image, scene.image), ssim(image, scene.image)))
+    if against_photos:
+        photo_scores = [
+            (psnr(i, s.image), ssim(i, s.image)) for i, s in zip(images, scenes, strict=True)
+        ]
     score = segmentation_score(confusion)
     return QualityRow(
         model=name,

@@ -27,6 +27,7 @@ from p2phd.atomic import atomic_paths, atomic_write, check_replaceable, file_sha
 from p2phd.checkpoint import LoadedModel, load
 from p2phd.checkpoint.digest import weights_sha256
 from p2phd.export import engine, triton
+from p2phd.export import int8 as int8_ir
 from p2phd.export import onnx as onnx_artifact
 from p2phd.export import torchscript as torchscript_artifact
 from p2phd.export import verify as verification
@@ -151,6 +152,8 @@ def export(
     verify_maps: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     verify_size: tuple[int, int] | None = None,
     tolerance: float | None = None,
+    int8: bool = False,
+    calibration: str = int8_ir.DEFAULT_CALIBRATION,
     opset: int = OPSET,
     workspace_mib: int | None = None,
     load_options: Mapping[str, Any] | None = None,
@@ -174,6 +177,9 @@ def export(
     at the artifact's precision, and raises VerificationError when the artifact breaks the
     rule of `p2phd.export.verify` (`tolerance`: its factor, default 10). `triton_repo` adds
     the artifact as the next version of a Triton model (`triton_instances` "gpu:2" etc.).
+    `int8` (OpenVINO only) quantizes the IR with NNCF, calibrated on `calibration`
+    ("synthetic[:N]" or a folder of label maps), and verifies it by its segmentation score
+    against the f32 IR (`p2phd.export.int8`), not by its pixel error.
     Usage errors raise ExportUsageError (a ValueError), anything else that fails ExportError;
     either way nothing is left at `out`.
     """
@@ -183,11 +189,14 @@ def export(
     capabilities = [engine.parse_compute_capability(c) for c in listed or []]
     _check_arguments(to, precision, opset, capabilities, triton_repo, tolerance)
     _require_extras(to, verify)
+    if int8 and (to != "openvino" or precision != "fp32"):
+        raise ExportUsageError("--int8 takes --to openvino in fp32 (the IR it quantizes)")
+    quantization = int8_ir.parse_calibration(calibration) if int8 else None
     instances = _check_triton(triton_repo, triton_instances)
     out_path = _check_out(out, source, to, precision, with_preprocess)
     model = _load(source, load_options, progress)
     job = _Job(to, precision, with_preprocess, out_path, opset, workspace_mib, capabilities)
-    job.progress, job.timer = progress, timer
+    job.progress, job.timer, job.int8 = progress, timer, quantization
     job.plan(model, resolve_shapes(model.config, size, dynamic, batch, min_size, max_size))
     if verify:
         job.checker = _checker(job, verify_size, verify_maps, tolerance)
@@ -252,6 +261,7 @@ class _Job:
     outputs: list[TensorSpec] = field(init=False)
     sidecar: dict[str, Any] = field(init=False)
     checker: Checker | None = None
+    int8: int8_ir.Calibration | None = None  # quantize the IR, calibrated so
     progress: Progress = silent
     timer: _Timer = field(default_factory=_Timer)
 
@@ -348,7 +358,7 @@ def _write(job: _Job) -> tuple[Path | None, bytes | None]:
                 onnx_path = workdir / "model.onnx"
             _write_onnx(job, onnx_path)
             if weights_tmps:
-                _export_ir(onnx_path, artifact_tmp, weights_tmps[0], job.checker, job.progress)
+                _export_ir(job, onnx_path, artifact_tmp, weights_tmps[0])
                 version = openvino_artifact.import_openvino().__version__
                 job.sidecar["versions"]["openvino"] = version
                 job.timer.lap("build")
@@ -454,20 +464,38 @@ def _check_out(
     return out_path
 
 
-def _export_ir(
-    onnx_path: Path,
-    xml_tmp: Path,
-    weights_tmp: Path,
-    checker: Checker | None,
-    progress: Progress,
-) -> None:
-    """The exported ONNX as OpenVINO IR, verified with OpenVINO in f32, moved to the
-    temporary names of the .xml and its .bin."""
+def _quantize_ir(job: _Job, xml: Path) -> Path:
+    """The f32 IR `xml` quantized to INT8 beside it, scored against it when verifying."""
+    assert job.int8 is not None
+    config, size = job.model.config, job.shapes.size
+    batch = 1 if job.shapes.dynamic else job.shapes.batch
+    job.progress(f"quantizing to INT8 with NNCF on {job.int8.describe()} of {size[0]}x{size[1]}")
+    maps = int8_ir.calibration_maps(job.int8, config, size)
+    quantized = xml.with_name("model-int8.xml")
+    int8_ir.quantize_ir(xml, config, job.model.clusters, job.inputs, maps, batch, quantized)
+    job.sidecar["quantization"] = f"int8 (NNCF, calibrated on {job.int8.describe()})"
+    job.timer.lap("quantize")
+    if job.checker is not None:
+        job.progress("scoring the INT8 IR against the f32 IR with the shipped segmenter")
+        scored_size = tuple(job.checker.sample.labels.shape[1:])  # the verify size
+        score = int8_ir.check_score(
+            xml, quantized, config, job.model.clusters, job.inputs, scored_size, batch
+        )
+        job.checker.verifications.append(score)
+        job.timer.lap("verify")
+    return quantized
+
+
+def _export_ir(job: _Job, onnx_path: Path, xml_tmp: Path, weights_tmp: Path) -> None:
+    """The exported ONNX as OpenVINO IR, verified with OpenVINO in f32 (and quantized to
+    INT8 and scored, where asked), moved to the temporary names of the .xml and its .bin."""
     xml = onnx_path.with_suffix(".xml")
-    progress("converting the ONNX to OpenVINO IR")
+    job.progress("converting the ONNX to OpenVINO IR")
     openvino_artifact.save_ir(onnx_path, xml)
-    if checker is not None:
-        progress("verifying the IR with OpenVINO (CPU, f32) against float64 truth")
-        checker.check("openvino", "openvino", xml, openvino_artifact.run_openvino)
+    if job.checker is not None:
+        job.progress("verifying the IR with OpenVINO (CPU, f32) against float64 truth")
+        job.checker.check("openvino", "openvino", xml, openvino_artifact.run_openvino)
+    if job.int8 is not None:
+        xml = _quantize_ir(job, xml)
     os.replace(xml.with_suffix(".bin"), weights_tmp)
     os.replace(xml, xml_tmp)

@@ -23,6 +23,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ from p2phd.export.common import (
 )
 from p2phd.models.config import GeneratorConfig
 from p2phd.models.graph import half_generator
+
+if TYPE_CHECKING:
+    from p2phd.export.int8 import ScoreVerification
 
 DEFAULT_FACTOR = 10.0
 
@@ -64,7 +68,7 @@ FLOORS = {
 class VerificationError(ExportError):
     """The artifact ran but is further from float64 truth than the rule allows."""
 
-    def __init__(self, message: str, verification: Verification) -> None:
+    def __init__(self, message: str, verification: Verification | ScoreVerification) -> None:
         super().__init__(message)
         self.verification = verification
 

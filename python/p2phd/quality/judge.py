@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from p2phd.atomic import atomic_paths
 from p2phd.models.segmenter import Segmenter, SegmenterConfig
+from p2phd.quality.scoring import confusion_matrix
 
 FORMAT = "p2phd-segmenter"
 VERSION = 1
@@ -61,3 +64,16 @@ def load_segmenter(
     model = Segmenter(SegmenterConfig.from_dict(description["segmenter"]))
     model.load_state_dict(load_file(folder / "weights.safetensors"))
     return model.to(device).eval()
+
+
+def segmentation_confusion(
+    segmenter: Segmenter, label_maps: Iterable[np.ndarray], images: Iterable[np.ndarray]
+) -> np.ndarray:
+    """The confusion matrix (truth rows, predicted columns) of `segmenter` on `images` (uint8
+    H x W x 3 each) against `label_maps`: what pix2pixHD's score is computed from."""
+    num_classes = segmenter.config.label_nc
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    for labels, image in zip(label_maps, images, strict=True):
+        predicted = segmenter.predict(torch.from_numpy(image)[None])[0].cpu().numpy()
+        confusion += confusion_matrix(labels, predicted, num_classes)
+    return confusion
