@@ -164,6 +164,14 @@ def _add_quality_command(commands: Any) -> None:
         "with bf16 matrix units, e.g. Intel AMX)",
     )
     quality_parser.add_argument("--l1-save", help="keep the L1-only generator as a bundle here")
+    quality_parser.add_argument(
+        "--precisions",
+        type=lambda text: text.split(","),
+        default=["fp32"],
+        metavar="fp32[,bf16]",
+        help="score each MODEL in each of these Runtime precisions (bf16 needs a CPU with bf16 "
+        "units or a GPU); an INT8 IR from p2phd-export --int8 is scored as a MODEL",
+    )
     quality_parser.add_argument("--json", help="also write the results to this JSON file")
 
 
@@ -332,7 +340,7 @@ def main_ops(args: argparse.Namespace) -> int:
 
 
 def main_quality(args: argparse.Namespace) -> int:
-    missing = [model for model in args.models if not Path(model).exists()]
+    missing = [m for m in args.models if m != "demo" and not Path(m).exists()]
     if missing:
         raise UsageError(f"MODEL {missing[0]} does not exist")
     if args.l1_model and args.l1_iterations:
@@ -353,6 +361,7 @@ def main_quality(args: argparse.Namespace) -> int:
             args.segmenter,
             args.l1_model,
             l1_training,
+            args.precisions,
         )
     except (OSError, ValueError) as error:
         raise UsageError(str(error)) from error
