@@ -97,3 +97,34 @@ def check_same_save(state: Mapping[str, Any], weights: Sequence[Path], state_pat
                 "from different saves (a save killed between its renames?); resume from "
                 "another --which_epoch, or train from the start"
             )
+
+
+def load_resume_weights(
+    directory: Path, which: str, nets: Mapping[str, torch.nn.Module | None]
+) -> list[Path]:
+    """Load `<which>_net_<role>.pth` into each net of {role: net}; returns the files read."""
+    g_path = directory / f"{which}_net_G.pth"
+    if not g_path.is_file():
+        raise FileNotFoundError(f"--continue_train: no {g_path}")
+    weights: list[Path] = []
+    for role, net in nets.items():
+        if net is None:
+            continue
+        path = directory / f"{which}_net_{role}.pth"
+        weights.append(path)
+        state = load_resume_file(path)
+        try:
+            net.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as error:
+            raise ResumeError(
+                f"--continue_train: {path} does not fit this network (were the options "
+                f"of the run that saved it different?): {first_line(error)}"
+            ) from error
+    return weights
+
+
+def load_train_state(path: Path, weights: Sequence[Path]) -> dict[str, Any]:
+    """The checked training state of `path`, saved together with `weights`."""
+    state = check_train_state(load_resume_file(path), path)
+    check_same_save(state, weights, path)
+    return state

@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,12 +27,19 @@ from torch import nn
 
 import p2phd
 from p2phd import ops
-from p2phd.atomic import atomic_paths
-from p2phd.checkpoint import LoadedModel, save_bundle, save_clusters
+from p2phd.checkpoint import LoadedModel, save_clusters
 from p2phd.data.synthetic import CITYSCAPES_PALETTE
 from p2phd.image_io import write_png
 from p2phd.models import Encoder, MultiscaleDiscriminator, build_generator
 
+from .checkpoints import (
+    checkpoint_error,
+    checkpoint_path,
+    restore_rng,
+    rng_state,
+    write_bundle,
+    write_checkpoint,
+)
 from .dataset import (
     DatasetError,
     PairedDataset,
@@ -47,15 +52,7 @@ from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
 from .options import TrainOptions, format_options
 from .progress import Position, TrainProgress
-from .resume import (
-    SET_DIGESTS,
-    ResumeError,
-    check_same_save,
-    check_train_state,
-    first_line,
-    load_resume_file,
-    set_digests,
-)
+from .resume import ResumeError, first_line, load_resume_weights, load_train_state
 
 LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
 CSV_FIELDS = (
@@ -91,11 +88,6 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
-
-
 def _palette(n: int) -> np.ndarray:
     colours = np.zeros((max(n, 1), 3), np.uint8)
     known = min(n, len(CITYSCAPES_PALETTE))
@@ -117,13 +109,6 @@ def load_matching(module: nn.Module, path: Path) -> tuple[int, int]:
     own.update(matched)
     module.load_state_dict(own)
     return len(matched), len(own)
-
-
-def _save_torch_file(content: Any, path: Path) -> None:
-    # Through a Python file: a full disk is an OSError (ENOSPC), where torch.save(path)
-    # reports only "enforce fail at inline_container.cc".
-    with open(path, "wb") as handle:
-        torch.save(content, handle)
 
 
 class Trainer:
@@ -339,33 +324,13 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
 
-    def _path(self, which: str, what: str) -> Path:
-        return self.dir / f"{which}_{what}"
-
     def _load_checkpoint(self) -> None:
         which = self.opts.which_epoch
-        g_path = self._path(which, "net_G.pth")
-        if not g_path.is_file():
-            raise FileNotFoundError(f"--continue_train: no {g_path}")
-        nets = [("G", self.netG), ("D", self.netD), ("E", self.netE)]
-        weights: list[Path] = []
-        for role, net in nets:
-            if net is None:
-                continue
-            path = self._path(which, f"net_{role}.pth")
-            weights.append(path)
-            state = load_resume_file(path)
-            try:
-                net.load_state_dict(state)
-            except (RuntimeError, TypeError, AttributeError) as error:
-                raise ResumeError(
-                    f"--continue_train: {path} does not fit this network (were the options "
-                    f"of the run that saved it different?): {first_line(error)}"
-                ) from error
-        state_path = self._path(which, "train_state.pth")
+        nets = {"G": self.netG, "D": self.netD, "E": self.netE}
+        weights = load_resume_weights(self.dir, which, nets)
+        state_path = checkpoint_path(self.dir, which, "train_state.pth")
         if state_path.is_file():
-            self._resume_state = check_train_state(load_resume_file(state_path), state_path)
-            check_same_save(self._resume_state, weights, state_path)
+            self._resume_state = load_train_state(state_path, weights)
             self._resume_path = state_path
             self.epoch = self._resume_state["epoch"]
             self.epoch_iter = self._resume_state["epoch_iter"]
@@ -397,14 +362,7 @@ class Trainer:
             self.optimizer_G.load_state_dict(state["optimizer_G"])
         self.optimizer_D.load_state_dict(state["optimizer_D"])
         self.scaler.load_state_dict(state["scaler"])
-        rng = state["rng"]
-        version, internal, gauss = rng["python"]
-        random.setstate((version, tuple(internal), gauss))
-        name, keys, pos, has_gauss, cached = rng["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        restore_rng(state["rng"], self.device)
 
     def _load_pretrain(self, directory: Path) -> None:
         which = self.opts.which_epoch
@@ -429,12 +387,6 @@ class Trainer:
         (optimizers, counters, RNG: an exact resume) and, for 'latest', the bundle."""
         if self.rank != 0:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        files: dict[Path, Any] = {}
-        for role, net in (("G", self.netG), ("D", self.netD), ("E", self.netE)):
-            if net is not None:
-                state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-                files[self._path(which, f"net_{role}.pth")] = state
         train_state = {
             "epoch": self.epoch,
             "epoch_iter": self.epoch_iter,
@@ -444,35 +396,15 @@ class Trainer:
             "optimizer_G": self.optimizer_G.state_dict(),
             "optimizer_D": self.optimizer_D.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": {
-                "python": random.getstate(),
-                "numpy": _numpy_rng_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state(self.device)
-                if self.device.type == "cuda"
-                else None,
-            },
+            "rng": rng_state(self.device),
         }
-        # One set, renamed together: the state (first) records the digest of each weights
-        # file, so that a set mixed by a kill between the renames is refused on resume.
-        state_path = self._path(which, "train_state.pth")
-        targets = (state_path, *files, self.dir / "iter.txt")
+        nets = {"G": self.netG, "D": self.netD, "E": self.netE}
         try:
-            with atomic_paths(*targets, clean_stale=True) as (state_tmp, *temporaries, iter_txt):
-                for temporary, content in zip(temporaries, files.values(), strict=True):
-                    _save_torch_file(content, temporary)
-                train_state[SET_DIGESTS] = set_digests(dict(zip(files, temporaries, strict=True)))
-                _save_torch_file(train_state, state_tmp)
-                np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+            write_checkpoint(self.dir, which, nets, train_state, (self.epoch, self.epoch_iter))
             if which == "latest":
                 self.save_bundle()
         except OSError as error:
-            reason = error.strerror or str(error)
-            raise OSError(
-                error.errno,
-                f"cannot save the checkpoint: {reason}; the files saved before are kept whole",
-                str(self.dir),
-            ) from error
+            raise checkpoint_error(error, self.dir) from error
 
     def loaded_model(self, clusters: dict[int, np.ndarray] | None = None) -> LoadedModel:
         return LoadedModel(
@@ -484,18 +416,7 @@ class Trainer:
         )
 
     def save_bundle(self, clusters: dict[int, np.ndarray] | None = None) -> Path:
-        try:
-            return save_bundle(self.loaded_model(clusters), self.dir)
-        except Exception as error:
-            # safetensors reports a failed write (a full disk) as a SafetensorError that
-            # ends in "(os error N)": an OSError here, like every other failed write.
-            code = re.search(r"\(os error (\d+)\)", str(error))
-            if isinstance(error, OSError) or code is None:
-                raise
-            errno = int(code.group(1))
-            raise OSError(
-                errno, os.strerror(errno), str(self.dir / "weights.safetensors")
-            ) from error
+        return write_bundle(self.loaded_model(clusters), self.dir)
 
     # ---------------------------------------------------------------- one iteration
 
