@@ -30,7 +30,6 @@ from p2phd import ops
 from p2phd.checkpoint import LoadedModel, save_clusters
 from p2phd.data.synthetic import CITYSCAPES_PALETTE
 from p2phd.image_io import write_png
-from p2phd.models import Encoder, MultiscaleDiscriminator, build_generator
 
 from .checkpoints import (
     checkpoint_error,
@@ -50,6 +49,14 @@ from .dataset import (
 )
 from .features import cluster_features, encode_instances, merge_rows
 from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
+from .networks import (
+    adam,
+    build_networks,
+    g_parameters,
+    load_pretrain,
+    scheduled_lr,
+    wrap_distributed,
+)
 from .options import TrainOptions, format_options
 from .progress import Position, TrainProgress
 from .resume import ResumeError, first_line, load_resume_weights, load_train_state
@@ -78,16 +85,6 @@ class TrainResult:
     bundle: Path | None = None
 
 
-def init_weights(module: nn.Module) -> None:
-    """Public `weights_init`: conv weights N(0, 0.02); batch-norm scale N(1, 0.02), shift 0."""
-    name = type(module).__name__
-    if "Conv" in name and getattr(module, "weight", None) is not None:
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif "BatchNorm2d" in name and getattr(module, "weight", None) is not None:
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
 def _palette(n: int) -> np.ndarray:
     colours = np.zeros((max(n, 1), 3), np.uint8)
     known = min(n, len(CITYSCAPES_PALETTE))
@@ -96,19 +93,6 @@ def _palette(n: int) -> np.ndarray:
     if n > known:
         colours[known:] = rng.integers(0, 256, (n - known, 3))
     return colours
-
-
-def load_matching(module: nn.Module, path: Path) -> tuple[int, int]:
-    """Copy the tensors of a state-dict file whose names and shapes match (public
-    `load_network` for a pretrained net with other layers); returns (copied, total)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    own = module.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    own.update(matched)
-    module.load_state_dict(own)
-    return len(matched), len(own)
 
 
 class Trainer:
@@ -253,74 +237,33 @@ class Trainer:
 
     def _build_networks(self) -> None:
         opts = self.opts
-        torch.manual_seed(opts.seed)
-        self.netG = build_generator(self.config)
-        self.netG.apply(init_weights)
-        d_input_nc = opts.label_nc + int(opts.use_instance) + opts.output_nc
-        self.netD = MultiscaleDiscriminator(
-            d_input_nc,
-            opts.ndf,
-            opts.n_layers_D,
-            use_sigmoid=False,  # the vanilla loss takes logits
-            num_d=opts.num_D,
-            get_interm_feat=not opts.no_ganFeat_loss,
-        )
-        self.netD.apply(init_weights)
-        self.netE: Encoder | None = None
-        if opts.instance_feat and not opts.load_features:
-            self.netE = Encoder.from_config(opts.encoder_config())
-            self.netE.apply(init_weights)
-        for net in (self.netG, self.netD, self.netE):
-            if net is not None:
-                net.to(self.device).train()
+        self.netG, self.netD, self.netE = build_networks(opts, self.config, self.device)
         self.gan_loss = GANLoss(use_lsgan=not opts.no_lsgan)
         self.vgg_loss = None
         if not opts.no_vgg_loss:
             self.vgg_loss = VGGLoss(load_vgg19(opts.vgg_weights)).to(self.device)
 
     def _g_parameters(self) -> list[nn.Parameter]:
-        """G's trained parameters (only the outermost enhancer while the global part is
-        fixed, as in the public code), then E's."""
-        params = []
-        prefix = f"model{self.opts.n_local_enhancers}"
-        for key, param in self.netG.named_parameters():
-            trainable = not self.fixed_global or key.startswith(prefix)
-            param.requires_grad_(trainable)
-            if trainable:
-                params.append(param)
-        if self.netE is not None:
-            params += list(self.netE.parameters())
-        return params
+        return g_parameters(self.netG, self.netE, self.opts.n_local_enhancers, self.fixed_global)
 
     def _build_optimizers(self) -> None:
         opts = self.opts
-        betas = (opts.beta1, 0.999)
         lr = self.lr_at(self.epoch)
-        self.optimizer_G = torch.optim.Adam(self._g_parameters(), lr=lr, betas=betas)
-        self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=lr, betas=betas)
+        self.optimizer_G = adam(self._g_parameters(), lr, opts.beta1)
+        self.optimizer_D = adam(list(self.netD.parameters()), lr, opts.beta1)
         self.scaler = torch.amp.GradScaler("cuda", enabled=bool(opts.fp16))
 
     def _wrap_distributed(self) -> None:
         self.trainG: nn.Module = self.netG
         self.trainD: nn.Module = self.netD
         self.trainE: nn.Module | None = self.netE
-        if not self.distributed:
-            return
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self.trainG = DDP(self.netG, device_ids=ids)
-        self.trainD = DDP(self.netD, device_ids=ids)
-        if self.netE is not None:
-            self.trainE = DDP(self.netE, device_ids=ids)
+        if self.distributed:
+            nets = (self.netG, self.netD, self.netE)
+            self.trainG, self.trainD, self.trainE = wrap_distributed(nets, self.device)
 
     def lr_at(self, epoch: int) -> float:
         """Constant for niter epochs, then minus lr / niter_decay after each further epoch."""
-        opts = self.opts
-        if opts.niter_decay <= 0:
-            return opts.lr
-        done = max(0, epoch - 1 - opts.niter)
-        return opts.lr * max(0.0, 1.0 - done / opts.niter_decay)
+        return scheduled_lr(self.opts, epoch)
 
     # ---------------------------------------------------------------- checkpoints
 
@@ -365,22 +308,8 @@ class Trainer:
         restore_rng(state["rng"], self.device)
 
     def _load_pretrain(self, directory: Path) -> None:
-        which = self.opts.which_epoch
-        g_path = directory / f"{which}_net_G.pth"
-        if not g_path.is_file():
-            raise FileNotFoundError(f"--load_pretrain: no {g_path}")
-        copied, total = load_matching(self.netG, g_path)
-        if copied == 0:
-            raise ValueError(
-                f"--load_pretrain: no tensor of {g_path} fits this generator (a global "
-                "generator for a local enhancer needs ngf twice the enhancer's --ngf)"
-            )
-        self.log(f"loaded {copied}/{total} generator tensors from {g_path}")
-        for role, net in (("D", self.netD), ("E", self.netE)):
-            path = directory / f"{which}_net_{role}.pth"
-            if net is not None and path.is_file():
-                copied, total = load_matching(net, path)
-                self.log(f"loaded {copied}/{total} {role} tensors from {path}")
+        nets = {"G": self.netG, "D": self.netD, "E": self.netE}
+        load_pretrain(directory, self.opts.which_epoch, nets, self.log)
 
     def save(self, which: str = "latest") -> None:
         """Public files `<which>_net_{G,D,E}.pth` + iter.txt, our `<which>_train_state.pth`
@@ -553,9 +482,7 @@ class Trainer:
         """Public `update_fixed_params`: from now on train all of G, with a fresh optimizer."""
         self.fixed_global = False
         lr = self.optimizer_G.param_groups[0]["lr"]
-        self.optimizer_G = torch.optim.Adam(
-            self._g_parameters(), lr=lr, betas=(self.opts.beta1, 0.999)
-        )
+        self.optimizer_G = adam(self._g_parameters(), lr, self.opts.beta1)
         if self.distributed:
             self._wrap_distributed()
         self.log("------------ now also training the global generator ------------")
