@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import p2phd
@@ -48,7 +47,7 @@ from .dataset import (
     find_samples,
 )
 from .features import cluster_features, encode_instances, merge_rows
-from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
+from .losses import GANLoss, VGGLoss, load_vgg19
 from .networks import (
     adam,
     build_networks,
@@ -60,8 +59,8 @@ from .networks import (
 from .options import TrainOptions, format_options
 from .progress import Position, TrainProgress
 from .resume import ResumeError, first_line, load_resume_weights, load_train_state
+from .step import LOSS_NAMES, encode_input, gan_losses, loss_values, update
 
-LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
 CSV_FIELDS = (
     "epoch",
     "epoch_iter",
@@ -356,15 +355,13 @@ class Trainer:
 
     def encode_input(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One-hot labels + instance edges (N x C x H x W float32) and the instance map."""
-        where = self.device if self.ops_on_device else torch.device("cpu")
-        labels = batch["label"].to(where, non_blocking=True)
-        instances = batch["inst"].to(where, non_blocking=True) if "inst" in batch else None
-        input_label = ops.generator_input(
-            labels, instances if self.opts.use_instance else None, self.opts.label_nc
+        return encode_input(
+            batch,
+            self.device,
+            ops_on_device=self.ops_on_device,
+            use_instance=self.opts.use_instance,
+            label_nc=self.opts.label_nc,
         )
-        if instances is not None:
-            instances = instances.to(self.device)
-        return input_label.to(self.device), instances
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One generator update and one discriminator update; returns the losses."""
@@ -381,47 +378,19 @@ class Trainer:
                     feat = self.trainE(real, instances)
                 g_input = torch.cat([input_label, feat.to(input_label.dtype)], dim=1)
             fake = self.trainG(g_input)
-            n = fake.shape[0]
-            fake_d = torch.cat([input_label, fake.detach().to(input_label.dtype)], dim=1)
-            real_d = torch.cat([input_label, real], dim=1)
-            both = self.trainD(torch.cat([fake_d, real_d], dim=0))
-            pred_fake_pool = [[t[:n] for t in scale] for scale in both]
-            pred_real = [[t[n:] for t in scale] for scale in both]
-            loss_d_fake = self.gan_loss(pred_fake_pool, False)
-            loss_d_real = self.gan_loss(pred_real, True)
-            # G's adversarial pass: gradients to the fake only, none collected for D.
-            self.netD.requires_grad_(False)
-            try:
-                pred_fake = self.netD(torch.cat([input_label, fake.to(input_label.dtype)], dim=1))
-            finally:
-                self.netD.requires_grad_(True)
-            loss_g_gan = self.gan_loss(pred_fake, True)
-            zero = real.new_zeros((), dtype=torch.float32)
-            loss_g_feat = zero
-            if not opts.no_ganFeat_loss:
-                loss_g_feat = feature_matching_loss(
-                    pred_fake, pred_real, opts.n_layers_D, opts.lambda_feat
-                )
-            loss_g_vgg = zero
-            if self.vgg_loss is not None:
-                loss_g_vgg = self.vgg_loss(fake, real) * opts.lambda_feat
-        loss_g = loss_g_gan + loss_g_feat + loss_g_vgg
-        loss_d = (loss_d_fake + loss_d_real) * 0.5
-
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_g).backward()
-        self.scaler.step(self.optimizer_G)
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_d).backward()
-        self.scaler.step(self.optimizer_D)
-        self.scaler.update()
-
-        with torch.no_grad():
-            l1 = F.l1_loss(fake.detach().float(), real)
+            losses = gan_losses(
+                opts,
+                train_d=self.trainD,
+                net_d=self.netD,
+                gan_loss=self.gan_loss,
+                vgg_loss=self.vgg_loss,
+                input_label=input_label,
+                fake=fake,
+                real=real,
+            )
+        update(losses, self.scaler, self.optimizer_G, self.optimizer_D)
         self._last = (batch, fake.detach())
-        values = (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake, l1)
-        numbers = torch.stack([v.detach().float() for v in values]).cpu().tolist()
-        return dict(zip((*LOSS_NAMES, "G_L1"), numbers, strict=True))
+        return loss_values(losses, fake, real)
 
     # ---------------------------------------------------------------- output
 
