@@ -12,7 +12,6 @@ the *_freq options in images; `iteration` counts optimizer steps (for --max_iter
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import time
 from collections.abc import Callable
@@ -25,10 +24,7 @@ import torch
 from torch import nn
 
 import p2phd
-from p2phd import ops
 from p2phd.checkpoint import LoadedModel, save_clusters
-from p2phd.data.synthetic import CITYSCAPES_PALETTE
-from p2phd.image_io import write_png
 
 from .checkpoints import (
     checkpoint_error,
@@ -58,19 +54,12 @@ from .networks import (
 )
 from .options import TrainOptions, format_options
 from .progress import Position, TrainProgress
+from .records import append_csv_row, loss_line, write_sample
 from .resume import ResumeError, first_line, load_resume_weights, load_train_state
 from .step import LOSS_NAMES, encode_input, gan_losses, loss_values, update
 
-CSV_FIELDS = (
-    "epoch",
-    "epoch_iter",
-    "iteration",
-    "total_steps",
-    "lr",
-    "sec_per_iter",
-    *LOSS_NAMES,
-    "G_L1",
-)
+# LOSS_NAMES: the names of the loss lines, importable from here as before the split.
+__all__ = ["LOSS_NAMES", "TrainResult", "Trainer", "run"]
 
 
 @dataclass
@@ -82,16 +71,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     clusters: Path | None = None
     bundle: Path | None = None
-
-
-def _palette(n: int) -> np.ndarray:
-    colours = np.zeros((max(n, 1), 3), np.uint8)
-    known = min(n, len(CITYSCAPES_PALETTE))
-    colours[:known] = CITYSCAPES_PALETTE[:known]
-    rng = np.random.default_rng(12345)
-    if n > known:
-        colours[known:] = rng.integers(0, 256, (n - known, 3))
-    return colours
 
 
 class Trainer:
@@ -394,28 +373,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- output
 
-    def _csv_row(self, row: dict[str, float]) -> None:
-        path = self.dir / "loss_log.csv"
-        new = not path.is_file()
-        with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(
-                {k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()}
-            )
-
     def save_samples(self) -> Path:
         """label | generated | real of the last batch's first image, as one PNG."""
         batch, fake = self._last
-        labels = batch["label"][0].numpy().astype(np.int64)
-        colour = _palette(self.opts.label_nc)[np.clip(labels, 0, self.opts.label_nc - 1)]
-        images = torch.stack([fake[0].float().cpu(), batch["image"][0].float()])
-        generated, real = ops.to_uint8_image(images.contiguous())
-        grid = np.concatenate([colour, generated, real], axis=1)
         path = self.dir / "samples" / f"epoch{self.epoch:03d}_iter{self.iteration:08d}.png"
-        write_png(path, grid)
-        return path
+        return write_sample(path, batch, fake, self.opts.label_nc)
 
     @staticmethod
     def _crossed(count: int, step: int, freq: int) -> bool:
@@ -517,13 +479,12 @@ class Trainer:
                     }
                     self.history.append(row)
                     if self.rank == 0:
-                        self._csv_row(row)
+                        append_csv_row(self.dir / "loss_log.csv", row)
                         if not opts.quiet:
-                            text = " ".join(f"{k}: {losses[k]:.3f}" for k in (*LOSS_NAMES, "G_L1"))
-                            self.log(
-                                f"(epoch: {epoch}, iters: {self.epoch_iter}, it: "
-                                f"{self.iteration}, time: {seconds:.3f}) {text}"
+                            line = loss_line(
+                                epoch, self.epoch_iter, self.iteration, seconds, losses
                             )
+                            self.log(line)
                 if self._crossed(self.total_steps, n, opts.display_freq) and self.rank == 0:
                     self.save_samples()
                 if opts.max_iters and self.iteration >= opts.max_iters:
