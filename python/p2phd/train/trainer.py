@@ -42,7 +42,7 @@ from .dataset import (
     epoch_order,
     find_samples,
 )
-from .features import cluster_features, encode_instances, merge_rows
+from .features import cluster_training_set
 from .losses import GANLoss, VGGLoss, load_vgg19
 from .networks import (
     adam,
@@ -558,16 +558,14 @@ class Trainer:
             return None
         assert self.netE is not None
         self.log(f"encoding the instances of {len(self.samples)} training images ...")
-        dataset = PairedDataset(self.samples, self.preprocess, seed=self.opts.seed, augment=False)
-        self.netE.eval()
-        rows = []
-        for index in range(len(dataset)):
-            item = dataset[index]
-            image = item["image"][None].to(self.device)
-            instances = item["inst"][None].to(self.device)
-            rows.append(encode_instances(self.netE, image, instances))
-        self.netE.train()
-        clusters = cluster_features(merge_rows(rows), self.opts.n_clusters, seed=self.opts.seed)
+        clusters = cluster_training_set(
+            self.netE,
+            self.samples,
+            self.preprocess,
+            self.device,
+            n_clusters=self.opts.n_clusters,
+            seed=self.opts.seed,
+        )
         path = save_clusters(
             self.dir / f"features_clustered_{self.opts.n_clusters:03d}.npy", clusters
         )
