@@ -12,7 +12,6 @@ the *_freq options in images; `iteration` counts optimizer steps (for --max_iter
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-import p2phd
 from p2phd.checkpoint import LoadedModel, save_clusters
 
 from .checkpoints import (
@@ -53,6 +51,7 @@ from .networks import (
     wrap_distributed,
 )
 from .options import TrainOptions, format_options
+from .placement import place
 from .progress import Position, TrainProgress
 from .records import append_csv_row, loss_line, write_sample
 from .resume import ResumeError, first_line, load_resume_weights, load_train_state
@@ -138,34 +137,11 @@ class Trainer:
             self._log(text)
 
     def _setup_distributed(self) -> None:
-        opts = self.opts
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        want_cuda = opts.device == "cuda" or (
-            opts.device == "auto" and torch.cuda.is_available() and opts.gpu_ids.strip() != "-1"
-        )
-        if opts.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("--device cuda: no CUDA device is available")
-        if want_cuda:
-            ids = [int(i) for i in opts.gpu_ids.split(",") if i.strip() and int(i) >= 0]
-            index = self.local_rank if self.world_size > 1 else (ids[0] if ids else 0)
-            self.device = torch.device("cuda", index)
-            torch.cuda.set_device(self.device)
-            torch.backends.cudnn.benchmark = True
-        else:
-            self.device = torch.device("cpu")
-        if opts.fp16 and self.device.type != "cuda":
-            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
-        self.distributed = self.world_size > 1
-        if self.distributed and not torch.distributed.is_initialized():
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend)
-        if opts.num_threads > 0:
-            torch.set_num_threads(opts.num_threads)
-        self.amp_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
-        # Ops run where the tensors are only if the native module was built for that device.
-        self.ops_on_device = self.device.type == "cpu" or bool(p2phd.build_info()["cuda"])
+        placement = place(self.opts)
+        self.world_size, self.rank = placement.world_size, placement.rank
+        self.local_rank, self.device = placement.local_rank, placement.device
+        self.distributed = placement.distributed
+        self.amp_dtype, self.ops_on_device = placement.amp_dtype, placement.ops_on_device
 
     def _check_options(self) -> None:
         opts = self.opts
