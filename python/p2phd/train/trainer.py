@@ -33,14 +33,10 @@ from .checkpoints import (
     write_checkpoint,
 )
 from .dataset import (
-    DatasetError,
     PairedDataset,
-    Preprocess,
-    check_samples,
-    epoch_order,
-    find_samples,
 )
 from .features import cluster_training_set
+from .loading import epoch_loader, training_data
 from .losses import GANLoss, VGGLoss, load_vgg19
 from .networks import (
     adam,
@@ -159,35 +155,8 @@ class Trainer:
             load_vgg19(opts.vgg_weights)  # fail now, before reading the data set
 
     def _build_data(self) -> None:
-        opts = self.opts
-        self.samples = find_samples(
-            opts.dataroot,
-            opts.phase,
-            use_instance=opts.use_instance,
-            load_features=opts.load_features,
-            max_dataset_size=opts.max_dataset_size,
-        )
-        self.preprocess = Preprocess(
-            resize_or_crop=opts.resize_or_crop,
-            loadSize=opts.loadSize,
-            fineSize=opts.fineSize,
-            flip=not opts.no_flip,
-            stride=self.stride,
-        )
-        if not opts.no_check:
-            self.log(f"checking {len(self.samples)} training samples in {opts.dataroot} ...")
-            sizes = check_samples(
-                self.samples,
-                opts.label_nc,
-                check_instance_classes=opts.instance_feat,
-                preprocess=self.preprocess,
-            )
-            if opts.batchSize > 1 and len(sizes) > 1:
-                raise DatasetError(
-                    f"--batchSize {opts.batchSize} needs one image size after preprocessing, "
-                    f"got {len(sizes)}: {sorted(sizes)[:4]}; use a crop mode or batchSize 1"
-                )
-        self.dataset = PairedDataset(self.samples, self.preprocess, seed=opts.seed)
+        self.samples, self.preprocess = training_data(self.opts, self.stride, self.log)
+        self.dataset = PairedDataset(self.samples, self.preprocess, seed=self.opts.seed)
 
     def _build_networks(self) -> None:
         opts = self.opts
@@ -362,21 +331,13 @@ class Trainer:
     # ---------------------------------------------------------------- the schedule
 
     def _loader(self, epoch: int, skip: int) -> torch.utils.data.DataLoader:
-        opts = self.opts
-        self.dataset.set_epoch(epoch)
-        order = epoch_order(
-            len(self.dataset),
+        return epoch_loader(
+            self.dataset,
+            self.opts,
             epoch,
-            seed=opts.seed,
-            shuffle=not opts.serial_batches,
+            skip,
             rank=self.rank,
             world_size=self.world_size,
-        )
-        return torch.utils.data.DataLoader(
-            self.dataset,
-            batch_size=opts.batchSize,
-            sampler=order[skip:],
-            num_workers=opts.nThreads,
             pin_memory=self.device.type == "cuda",
         )
 
