@@ -48,17 +48,6 @@ def rng_state(device: torch.device) -> dict[str, Any]:
     }
 
 
-def restore_rng(rng: Mapping[str, Any], device: torch.device) -> None:
-    """Set the generators back to what rng_state returned."""
-    version, internal, gauss = rng["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = rng["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(rng["torch"])
-    if rng.get("cuda") is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(rng["cuda"], device)
-
-
 def write_checkpoint(
     directory: Path,
     which: str,

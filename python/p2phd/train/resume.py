@@ -1,15 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reading what --continue_train resumes from, refusing what does not fit: files that are
 empty, cut short, hold pickled objects, a training state of the wrong shape, or weights
-from another save than the state (a mixed set); every error names the file."""
+from another save than the state (a mixed set); every error names the file. Then the
+optimizers, scaler and random generators are set back to where the run was saved."""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from p2phd.atomic import file_sha256
@@ -128,3 +132,75 @@ def load_train_state(path: Path, weights: Sequence[Path]) -> dict[str, Any]:
     state = check_train_state(load_resume_file(path), path)
     check_same_save(state, weights, path)
     return state
+
+
+@dataclass
+class Resumed:
+    """Where a checkpoint resumes: its counters and the checked training state (None for
+    a checkpoint of weights and iter.txt only, resumed with fresh optimizers)."""
+
+    epoch: int
+    epoch_iter: int
+    state: dict[str, Any] | None
+    state_path: Path
+
+
+def load_checkpoint(
+    directory: Path,
+    which: str,
+    nets: Mapping[str, torch.nn.Module | None],
+    log: Callable[[str], None],
+) -> Resumed:
+    """--continue_train: the weights into `nets`, and where the run resumes."""
+    weights = load_resume_weights(directory, which, nets)
+    state_path = directory / f"{which}_train_state.pth"
+    if state_path.is_file():
+        state = load_train_state(state_path, weights)
+        resumed = Resumed(state["epoch"], state["epoch_iter"], state, state_path)
+    else:
+        resumed = Resumed(1, 0, None, state_path)
+        iter_path = directory / "iter.txt"
+        if iter_path.is_file():
+            resumed.epoch, resumed.epoch_iter = (
+                int(v) for v in np.loadtxt(iter_path, delimiter=",", dtype=int)
+            )
+        log(
+            f"no {state_path.name}: resuming from the weights and iter.txt only "
+            "(fresh optimizers, not an exact resume)"
+        )
+    log(f"resuming from epoch {resumed.epoch}, epoch_iter {resumed.epoch_iter}")
+    return resumed
+
+
+def restore_rng(rng: Mapping[str, Any], device: torch.device) -> None:
+    """Set the generators back to what rng_state returned."""
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def restore_training_state(
+    resumed: Resumed,
+    *,
+    optimizer_g: torch.optim.Optimizer | None,
+    optimizer_d: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> None:
+    """Optimizers (G's unless None: a fresh one), scaler and RNG from the training state."""
+    state = resumed.state
+    assert state is not None
+    try:
+        if optimizer_g is not None:
+            optimizer_g.load_state_dict(state["optimizer_G"])
+        optimizer_d.load_state_dict(state["optimizer_D"])
+        scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"], device)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
+        raise ResumeError(
+            f"--continue_train: {resumed.state_path} does not fit this run: {first_line(error)}"
+        ) from error

@@ -26,8 +26,6 @@ from p2phd.checkpoint import LoadedModel, save_clusters
 
 from .checkpoints import (
     checkpoint_error,
-    checkpoint_path,
-    restore_rng,
     rng_state,
     write_bundle,
     write_checkpoint,
@@ -50,7 +48,7 @@ from .options import TrainOptions, format_options
 from .placement import place
 from .progress import Position, TrainProgress
 from .records import append_csv_row, loss_line, write_sample
-from .resume import ResumeError, first_line, load_resume_weights, load_train_state
+from .resume import load_checkpoint, restore_training_state
 from .step import LOSS_NAMES, encode_input, gan_losses, loss_values, update
 
 # LOSS_NAMES: the names of the loss lines, importable from here as before the split.
@@ -105,10 +103,13 @@ class Trainer:
         self._build_networks()
         self.epoch, self.epoch_iter, self.total_steps, self.iteration = 1, 0, 0, 0
         self.fixed_global = opts.niter_fix_global > 0
-        self._resume_state: dict[str, Any] | None = None
-        self._resume_path: Path | None = None
+        resumed = None
         if opts.continue_train:
-            self._load_checkpoint()
+            nets = {"G": self.netG, "D": self.netD, "E": self.netE}
+            resumed = load_checkpoint(self.dir, opts.which_epoch, nets, self.log)
+            self.epoch, self.epoch_iter = resumed.epoch, resumed.epoch_iter
+            if resumed.state is not None:
+                self.fixed_global = resumed.state["fixed_global"]
             if self.epoch_iter >= self.epoch_length():  # saved at the very end of an epoch
                 self.epoch, self.epoch_iter = self.epoch + 1, 0
         elif opts.load_pretrain:
@@ -117,10 +118,16 @@ class Trainer:
         if self.fixed_global and self.epoch > opts.niter_fix_global:
             self.fixed_global = False
         self._build_optimizers()
-        if self._resume_state is not None:
+        if resumed is not None and resumed.state is not None:
+            self.total_steps = resumed.state["total_steps"]
+            self.iteration = resumed.state["iteration"]
             # Past --niter_fix_global G gets a fresh optimizer, as at the public switch.
-            self._restore_training_state(
-                self._resume_state, same_g=saved_fixed == self.fixed_global
+            restore_training_state(
+                resumed,
+                optimizer_g=self.optimizer_G if saved_fixed == self.fixed_global else None,
+                optimizer_d=self.optimizer_D,
+                scaler=self.scaler,
+                device=self.device,
             )
         self._wrap_distributed()
 
@@ -189,46 +196,6 @@ class Trainer:
         return scheduled_lr(self.opts, epoch)
 
     # ---------------------------------------------------------------- checkpoints
-
-    def _load_checkpoint(self) -> None:
-        which = self.opts.which_epoch
-        nets = {"G": self.netG, "D": self.netD, "E": self.netE}
-        weights = load_resume_weights(self.dir, which, nets)
-        state_path = checkpoint_path(self.dir, which, "train_state.pth")
-        if state_path.is_file():
-            self._resume_state = load_train_state(state_path, weights)
-            self._resume_path = state_path
-            self.epoch = self._resume_state["epoch"]
-            self.epoch_iter = self._resume_state["epoch_iter"]
-            self.fixed_global = self._resume_state["fixed_global"]
-        else:
-            iter_path = self.dir / "iter.txt"
-            if iter_path.is_file():
-                self.epoch, self.epoch_iter = (
-                    int(v) for v in np.loadtxt(iter_path, delimiter=",", dtype=int)
-                )
-            self.log(
-                f"no {state_path.name}: resuming from the weights and iter.txt only "
-                "(fresh optimizers, not an exact resume)"
-            )
-        self.log(f"resuming from epoch {self.epoch}, epoch_iter {self.epoch_iter}")
-
-    def _restore_training_state(self, state: dict[str, Any], *, same_g: bool = True) -> None:
-        try:
-            self._restore_state(state, same_g=same_g)
-        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
-            raise ResumeError(
-                f"--continue_train: {self._resume_path} does not fit this run: {first_line(error)}"
-            ) from error
-
-    def _restore_state(self, state: dict[str, Any], *, same_g: bool) -> None:
-        self.total_steps = state["total_steps"]
-        self.iteration = state["iteration"]
-        if same_g:
-            self.optimizer_G.load_state_dict(state["optimizer_G"])
-        self.optimizer_D.load_state_dict(state["optimizer_D"])
-        self.scaler.load_state_dict(state["scaler"])
-        restore_rng(state["rng"], self.device)
 
     def _load_pretrain(self, directory: Path) -> None:
         nets = {"G": self.netG, "D": self.netD, "E": self.netE}
