@@ -46,7 +46,7 @@ from .networks import (
 )
 from .options import TrainOptions, format_options
 from .placement import place
-from .progress import Position, TrainProgress
+from .progress import Position, TrainProgress, schedule_position
 from .records import append_csv_row, loss_line, write_sample
 from .resume import load_checkpoint, restore_training_state
 from .step import LOSS_NAMES, encode_input, gan_losses, loss_values, update
@@ -421,20 +421,14 @@ class Trainer:
         return result
 
     def _position(self, last_epoch: int, seconds_per_iteration: float) -> Position:
-        per_epoch = self.epoch_length()
-        batch = self.opts.batchSize
-        left = -(-(per_epoch - self.epoch_iter) // batch)
-        left += (last_epoch - self.epoch) * -(-per_epoch // batch)
-        if self.opts.max_iters:
-            left = min(left, self.opts.max_iters - self.iteration)
-        return Position(
+        return schedule_position(
             epoch=self.epoch,
-            epochs=last_epoch,
-            image=self.epoch_iter,
-            images=per_epoch,
+            last_epoch=last_epoch,
+            epoch_iter=self.epoch_iter,
+            per_epoch=self.epoch_length(),
+            batch_size=self.opts.batchSize,
             iteration=self.iteration,
             max_iters=self.opts.max_iters,
-            iterations_left=left,
             seconds_per_iteration=seconds_per_iteration,
         )
 
