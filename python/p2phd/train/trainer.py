@@ -372,23 +372,7 @@ class Trainer:
                     mean = (now - start) / (self.iteration - iterations_at_start)
                     self.progress.update(self._position(last_epoch, mean))
                 if self._crossed(self.total_steps, n, opts.print_freq):
-                    row = {
-                        "epoch": epoch,
-                        "epoch_iter": self.epoch_iter,
-                        "iteration": self.iteration,
-                        "total_steps": self.total_steps,
-                        "lr": self.optimizer_G.param_groups[0]["lr"],
-                        "sec_per_iter": seconds,
-                        **losses,
-                    }
-                    self.history.append(row)
-                    if self.rank == 0:
-                        append_csv_row(self.dir / "loss_log.csv", row)
-                        if not opts.quiet:
-                            line = loss_line(
-                                epoch, self.epoch_iter, self.iteration, seconds, losses
-                            )
-                            self.log(line)
+                    self._record_losses(epoch, seconds, losses)
                 if self._crossed(self.total_steps, n, opts.display_freq) and self.rank == 0:
                     self.save_samples()
                 if opts.max_iters and self.iteration >= opts.max_iters:
@@ -419,6 +403,23 @@ class Trainer:
         if self.distributed:
             torch.distributed.barrier()
         return result
+
+    def _record_losses(self, epoch: int, seconds: float, losses: dict[str, float]) -> None:
+        """A row of the history and loss_log.csv, and a loss line unless --quiet."""
+        row = {
+            "epoch": epoch,
+            "epoch_iter": self.epoch_iter,
+            "iteration": self.iteration,
+            "total_steps": self.total_steps,
+            "lr": self.optimizer_G.param_groups[0]["lr"],
+            "sec_per_iter": seconds,
+            **losses,
+        }
+        self.history.append(row)
+        if self.rank == 0:
+            append_csv_row(self.dir / "loss_log.csv", row)
+            if not self.opts.quiet:
+                self.log(loss_line(epoch, self.epoch_iter, self.iteration, seconds, losses))
 
     def _position(self, last_epoch: int, seconds_per_iteration: float) -> Position:
         return schedule_position(
