@@ -48,6 +48,31 @@ def rng_state(device: torch.device) -> dict[str, Any]:
     }
 
 
+def training_state(
+    *,
+    counters: tuple[int, int, int, int],
+    fixed_global: bool,
+    optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The train_state of (epoch, epoch_iter, total_steps, iteration), optimizers (G, D),
+    scaler and random generators: what resume.check_train_state accepts."""
+    epoch, epoch_iter, total_steps, iteration = counters
+    optimizer_g, optimizer_d = optimizers
+    return {
+        "epoch": epoch,
+        "epoch_iter": epoch_iter,
+        "total_steps": total_steps,
+        "iteration": iteration,
+        "fixed_global": fixed_global,
+        "optimizer_G": optimizer_g.state_dict(),
+        "optimizer_D": optimizer_d.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": rng_state(device),
+    }
+
+
 def write_checkpoint(
     directory: Path,
     which: str,

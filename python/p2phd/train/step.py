@@ -54,6 +54,26 @@ def encode_input(
     return input_label.to(device), instances
 
 
+def generator_input(
+    opts: TrainOptions,
+    batch: dict[str, Any],
+    input_label: torch.Tensor,
+    instances: torch.Tensor | None,
+    real: torch.Tensor,
+    train_e: nn.Module | None,
+) -> torch.Tensor:
+    """What G renders from: the encoded labels, and the instance features for --instance_feat
+    (precomputed ones of --load_features, or the encoder's of the real image)."""
+    if not opts.use_features:
+        return input_label
+    if opts.load_features:
+        feat = batch["feat"].to(input_label.device)
+    else:
+        assert train_e is not None and instances is not None
+        feat = train_e(real, instances)
+    return torch.cat([input_label, feat.to(input_label.dtype)], dim=1)
+
+
 def gan_losses(
     opts: TrainOptions,
     *,

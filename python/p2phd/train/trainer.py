@@ -26,7 +26,7 @@ from p2phd.checkpoint import LoadedModel, save_clusters
 
 from .checkpoints import (
     checkpoint_error,
-    rng_state,
+    training_state,
     write_bundle,
     write_checkpoint,
 )
@@ -49,7 +49,7 @@ from .placement import place
 from .progress import Position, TrainProgress, schedule_position
 from .records import append_csv_row, loss_line, write_sample
 from .resume import load_checkpoint, restore_training_state
-from .step import LOSS_NAMES, encode_input, gan_losses, loss_values, update
+from .step import LOSS_NAMES, encode_input, gan_losses, generator_input, loss_values, update
 
 # LOSS_NAMES: the names of the loss lines, importable from here as before the split.
 __all__ = ["LOSS_NAMES", "TrainResult", "Trainer", "run"]
@@ -206,17 +206,13 @@ class Trainer:
         (optimizers, counters, RNG: an exact resume) and, for 'latest', the bundle."""
         if self.rank != 0:
             return
-        train_state = {
-            "epoch": self.epoch,
-            "epoch_iter": self.epoch_iter,
-            "total_steps": self.total_steps,
-            "iteration": self.iteration,
-            "fixed_global": self.fixed_global,
-            "optimizer_G": self.optimizer_G.state_dict(),
-            "optimizer_D": self.optimizer_D.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": rng_state(self.device),
-        }
+        train_state = training_state(
+            counters=(self.epoch, self.epoch_iter, self.total_steps, self.iteration),
+            fixed_global=self.fixed_global,
+            optimizers=(self.optimizer_G, self.optimizer_D),
+            scaler=self.scaler,
+            device=self.device,
+        )
         nets = {"G": self.netG, "D": self.netD, "E": self.netE}
         try:
             write_checkpoint(self.dir, which, nets, train_state, (self.epoch, self.epoch_iter))
@@ -260,14 +256,7 @@ class Trainer:
         input_label, instances = self.encode_input(batch)
         real = batch["image"].to(self.device, non_blocking=True)
         with self._autocast():
-            g_input = input_label
-            if opts.use_features:
-                if opts.load_features:
-                    feat = batch["feat"].to(self.device)
-                else:
-                    assert self.trainE is not None and instances is not None
-                    feat = self.trainE(real, instances)
-                g_input = torch.cat([input_label, feat.to(input_label.dtype)], dim=1)
+            g_input = generator_input(opts, batch, input_label, instances, real, self.trainE)
             fake = self.trainG(g_input)
             losses = gan_losses(
                 opts,
