@@ -13,6 +13,7 @@ from torch import nn
 
 from p2phd.models import Encoder, GeneratorConfig, MultiscaleDiscriminator, build_generator
 
+from .losses import load_vgg19
 from .options import TrainOptions
 
 
@@ -24,6 +25,22 @@ def init_weights(module: nn.Module) -> None:
     elif "BatchNorm2d" in name and getattr(module, "weight", None) is not None:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def check_buildable(opts: TrainOptions, stride: int, *, ops_on_device: bool) -> None:
+    """Fail now, before reading the data set, for networks that cannot be trained here."""
+    if "crop" in opts.resize_or_crop and opts.fineSize % stride:
+        raise ValueError(
+            f"--fineSize {opts.fineSize} is not divisible by {stride}, the stride of "
+            "the generator (2**n_downsample_global, times 2**n_local_enhancers for local)"
+        )
+    if opts.use_features and not opts.load_features and not ops_on_device:
+        raise RuntimeError(
+            "--instance_feat on CUDA needs a CUDA build of p2phd (the encoder's "
+            "instance-wise pooling runs in the native module)"
+        )
+    if not opts.no_vgg_loss:
+        load_vgg19(opts.vgg_weights)
 
 
 def build_networks(

@@ -204,3 +204,12 @@ def restore_training_state(
         raise ResumeError(
             f"--continue_train: {resumed.state_path} does not fit this run: {first_line(error)}"
         ) from error
+
+
+def nothing_left(epoch: int, last_epoch: int, iteration: int, max_iters: int) -> str | None:
+    """Why a run resumed at `epoch` and `iteration` has nothing to train; None if it has."""
+    if epoch > last_epoch:
+        return f"the checkpoint has trained all {last_epoch} epochs of the schedule"
+    if max_iters and iteration >= max_iters:
+        return f"--max_iters {max_iters}: the checkpoint is at iteration {iteration}"
+    return None

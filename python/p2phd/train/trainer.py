@@ -39,6 +39,7 @@ from .losses import GANLoss, VGGLoss, load_vgg19
 from .networks import (
     adam,
     build_networks,
+    check_buildable,
     g_parameters,
     load_pretrain,
     scheduled_lr,
@@ -48,7 +49,7 @@ from .options import TrainOptions, format_options
 from .placement import place
 from .progress import Position, TrainProgress, schedule_position
 from .records import append_csv_row, loss_line, write_sample
-from .resume import load_checkpoint, restore_training_state
+from .resume import load_checkpoint, nothing_left, restore_training_state
 from .step import LOSS_NAMES, encode_input, gan_losses, generator_input, loss_values, update
 
 # LOSS_NAMES: the names of the loss lines, importable from here as before the split.
@@ -147,19 +148,7 @@ class Trainer:
         self.amp_dtype, self.ops_on_device = placement.amp_dtype, placement.ops_on_device
 
     def _check_options(self) -> None:
-        opts = self.opts
-        if "crop" in opts.resize_or_crop and opts.fineSize % self.stride:
-            raise ValueError(
-                f"--fineSize {opts.fineSize} is not divisible by {self.stride}, the stride of "
-                "the generator (2**n_downsample_global, times 2**n_local_enhancers for local)"
-            )
-        if opts.use_features and not opts.load_features and not self.ops_on_device:
-            raise RuntimeError(
-                "--instance_feat on CUDA needs a CUDA build of p2phd (the encoder's "
-                "instance-wise pooling runs in the native module)"
-            )
-        if not opts.no_vgg_loss:
-            load_vgg19(opts.vgg_weights)  # fail now, before reading the data set
+        check_buildable(self.opts, self.stride, ops_on_device=self.ops_on_device)
 
     def _build_data(self) -> None:
         self.samples, self.preprocess = training_data(self.opts, self.stride, self.log)
@@ -314,22 +303,15 @@ class Trainer:
     def _nothing_to_train(self, last_epoch: int) -> TrainResult | None:
         """The result of a resumed run at or past its end (it says so): not one more step,
         no file rewritten; None when there is something to train."""
-        opts = self.opts
-        done = self.epoch > last_epoch
-        if done:
-            reason = f"the checkpoint has trained all {last_epoch} epochs of the schedule"
-        elif opts.max_iters and self.iteration >= opts.max_iters:
-            reason = (
-                f"--max_iters {opts.max_iters}: the checkpoint is at iteration {self.iteration}"
-            )
-        else:
+        reason = nothing_left(self.epoch, last_epoch, self.iteration, self.opts.max_iters)
+        if reason is None:
             return None
         self.log(f"{reason} already; nothing to train")
         return TrainResult(
             directory=self.dir,
             iterations=self.iteration,
             epoch=min(self.epoch, last_epoch),
-            finished=done,
+            finished=self.epoch > last_epoch,
             bundle=self.dir if self.rank == 0 else None,
         )
 
