@@ -7,6 +7,10 @@ pass; the generator loss (GAN + feature matching + VGG) updates G (and E), then 
 discriminator loss updates D, all from the same forward pass, as in the public code.
 Counters follow the public code: `epoch` from 1, `epoch_iter` and `total_steps` in images,
 the *_freq options in images; `iteration` counts optimizer steps (for --max_iters).
+
+This module is the schedule; it composes placement (rank, device), loading (data),
+networks (G/D/E, optimizers), step (one iteration), checkpoints and resume (saving and
+loading the state), records (loss log, samples) and features (the k-means clusters).
 """
 
 from __future__ import annotations
