@@ -17,7 +17,7 @@ import torch
 
 from p2phd.cli import train as train_cli
 from p2phd.train import Trainer
-from p2phd.train import trainer as trainer_module
+from p2phd.train import checkpoints as checkpoints_module
 from p2phd.train.progress import TrainProgress
 from tests.train_helpers import tiny_options, write_scenes
 
@@ -159,7 +159,7 @@ def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_checkpoint(
     directory = tmp_path / "run"
     saved = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
     if member == "training state":
-        monkeypatch.setattr(trainer_module, "open", open_full_for_the_state, raising=False)
+        monkeypatch.setattr(checkpoints_module, "open", open_full_for_the_state, raising=False)
     else:
         monkeypatch.setattr("safetensors.torch.save_file", safetensors_on_a_full_disk)
     argv = cli_args(scenes, tmp_path, "--continue_train", "--max_iters", "2", "--quiet")

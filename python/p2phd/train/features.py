@@ -11,13 +11,15 @@ min(n_clusters, count) centres. The result is the `features_clustered_NNN.npy` d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from p2phd.models import Encoder
 from p2phd.ops import instance_class
+
+from .dataset import PairedDataset, Preprocess, Sample
 
 BLOCK_NUM = 32  # public constant: area is measured in units of H * W / 32
 
@@ -109,3 +111,27 @@ def merge_rows(parts: Iterable[Mapping[int, np.ndarray]]) -> dict[int, np.ndarra
         for label, rows in part.items():
             merged.setdefault(label, []).append(rows)
     return {label: np.concatenate(r) for label, r in merged.items()}
+
+
+@torch.no_grad()
+def cluster_training_set(
+    encoder: Encoder,
+    samples: Sequence[Sample],
+    preprocess: Preprocess,
+    device: torch.device,
+    *,
+    n_clusters: int,
+    seed: int,
+) -> dict[int, np.ndarray]:
+    """Encode every instance of the training images (not augmented), k-means per class:
+    {label: K x feat_num}. The encoder is in eval mode meanwhile."""
+    dataset = PairedDataset(samples, preprocess, seed=seed, augment=False)
+    encoder.eval()
+    rows = []
+    for index in range(len(dataset)):
+        item = dataset[index]
+        image = item["image"][None].to(device)
+        instances = item["inst"][None].to(device)
+        rows.append(encode_instances(encoder, image, instances))
+    encoder.train()
+    return cluster_features(merge_rows(rows), n_clusters, seed=seed)

@@ -29,6 +29,34 @@ class Position:
     seconds_per_iteration: float  # the mean of this run so far
 
 
+def schedule_position(
+    *,
+    epoch: int,
+    last_epoch: int,
+    epoch_iter: int,
+    per_epoch: int,
+    batch_size: int,
+    iteration: int,
+    max_iters: int,
+    seconds_per_iteration: float,
+) -> Position:
+    """The Position of a run, with the iterations left to the schedule or --max_iters."""
+    left = -(-(per_epoch - epoch_iter) // batch_size)
+    left += (last_epoch - epoch) * -(-per_epoch // batch_size)
+    if max_iters:
+        left = min(left, max_iters - iteration)
+    return Position(
+        epoch=epoch,
+        epochs=last_epoch,
+        image=epoch_iter,
+        images=per_epoch,
+        iteration=iteration,
+        max_iters=max_iters,
+        iterations_left=left,
+        seconds_per_iteration=seconds_per_iteration,
+    )
+
+
 class TrainProgress:
     """`update(position)` after each iteration, `finish()` at the end.
 

@@ -1,15 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reading what --continue_train resumes from, refusing what does not fit: files that are
 empty, cut short, hold pickled objects, a training state of the wrong shape, or weights
-from another save than the state (a mixed set); every error names the file."""
+from another save than the state (a mixed set); every error names the file. Then the
+optimizers, scaler and random generators are set back to where the run was saved."""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from p2phd.atomic import file_sha256
@@ -97,3 +101,115 @@ def check_same_save(state: Mapping[str, Any], weights: Sequence[Path], state_pat
                 "from different saves (a save killed between its renames?); resume from "
                 "another --which_epoch, or train from the start"
             )
+
+
+def load_resume_weights(
+    directory: Path, which: str, nets: Mapping[str, torch.nn.Module | None]
+) -> list[Path]:
+    """Load `<which>_net_<role>.pth` into each net of {role: net}; returns the files read."""
+    g_path = directory / f"{which}_net_G.pth"
+    if not g_path.is_file():
+        raise FileNotFoundError(f"--continue_train: no {g_path}")
+    weights: list[Path] = []
+    for role, net in nets.items():
+        if net is None:
+            continue
+        path = directory / f"{which}_net_{role}.pth"
+        weights.append(path)
+        state = load_resume_file(path)
+        try:
+            net.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as error:
+            raise ResumeError(
+                f"--continue_train: {path} does not fit this network (were the options "
+                f"of the run that saved it different?): {first_line(error)}"
+            ) from error
+    return weights
+
+
+def load_train_state(path: Path, weights: Sequence[Path]) -> dict[str, Any]:
+    """The checked training state of `path`, saved together with `weights`."""
+    state = check_train_state(load_resume_file(path), path)
+    check_same_save(state, weights, path)
+    return state
+
+
+@dataclass
+class Resumed:
+    """Where a checkpoint resumes: its counters and the checked training state (None for
+    a checkpoint of weights and iter.txt only, resumed with fresh optimizers)."""
+
+    epoch: int
+    epoch_iter: int
+    state: dict[str, Any] | None
+    state_path: Path
+
+
+def load_checkpoint(
+    directory: Path,
+    which: str,
+    nets: Mapping[str, torch.nn.Module | None],
+    log: Callable[[str], None],
+) -> Resumed:
+    """--continue_train: the weights into `nets`, and where the run resumes."""
+    weights = load_resume_weights(directory, which, nets)
+    state_path = directory / f"{which}_train_state.pth"
+    if state_path.is_file():
+        state = load_train_state(state_path, weights)
+        resumed = Resumed(state["epoch"], state["epoch_iter"], state, state_path)
+    else:
+        resumed = Resumed(1, 0, None, state_path)
+        iter_path = directory / "iter.txt"
+        if iter_path.is_file():
+            resumed.epoch, resumed.epoch_iter = (
+                int(v) for v in np.loadtxt(iter_path, delimiter=",", dtype=int)
+            )
+        log(
+            f"no {state_path.name}: resuming from the weights and iter.txt only "
+            "(fresh optimizers, not an exact resume)"
+        )
+    log(f"resuming from epoch {resumed.epoch}, epoch_iter {resumed.epoch_iter}")
+    return resumed
+
+
+def restore_rng(rng: Mapping[str, Any], device: torch.device) -> None:
+    """Set the generators back to what rng_state returned."""
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def restore_training_state(
+    resumed: Resumed,
+    *,
+    optimizer_g: torch.optim.Optimizer | None,
+    optimizer_d: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> None:
+    """Optimizers (G's unless None: a fresh one), scaler and RNG from the training state."""
+    state = resumed.state
+    assert state is not None
+    try:
+        if optimizer_g is not None:
+            optimizer_g.load_state_dict(state["optimizer_G"])
+        optimizer_d.load_state_dict(state["optimizer_D"])
+        scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"], device)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
+        raise ResumeError(
+            f"--continue_train: {resumed.state_path} does not fit this run: {first_line(error)}"
+        ) from error
+
+
+def nothing_left(epoch: int, last_epoch: int, iteration: int, max_iters: int) -> str | None:
+    """Why a run resumed at `epoch` and `iteration` has nothing to train; None if it has."""
+    if epoch > last_epoch:
+        return f"the checkpoint has trained all {last_epoch} epochs of the schedule"
+    if max_iters and iteration >= max_iters:
+        return f"--max_iters {max_iters}: the checkpoint is at iteration {iteration}"
+    return None

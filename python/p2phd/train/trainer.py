@@ -7,15 +7,15 @@ pass; the generator loss (GAN + feature matching + VGG) updates G (and E), then 
 discriminator loss updates D, all from the same forward pass, as in the public code.
 Counters follow the public code: `epoch` from 1, `epoch_iter` and `total_steps` in images,
 the *_freq options in images; `iteration` counts optimizer steps (for --max_iters).
+
+This module is the schedule; it composes placement (rank, device), loading (data),
+networks (G/D/E, optimizers), step (one iteration), checkpoints and resume (saving and
+loading the state), records (loss log, samples) and features (the k-means clusters).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import os
-import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,50 +24,40 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-import p2phd
-from p2phd import ops
-from p2phd.atomic import atomic_paths
-from p2phd.checkpoint import LoadedModel, save_bundle, save_clusters
-from p2phd.data.synthetic import CITYSCAPES_PALETTE
-from p2phd.image_io import write_png
-from p2phd.models import Encoder, MultiscaleDiscriminator, build_generator
+from p2phd.checkpoint import LoadedModel, save_clusters
 
+from .checkpoints import (
+    checkpoint_error,
+    training_state,
+    write_bundle,
+    write_checkpoint,
+)
 from .dataset import (
-    DatasetError,
     PairedDataset,
-    Preprocess,
-    check_samples,
-    epoch_order,
-    find_samples,
 )
-from .features import cluster_features, encode_instances, merge_rows
-from .losses import GANLoss, VGGLoss, feature_matching_loss, load_vgg19
+from .features import cluster_training_set
+from .loading import epoch_loader, training_data
+from .losses import GANLoss, VGGLoss, load_vgg19
+from .networks import (
+    adam,
+    build_networks,
+    check_buildable,
+    g_parameters,
+    load_pretrain,
+    scheduled_lr,
+    wrap_distributed,
+)
 from .options import TrainOptions, format_options
-from .progress import Position, TrainProgress
-from .resume import (
-    SET_DIGESTS,
-    ResumeError,
-    check_same_save,
-    check_train_state,
-    first_line,
-    load_resume_file,
-    set_digests,
-)
+from .placement import place
+from .progress import Position, TrainProgress, schedule_position
+from .records import append_csv_row, loss_line, write_sample
+from .resume import load_checkpoint, nothing_left, restore_training_state
+from .step import LOSS_NAMES, encode_input, gan_losses, generator_input, loss_values, update
 
-LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
-CSV_FIELDS = (
-    "epoch",
-    "epoch_iter",
-    "iteration",
-    "total_steps",
-    "lr",
-    "sec_per_iter",
-    *LOSS_NAMES,
-    "G_L1",
-)
+# LOSS_NAMES: the names of the loss lines, importable from here as before the split.
+__all__ = ["LOSS_NAMES", "TrainResult", "Trainer", "run"]
 
 
 @dataclass
@@ -79,51 +69,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     clusters: Path | None = None
     bundle: Path | None = None
-
-
-def init_weights(module: nn.Module) -> None:
-    """Public `weights_init`: conv weights N(0, 0.02); batch-norm scale N(1, 0.02), shift 0."""
-    name = type(module).__name__
-    if "Conv" in name and getattr(module, "weight", None) is not None:
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif "BatchNorm2d" in name and getattr(module, "weight", None) is not None:
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-def _numpy_rng_state() -> tuple[str, torch.Tensor, int, int, float]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
-
-
-def _palette(n: int) -> np.ndarray:
-    colours = np.zeros((max(n, 1), 3), np.uint8)
-    known = min(n, len(CITYSCAPES_PALETTE))
-    colours[:known] = CITYSCAPES_PALETTE[:known]
-    rng = np.random.default_rng(12345)
-    if n > known:
-        colours[known:] = rng.integers(0, 256, (n - known, 3))
-    return colours
-
-
-def load_matching(module: nn.Module, path: Path) -> tuple[int, int]:
-    """Copy the tensors of a state-dict file whose names and shapes match (public
-    `load_network` for a pretrained net with other layers); returns (copied, total)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    own = module.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    own.update(matched)
-    module.load_state_dict(own)
-    return len(matched), len(own)
-
-
-def _save_torch_file(content: Any, path: Path) -> None:
-    # Through a Python file: a full disk is an OSError (ENOSPC), where torch.save(path)
-    # reports only "enforce fail at inline_container.cc".
-    with open(path, "wb") as handle:
-        torch.save(content, handle)
 
 
 class Trainer:
@@ -163,10 +108,13 @@ class Trainer:
         self._build_networks()
         self.epoch, self.epoch_iter, self.total_steps, self.iteration = 1, 0, 0, 0
         self.fixed_global = opts.niter_fix_global > 0
-        self._resume_state: dict[str, Any] | None = None
-        self._resume_path: Path | None = None
+        resumed = None
         if opts.continue_train:
-            self._load_checkpoint()
+            nets = {"G": self.netG, "D": self.netD, "E": self.netE}
+            resumed = load_checkpoint(self.dir, opts.which_epoch, nets, self.log)
+            self.epoch, self.epoch_iter = resumed.epoch, resumed.epoch_iter
+            if resumed.state is not None:
+                self.fixed_global = resumed.state["fixed_global"]
             if self.epoch_iter >= self.epoch_length():  # saved at the very end of an epoch
                 self.epoch, self.epoch_iter = self.epoch + 1, 0
         elif opts.load_pretrain:
@@ -175,10 +123,16 @@ class Trainer:
         if self.fixed_global and self.epoch > opts.niter_fix_global:
             self.fixed_global = False
         self._build_optimizers()
-        if self._resume_state is not None:
+        if resumed is not None and resumed.state is not None:
+            self.total_steps = resumed.state["total_steps"]
+            self.iteration = resumed.state["iteration"]
             # Past --niter_fix_global G gets a fresh optimizer, as at the public switch.
-            self._restore_training_state(
-                self._resume_state, same_g=saved_fixed == self.fixed_global
+            restore_training_state(
+                resumed,
+                optimizer_g=self.optimizer_G if saved_fixed == self.fixed_global else None,
+                optimizer_d=self.optimizer_D,
+                scaler=self.scaler,
+                device=self.device,
             )
         self._wrap_distributed()
 
@@ -191,288 +145,74 @@ class Trainer:
             self._log(text)
 
     def _setup_distributed(self) -> None:
-        opts = self.opts
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        want_cuda = opts.device == "cuda" or (
-            opts.device == "auto" and torch.cuda.is_available() and opts.gpu_ids.strip() != "-1"
-        )
-        if opts.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("--device cuda: no CUDA device is available")
-        if want_cuda:
-            ids = [int(i) for i in opts.gpu_ids.split(",") if i.strip() and int(i) >= 0]
-            index = self.local_rank if self.world_size > 1 else (ids[0] if ids else 0)
-            self.device = torch.device("cuda", index)
-            torch.cuda.set_device(self.device)
-            torch.backends.cudnn.benchmark = True
-        else:
-            self.device = torch.device("cpu")
-        if opts.fp16 and self.device.type != "cuda":
-            raise ValueError("--fp16 needs CUDA; on the CPU use --bf16")
-        self.distributed = self.world_size > 1
-        if self.distributed and not torch.distributed.is_initialized():
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend)
-        if opts.num_threads > 0:
-            torch.set_num_threads(opts.num_threads)
-        self.amp_dtype = torch.float16 if opts.fp16 else torch.bfloat16 if opts.bf16 else None
-        # Ops run where the tensors are only if the native module was built for that device.
-        self.ops_on_device = self.device.type == "cpu" or bool(p2phd.build_info()["cuda"])
+        placement = place(self.opts)
+        self.world_size, self.rank = placement.world_size, placement.rank
+        self.local_rank, self.device = placement.local_rank, placement.device
+        self.distributed = placement.distributed
+        self.amp_dtype, self.ops_on_device = placement.amp_dtype, placement.ops_on_device
 
     def _check_options(self) -> None:
-        opts = self.opts
-        if "crop" in opts.resize_or_crop and opts.fineSize % self.stride:
-            raise ValueError(
-                f"--fineSize {opts.fineSize} is not divisible by {self.stride}, the stride of "
-                "the generator (2**n_downsample_global, times 2**n_local_enhancers for local)"
-            )
-        if opts.use_features and not opts.load_features and not self.ops_on_device:
-            raise RuntimeError(
-                "--instance_feat on CUDA needs a CUDA build of p2phd (the encoder's "
-                "instance-wise pooling runs in the native module)"
-            )
-        if not opts.no_vgg_loss:
-            load_vgg19(opts.vgg_weights)  # fail now, before reading the data set
+        check_buildable(self.opts, self.stride, ops_on_device=self.ops_on_device)
 
     def _build_data(self) -> None:
-        opts = self.opts
-        self.samples = find_samples(
-            opts.dataroot,
-            opts.phase,
-            use_instance=opts.use_instance,
-            load_features=opts.load_features,
-            max_dataset_size=opts.max_dataset_size,
-        )
-        self.preprocess = Preprocess(
-            resize_or_crop=opts.resize_or_crop,
-            loadSize=opts.loadSize,
-            fineSize=opts.fineSize,
-            flip=not opts.no_flip,
-            stride=self.stride,
-        )
-        if not opts.no_check:
-            self.log(f"checking {len(self.samples)} training samples in {opts.dataroot} ...")
-            sizes = check_samples(
-                self.samples,
-                opts.label_nc,
-                check_instance_classes=opts.instance_feat,
-                preprocess=self.preprocess,
-            )
-            if opts.batchSize > 1 and len(sizes) > 1:
-                raise DatasetError(
-                    f"--batchSize {opts.batchSize} needs one image size after preprocessing, "
-                    f"got {len(sizes)}: {sorted(sizes)[:4]}; use a crop mode or batchSize 1"
-                )
-        self.dataset = PairedDataset(self.samples, self.preprocess, seed=opts.seed)
+        self.samples, self.preprocess = training_data(self.opts, self.stride, self.log)
+        self.dataset = PairedDataset(self.samples, self.preprocess, seed=self.opts.seed)
 
     def _build_networks(self) -> None:
         opts = self.opts
-        torch.manual_seed(opts.seed)
-        self.netG = build_generator(self.config)
-        self.netG.apply(init_weights)
-        d_input_nc = opts.label_nc + int(opts.use_instance) + opts.output_nc
-        self.netD = MultiscaleDiscriminator(
-            d_input_nc,
-            opts.ndf,
-            opts.n_layers_D,
-            use_sigmoid=False,  # the vanilla loss takes logits
-            num_d=opts.num_D,
-            get_interm_feat=not opts.no_ganFeat_loss,
-        )
-        self.netD.apply(init_weights)
-        self.netE: Encoder | None = None
-        if opts.instance_feat and not opts.load_features:
-            self.netE = Encoder.from_config(opts.encoder_config())
-            self.netE.apply(init_weights)
-        for net in (self.netG, self.netD, self.netE):
-            if net is not None:
-                net.to(self.device).train()
+        self.netG, self.netD, self.netE = build_networks(opts, self.config, self.device)
         self.gan_loss = GANLoss(use_lsgan=not opts.no_lsgan)
         self.vgg_loss = None
         if not opts.no_vgg_loss:
             self.vgg_loss = VGGLoss(load_vgg19(opts.vgg_weights)).to(self.device)
 
     def _g_parameters(self) -> list[nn.Parameter]:
-        """G's trained parameters (only the outermost enhancer while the global part is
-        fixed, as in the public code), then E's."""
-        params = []
-        prefix = f"model{self.opts.n_local_enhancers}"
-        for key, param in self.netG.named_parameters():
-            trainable = not self.fixed_global or key.startswith(prefix)
-            param.requires_grad_(trainable)
-            if trainable:
-                params.append(param)
-        if self.netE is not None:
-            params += list(self.netE.parameters())
-        return params
+        return g_parameters(self.netG, self.netE, self.opts.n_local_enhancers, self.fixed_global)
 
     def _build_optimizers(self) -> None:
         opts = self.opts
-        betas = (opts.beta1, 0.999)
         lr = self.lr_at(self.epoch)
-        self.optimizer_G = torch.optim.Adam(self._g_parameters(), lr=lr, betas=betas)
-        self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=lr, betas=betas)
+        self.optimizer_G = adam(self._g_parameters(), lr, opts.beta1)
+        self.optimizer_D = adam(list(self.netD.parameters()), lr, opts.beta1)
         self.scaler = torch.amp.GradScaler("cuda", enabled=bool(opts.fp16))
 
     def _wrap_distributed(self) -> None:
         self.trainG: nn.Module = self.netG
         self.trainD: nn.Module = self.netD
         self.trainE: nn.Module | None = self.netE
-        if not self.distributed:
-            return
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self.trainG = DDP(self.netG, device_ids=ids)
-        self.trainD = DDP(self.netD, device_ids=ids)
-        if self.netE is not None:
-            self.trainE = DDP(self.netE, device_ids=ids)
+        if self.distributed:
+            nets = (self.netG, self.netD, self.netE)
+            self.trainG, self.trainD, self.trainE = wrap_distributed(nets, self.device)
 
     def lr_at(self, epoch: int) -> float:
         """Constant for niter epochs, then minus lr / niter_decay after each further epoch."""
-        opts = self.opts
-        if opts.niter_decay <= 0:
-            return opts.lr
-        done = max(0, epoch - 1 - opts.niter)
-        return opts.lr * max(0.0, 1.0 - done / opts.niter_decay)
+        return scheduled_lr(self.opts, epoch)
 
     # ---------------------------------------------------------------- checkpoints
 
-    def _path(self, which: str, what: str) -> Path:
-        return self.dir / f"{which}_{what}"
-
-    def _load_checkpoint(self) -> None:
-        which = self.opts.which_epoch
-        g_path = self._path(which, "net_G.pth")
-        if not g_path.is_file():
-            raise FileNotFoundError(f"--continue_train: no {g_path}")
-        nets = [("G", self.netG), ("D", self.netD), ("E", self.netE)]
-        weights: list[Path] = []
-        for role, net in nets:
-            if net is None:
-                continue
-            path = self._path(which, f"net_{role}.pth")
-            weights.append(path)
-            state = load_resume_file(path)
-            try:
-                net.load_state_dict(state)
-            except (RuntimeError, TypeError, AttributeError) as error:
-                raise ResumeError(
-                    f"--continue_train: {path} does not fit this network (were the options "
-                    f"of the run that saved it different?): {first_line(error)}"
-                ) from error
-        state_path = self._path(which, "train_state.pth")
-        if state_path.is_file():
-            self._resume_state = check_train_state(load_resume_file(state_path), state_path)
-            check_same_save(self._resume_state, weights, state_path)
-            self._resume_path = state_path
-            self.epoch = self._resume_state["epoch"]
-            self.epoch_iter = self._resume_state["epoch_iter"]
-            self.fixed_global = self._resume_state["fixed_global"]
-        else:
-            iter_path = self.dir / "iter.txt"
-            if iter_path.is_file():
-                self.epoch, self.epoch_iter = (
-                    int(v) for v in np.loadtxt(iter_path, delimiter=",", dtype=int)
-                )
-            self.log(
-                f"no {state_path.name}: resuming from the weights and iter.txt only "
-                "(fresh optimizers, not an exact resume)"
-            )
-        self.log(f"resuming from epoch {self.epoch}, epoch_iter {self.epoch_iter}")
-
-    def _restore_training_state(self, state: dict[str, Any], *, same_g: bool = True) -> None:
-        try:
-            self._restore_state(state, same_g=same_g)
-        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as error:
-            raise ResumeError(
-                f"--continue_train: {self._resume_path} does not fit this run: {first_line(error)}"
-            ) from error
-
-    def _restore_state(self, state: dict[str, Any], *, same_g: bool) -> None:
-        self.total_steps = state["total_steps"]
-        self.iteration = state["iteration"]
-        if same_g:
-            self.optimizer_G.load_state_dict(state["optimizer_G"])
-        self.optimizer_D.load_state_dict(state["optimizer_D"])
-        self.scaler.load_state_dict(state["scaler"])
-        rng = state["rng"]
-        version, internal, gauss = rng["python"]
-        random.setstate((version, tuple(internal), gauss))
-        name, keys, pos, has_gauss, cached = rng["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
-
     def _load_pretrain(self, directory: Path) -> None:
-        which = self.opts.which_epoch
-        g_path = directory / f"{which}_net_G.pth"
-        if not g_path.is_file():
-            raise FileNotFoundError(f"--load_pretrain: no {g_path}")
-        copied, total = load_matching(self.netG, g_path)
-        if copied == 0:
-            raise ValueError(
-                f"--load_pretrain: no tensor of {g_path} fits this generator (a global "
-                "generator for a local enhancer needs ngf twice the enhancer's --ngf)"
-            )
-        self.log(f"loaded {copied}/{total} generator tensors from {g_path}")
-        for role, net in (("D", self.netD), ("E", self.netE)):
-            path = directory / f"{which}_net_{role}.pth"
-            if net is not None and path.is_file():
-                copied, total = load_matching(net, path)
-                self.log(f"loaded {copied}/{total} {role} tensors from {path}")
+        nets = {"G": self.netG, "D": self.netD, "E": self.netE}
+        load_pretrain(directory, self.opts.which_epoch, nets, self.log)
 
     def save(self, which: str = "latest") -> None:
         """Public files `<which>_net_{G,D,E}.pth` + iter.txt, our `<which>_train_state.pth`
         (optimizers, counters, RNG: an exact resume) and, for 'latest', the bundle."""
         if self.rank != 0:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        files: dict[Path, Any] = {}
-        for role, net in (("G", self.netG), ("D", self.netD), ("E", self.netE)):
-            if net is not None:
-                state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-                files[self._path(which, f"net_{role}.pth")] = state
-        train_state = {
-            "epoch": self.epoch,
-            "epoch_iter": self.epoch_iter,
-            "total_steps": self.total_steps,
-            "iteration": self.iteration,
-            "fixed_global": self.fixed_global,
-            "optimizer_G": self.optimizer_G.state_dict(),
-            "optimizer_D": self.optimizer_D.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": {
-                "python": random.getstate(),
-                "numpy": _numpy_rng_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state(self.device)
-                if self.device.type == "cuda"
-                else None,
-            },
-        }
-        # One set, renamed together: the state (first) records the digest of each weights
-        # file, so that a set mixed by a kill between the renames is refused on resume.
-        state_path = self._path(which, "train_state.pth")
-        targets = (state_path, *files, self.dir / "iter.txt")
+        train_state = training_state(
+            counters=(self.epoch, self.epoch_iter, self.total_steps, self.iteration),
+            fixed_global=self.fixed_global,
+            optimizers=(self.optimizer_G, self.optimizer_D),
+            scaler=self.scaler,
+            device=self.device,
+        )
+        nets = {"G": self.netG, "D": self.netD, "E": self.netE}
         try:
-            with atomic_paths(*targets, clean_stale=True) as (state_tmp, *temporaries, iter_txt):
-                for temporary, content in zip(temporaries, files.values(), strict=True):
-                    _save_torch_file(content, temporary)
-                train_state[SET_DIGESTS] = set_digests(dict(zip(files, temporaries, strict=True)))
-                _save_torch_file(train_state, state_tmp)
-                np.savetxt(iter_txt, (self.epoch, self.epoch_iter), delimiter=",", fmt="%d")
+            write_checkpoint(self.dir, which, nets, train_state, (self.epoch, self.epoch_iter))
             if which == "latest":
                 self.save_bundle()
         except OSError as error:
-            reason = error.strerror or str(error)
-            raise OSError(
-                error.errno,
-                f"cannot save the checkpoint: {reason}; the files saved before are kept whole",
-                str(self.dir),
-            ) from error
+            raise checkpoint_error(error, self.dir) from error
 
     def loaded_model(self, clusters: dict[int, np.ndarray] | None = None) -> LoadedModel:
         return LoadedModel(
@@ -484,18 +224,7 @@ class Trainer:
         )
 
     def save_bundle(self, clusters: dict[int, np.ndarray] | None = None) -> Path:
-        try:
-            return save_bundle(self.loaded_model(clusters), self.dir)
-        except Exception as error:
-            # safetensors reports a failed write (a full disk) as a SafetensorError that
-            # ends in "(os error N)": an OSError here, like every other failed write.
-            code = re.search(r"\(os error (\d+)\)", str(error))
-            if isinstance(error, OSError) or code is None:
-                raise
-            errno = int(code.group(1))
-            raise OSError(
-                errno, os.strerror(errno), str(self.dir / "weights.safetensors")
-            ) from error
+        return write_bundle(self.loaded_model(clusters), self.dir)
 
     # ---------------------------------------------------------------- one iteration
 
@@ -506,15 +235,13 @@ class Trainer:
 
     def encode_input(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One-hot labels + instance edges (N x C x H x W float32) and the instance map."""
-        where = self.device if self.ops_on_device else torch.device("cpu")
-        labels = batch["label"].to(where, non_blocking=True)
-        instances = batch["inst"].to(where, non_blocking=True) if "inst" in batch else None
-        input_label = ops.generator_input(
-            labels, instances if self.opts.use_instance else None, self.opts.label_nc
+        return encode_input(
+            batch,
+            self.device,
+            ops_on_device=self.ops_on_device,
+            use_instance=self.opts.use_instance,
+            label_nc=self.opts.label_nc,
         )
-        if instances is not None:
-            instances = instances.to(self.device)
-        return input_label.to(self.device), instances
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One generator update and one discriminator update; returns the losses."""
@@ -522,81 +249,29 @@ class Trainer:
         input_label, instances = self.encode_input(batch)
         real = batch["image"].to(self.device, non_blocking=True)
         with self._autocast():
-            g_input = input_label
-            if opts.use_features:
-                if opts.load_features:
-                    feat = batch["feat"].to(self.device)
-                else:
-                    assert self.trainE is not None and instances is not None
-                    feat = self.trainE(real, instances)
-                g_input = torch.cat([input_label, feat.to(input_label.dtype)], dim=1)
+            g_input = generator_input(opts, batch, input_label, instances, real, self.trainE)
             fake = self.trainG(g_input)
-            n = fake.shape[0]
-            fake_d = torch.cat([input_label, fake.detach().to(input_label.dtype)], dim=1)
-            real_d = torch.cat([input_label, real], dim=1)
-            both = self.trainD(torch.cat([fake_d, real_d], dim=0))
-            pred_fake_pool = [[t[:n] for t in scale] for scale in both]
-            pred_real = [[t[n:] for t in scale] for scale in both]
-            loss_d_fake = self.gan_loss(pred_fake_pool, False)
-            loss_d_real = self.gan_loss(pred_real, True)
-            # G's adversarial pass: gradients to the fake only, none collected for D.
-            self.netD.requires_grad_(False)
-            try:
-                pred_fake = self.netD(torch.cat([input_label, fake.to(input_label.dtype)], dim=1))
-            finally:
-                self.netD.requires_grad_(True)
-            loss_g_gan = self.gan_loss(pred_fake, True)
-            zero = real.new_zeros((), dtype=torch.float32)
-            loss_g_feat = zero
-            if not opts.no_ganFeat_loss:
-                loss_g_feat = feature_matching_loss(
-                    pred_fake, pred_real, opts.n_layers_D, opts.lambda_feat
-                )
-            loss_g_vgg = zero
-            if self.vgg_loss is not None:
-                loss_g_vgg = self.vgg_loss(fake, real) * opts.lambda_feat
-        loss_g = loss_g_gan + loss_g_feat + loss_g_vgg
-        loss_d = (loss_d_fake + loss_d_real) * 0.5
-
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_g).backward()
-        self.scaler.step(self.optimizer_G)
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_d).backward()
-        self.scaler.step(self.optimizer_D)
-        self.scaler.update()
-
-        with torch.no_grad():
-            l1 = F.l1_loss(fake.detach().float(), real)
+            losses = gan_losses(
+                opts,
+                train_d=self.trainD,
+                net_d=self.netD,
+                gan_loss=self.gan_loss,
+                vgg_loss=self.vgg_loss,
+                input_label=input_label,
+                fake=fake,
+                real=real,
+            )
+        update(losses, self.scaler, self.optimizer_G, self.optimizer_D)
         self._last = (batch, fake.detach())
-        values = (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake, l1)
-        numbers = torch.stack([v.detach().float() for v in values]).cpu().tolist()
-        return dict(zip((*LOSS_NAMES, "G_L1"), numbers, strict=True))
+        return loss_values(losses, fake, real)
 
     # ---------------------------------------------------------------- output
-
-    def _csv_row(self, row: dict[str, float]) -> None:
-        path = self.dir / "loss_log.csv"
-        new = not path.is_file()
-        with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow(
-                {k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()}
-            )
 
     def save_samples(self) -> Path:
         """label | generated | real of the last batch's first image, as one PNG."""
         batch, fake = self._last
-        labels = batch["label"][0].numpy().astype(np.int64)
-        colour = _palette(self.opts.label_nc)[np.clip(labels, 0, self.opts.label_nc - 1)]
-        images = torch.stack([fake[0].float().cpu(), batch["image"][0].float()])
-        generated, real = ops.to_uint8_image(images.contiguous())
-        grid = np.concatenate([colour, generated, real], axis=1)
         path = self.dir / "samples" / f"epoch{self.epoch:03d}_iter{self.iteration:08d}.png"
-        write_png(path, grid)
-        return path
+        return write_sample(path, batch, fake, self.opts.label_nc)
 
     @staticmethod
     def _crossed(count: int, step: int, freq: int) -> bool:
@@ -605,21 +280,13 @@ class Trainer:
     # ---------------------------------------------------------------- the schedule
 
     def _loader(self, epoch: int, skip: int) -> torch.utils.data.DataLoader:
-        opts = self.opts
-        self.dataset.set_epoch(epoch)
-        order = epoch_order(
-            len(self.dataset),
+        return epoch_loader(
+            self.dataset,
+            self.opts,
             epoch,
-            seed=opts.seed,
-            shuffle=not opts.serial_batches,
+            skip,
             rank=self.rank,
             world_size=self.world_size,
-        )
-        return torch.utils.data.DataLoader(
-            self.dataset,
-            batch_size=opts.batchSize,
-            sampler=order[skip:],
-            num_workers=opts.nThreads,
             pin_memory=self.device.type == "cuda",
         )
 
@@ -632,9 +299,7 @@ class Trainer:
         """Public `update_fixed_params`: from now on train all of G, with a fresh optimizer."""
         self.fixed_global = False
         lr = self.optimizer_G.param_groups[0]["lr"]
-        self.optimizer_G = torch.optim.Adam(
-            self._g_parameters(), lr=lr, betas=(self.opts.beta1, 0.999)
-        )
+        self.optimizer_G = adam(self._g_parameters(), lr, self.opts.beta1)
         if self.distributed:
             self._wrap_distributed()
         self.log("------------ now also training the global generator ------------")
@@ -642,22 +307,15 @@ class Trainer:
     def _nothing_to_train(self, last_epoch: int) -> TrainResult | None:
         """The result of a resumed run at or past its end (it says so): not one more step,
         no file rewritten; None when there is something to train."""
-        opts = self.opts
-        done = self.epoch > last_epoch
-        if done:
-            reason = f"the checkpoint has trained all {last_epoch} epochs of the schedule"
-        elif opts.max_iters and self.iteration >= opts.max_iters:
-            reason = (
-                f"--max_iters {opts.max_iters}: the checkpoint is at iteration {self.iteration}"
-            )
-        else:
+        reason = nothing_left(self.epoch, last_epoch, self.iteration, self.opts.max_iters)
+        if reason is None:
             return None
         self.log(f"{reason} already; nothing to train")
         return TrainResult(
             directory=self.dir,
             iterations=self.iteration,
             epoch=min(self.epoch, last_epoch),
-            finished=done,
+            finished=self.epoch > last_epoch,
             bundle=self.dir if self.rank == 0 else None,
         )
 
@@ -689,24 +347,7 @@ class Trainer:
                     mean = (now - start) / (self.iteration - iterations_at_start)
                     self.progress.update(self._position(last_epoch, mean))
                 if self._crossed(self.total_steps, n, opts.print_freq):
-                    row = {
-                        "epoch": epoch,
-                        "epoch_iter": self.epoch_iter,
-                        "iteration": self.iteration,
-                        "total_steps": self.total_steps,
-                        "lr": self.optimizer_G.param_groups[0]["lr"],
-                        "sec_per_iter": seconds,
-                        **losses,
-                    }
-                    self.history.append(row)
-                    if self.rank == 0:
-                        self._csv_row(row)
-                        if not opts.quiet:
-                            text = " ".join(f"{k}: {losses[k]:.3f}" for k in (*LOSS_NAMES, "G_L1"))
-                            self.log(
-                                f"(epoch: {epoch}, iters: {self.epoch_iter}, it: "
-                                f"{self.iteration}, time: {seconds:.3f}) {text}"
-                            )
+                    self._record_losses(epoch, seconds, losses)
                 if self._crossed(self.total_steps, n, opts.display_freq) and self.rank == 0:
                     self.save_samples()
                 if opts.max_iters and self.iteration >= opts.max_iters:
@@ -738,21 +379,32 @@ class Trainer:
             torch.distributed.barrier()
         return result
 
+    def _record_losses(self, epoch: int, seconds: float, losses: dict[str, float]) -> None:
+        """A row of the history and loss_log.csv, and a loss line unless --quiet."""
+        row = {
+            "epoch": epoch,
+            "epoch_iter": self.epoch_iter,
+            "iteration": self.iteration,
+            "total_steps": self.total_steps,
+            "lr": self.optimizer_G.param_groups[0]["lr"],
+            "sec_per_iter": seconds,
+            **losses,
+        }
+        self.history.append(row)
+        if self.rank == 0:
+            append_csv_row(self.dir / "loss_log.csv", row)
+            if not self.opts.quiet:
+                self.log(loss_line(epoch, self.epoch_iter, self.iteration, seconds, losses))
+
     def _position(self, last_epoch: int, seconds_per_iteration: float) -> Position:
-        per_epoch = self.epoch_length()
-        batch = self.opts.batchSize
-        left = -(-(per_epoch - self.epoch_iter) // batch)
-        left += (last_epoch - self.epoch) * -(-per_epoch // batch)
-        if self.opts.max_iters:
-            left = min(left, self.opts.max_iters - self.iteration)
-        return Position(
+        return schedule_position(
             epoch=self.epoch,
-            epochs=last_epoch,
-            image=self.epoch_iter,
-            images=per_epoch,
+            last_epoch=last_epoch,
+            epoch_iter=self.epoch_iter,
+            per_epoch=self.epoch_length(),
+            batch_size=self.opts.batchSize,
             iteration=self.iteration,
             max_iters=self.opts.max_iters,
-            iterations_left=left,
             seconds_per_iteration=seconds_per_iteration,
         )
 
@@ -780,16 +432,14 @@ class Trainer:
             return None
         assert self.netE is not None
         self.log(f"encoding the instances of {len(self.samples)} training images ...")
-        dataset = PairedDataset(self.samples, self.preprocess, seed=self.opts.seed, augment=False)
-        self.netE.eval()
-        rows = []
-        for index in range(len(dataset)):
-            item = dataset[index]
-            image = item["image"][None].to(self.device)
-            instances = item["inst"][None].to(self.device)
-            rows.append(encode_instances(self.netE, image, instances))
-        self.netE.train()
-        clusters = cluster_features(merge_rows(rows), self.opts.n_clusters, seed=self.opts.seed)
+        clusters = cluster_training_set(
+            self.netE,
+            self.samples,
+            self.preprocess,
+            self.device,
+            n_clusters=self.opts.n_clusters,
+            seed=self.opts.seed,
+        )
         path = save_clusters(
             self.dir / f"features_clustered_{self.opts.n_clusters:03d}.npy", clusters
         )
