@@ -74,3 +74,23 @@ def test_the_check_sees_every_form_of_import(tmp_path):
     )
     parts = [part for _, part in imported_parts(module, tmp_path)]
     assert parts == ["cli", "runtime", "serve", "ops", "export"]
+
+
+# Issue 25: a module is read in one sitting, a function on one screen or two.
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 85
+
+
+def test_no_module_or_function_is_too_long():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        name = path.relative_to(PACKAGE)
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno} {node.name}: {lines} lines")
+    assert too_long == [], "\n".join(too_long)

@@ -95,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many times torch's own error (at the artifact's precision, against float64) "
         "the artifact's error may be, on top of a small floor (default 10)",
     )
+    _add_int8_options(parser)
+    public = parser.add_argument_group("public pix2pixHD checkpoints (ignored for bundles)")
+    public.add_argument("--label-nc", type=int, help="label classes (public default 35)")
+    public.add_argument("--no-instance", action="store_true", help="trained with --no_instance")
+    public.add_argument("--feat-num", type=int, help="instance feature channels (default 3)")
+    public.add_argument("--which-epoch", help="checkpoint epoch (default latest)")
+    parser.add_argument("--quiet", action="store_true", help="print only the result")
+    return parser
+
+
+def _add_int8_options(parser: argparse.ArgumentParser) -> None:
+    """--int8 and its calibration (p2phd.export.int8)."""
     parser.add_argument(
         "--int8",
         action="store_true",
@@ -109,13 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="--int8: the label maps NNCF calibrates on: N synthetic scenes (default 32), or a "
         "folder of label maps (with their instance maps) at least --size large",
     )
-    public = parser.add_argument_group("public pix2pixHD checkpoints (ignored for bundles)")
-    public.add_argument("--label-nc", type=int, help="label classes (public default 35)")
-    public.add_argument("--no-instance", action="store_true", help="trained with --no_instance")
-    public.add_argument("--feat-num", type=int, help="instance feature channels (default 3)")
-    public.add_argument("--which-epoch", help="checkpoint epoch (default latest)")
-    parser.add_argument("--quiet", action="store_true", help="print only the result")
-    return parser
 
 
 def _load_options(args: argparse.Namespace) -> dict:

@@ -170,16 +170,13 @@ def export(
     Feature models carry their cluster table in the sidecar (and inside the ONNX/TorchScript).
 
     `verify` runs the artifact on synthetic street scenes at `verify_size` (default `size`;
-    another size only within a dynamic export's range: the float64 run dominates an export's
-    time and grows with the pixels, and a smaller size checks the same graph on fewer of them)
-    or on `verify_maps`, a list of (labels, instances) of that size, against the float64
-    torch model, beside torch
-    at the artifact's precision, and raises VerificationError when the artifact breaks the
-    rule of `p2phd.export.verify` (`tolerance`: its factor, default 10). `triton_repo` adds
-    the artifact as the next version of a Triton model (`triton_instances` "gpu:2" etc.).
-    `int8` (OpenVINO only) quantizes the IR with NNCF, calibrated on `calibration`
-    ("synthetic[:N]" or a folder of label maps), and verifies it by its segmentation score
-    against the f32 IR (`p2phd.export.int8`), not by its pixel error.
+    another only within a dynamic export's range: float64 time grows with the pixels) or on
+    `verify_maps` ((labels, instances) of that size) against the float64 torch model, beside
+    torch at the artifact's precision; VerificationError where it breaks the rule of
+    `p2phd.export.verify` (`tolerance`: its factor, default 10). `triton_repo` adds the
+    artifact as the next version of a Triton model (`triton_instances` "gpu:2" etc.).
+    `int8` (openvino) quantizes the IR with NNCF, calibrated on `calibration` (see
+    `p2phd.export.int8`), and verifies it by its segmentation score, not its pixel error.
     Usage errors raise ExportUsageError (a ValueError), anything else that fails ExportError;
     either way nothing is left at `out`.
     """
@@ -189,9 +186,7 @@ def export(
     capabilities = [engine.parse_compute_capability(c) for c in listed or []]
     _check_arguments(to, precision, opset, capabilities, triton_repo, tolerance)
     _require_extras(to, verify)
-    if int8 and (to != "openvino" or precision != "fp32"):
-        raise ExportUsageError("--int8 takes --to openvino in fp32 (the IR it quantizes)")
-    quantization = int8_ir.parse_calibration(calibration) if int8 else None
+    quantization = int8_ir.calibration_of(int8, to, precision, calibration)
     instances = _check_triton(triton_repo, triton_instances)
     out_path = _check_out(out, source, to, precision, with_preprocess)
     model = _load(source, load_options, progress)

@@ -92,6 +92,15 @@ def parse_calibration(text: str) -> Calibration:
     return Calibration(len(maps), folder)
 
 
+def calibration_of(int8: bool, to: str, precision: str, text: str) -> Calibration | None:
+    """What an export quantizes on (None without `int8`); usage errors first."""
+    if not int8:
+        return None
+    if to != "openvino" or precision != "fp32":
+        raise ExportUsageError("--int8 takes --to openvino in fp32 (the IR it quantizes)")
+    return parse_calibration(text)
+
+
 def calibration_maps(
     calibration: Calibration, config: GeneratorConfig, size: tuple[int, int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
