@@ -22,6 +22,7 @@ from PIL import Image
 import p2phd
 from p2phd import checkpoint
 from p2phd.models import GeneratorConfig, build_generator
+from p2phd.models.encoder import Encoder, EncoderConfig
 
 # The folder that holds the p2phd package this test run imports (installed or in-place), for
 # subprocesses: the source tree's python/ lacks the native module in an installed run.
@@ -31,15 +32,21 @@ FEATURE = GeneratorConfig(
 )
 
 
-def save_tiny_feature_bundle(path: Path) -> Path:
-    """A small generator with instance features and 10 clusters for cars and people."""
+def save_tiny_feature_bundle(path: Path, encoder: bool = False) -> Path:
+    """A small generator with instance features and 10 clusters for cars and people, and
+    with `encoder` a small feature encoder too."""
     torch.manual_seed(1)
     clusters = {
         26: np.linspace(-1, 1, 30, dtype=np.float32).reshape(10, 3),
         24: np.linspace(1, -1, 30, dtype=np.float32).reshape(10, 3),
     }
+    encoder_config = EncoderConfig(feat_num=3, nef=4, n_downsample=1) if encoder else None
     model = checkpoint.LoadedModel(
-        config=FEATURE, generator=build_generator(FEATURE), clusters=clusters
+        config=FEATURE,
+        generator=build_generator(FEATURE),
+        encoder=Encoder.from_config(encoder_config) if encoder_config else None,
+        encoder_config=encoder_config,
+        clusters=clusters,
     )
     checkpoint.save_bundle(model, path)
     return path

@@ -255,6 +255,30 @@ class Runtime:
                 stage,
             )
 
+    def encode_features(self, photo: ArrayLike, instances: ArrayLike) -> torch.Tensor:
+        """The feature map render(labels, instances, features_from=photo) renders with:
+        N x feat_num x H x W float32 on the CPU, each instance its mean of the encoder's
+        features over its pixels. `photo` is uint8 [N x] H x W x 3; `instances` [N x] H x W."""
+        if not self.config.instance_feat:
+            raise ValueError("this model takes no instance features")
+        instance_maps, _ = batched_maps(as_tensor(instances, "instances"), "instances")
+        with self._lock:
+            return self._stream.run(
+                self._encode, photo, instance_maps.to(self.device, torch.int64)
+            ).cpu()
+
+    def _encode(self, photo: ArrayLike, instances: torch.Tensor) -> torch.Tensor:
+        if self.encoder is None:
+            raise ValueError(f"{self.source.name} has no encoder (latest_net_E.pth)")
+        shape = tuple(instances.shape)
+        image = photo_tensor(photo, shape).to(self.device)
+        stride = max(self.config.downsampling, self._encoder_stride)
+        with torch.inference_mode():
+            encoded = self.encoder(
+                pad_for_network(image, stride), pad_for_network(instances, stride)
+            )
+        return encoded[:, :, : shape[1], : shape[2]].float()
+
     def required_memory(self, n: int, height: int, width: int) -> int:
         """Bytes that a render of N x H x W maps is estimated to allocate (weights aside)."""
         stride = self.config.downsampling
@@ -421,15 +445,7 @@ class Runtime:
             check_features(feature_map, shape, config.feat_num)
             return feature_map
         if features_from is not None:
-            if self.encoder is None:
-                raise ValueError(f"{self.source.name} has no encoder (latest_net_E.pth)")
-            image = photo_tensor(features_from, shape).to(self.device)
-            stride = max(config.downsampling, self._encoder_stride)
-            with torch.inference_mode():
-                encoded = self.encoder(
-                    pad_for_network(image, stride), pad_for_network(instances, stride)
-                )
-            return encoded[:, :, : shape[1], : shape[2]].float()
+            return self._encode(features_from, instances)
         if not self.clusters:
             raise ValueError(
                 f"{self.source.name} is a feature model without clusters: pass features=, "

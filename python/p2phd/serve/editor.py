@@ -189,6 +189,29 @@ class Editor:
         png = await asyncio.to_thread(encode_png, tiles, self.settings.png_compress_level)
         return png, count, crop
 
+    @property
+    def photo_styles(self) -> bool:
+        """Whether a photo can give an object its style: a feature model with an encoder."""
+        return bool(self.model.feat_num) and self.runtime.encoder is not None
+
+    async def photo_style(self, session: Session, instance_id: int, photo: np.ndarray) -> None:
+        """The object takes the feature vector the encoder gives it in `photo`, the one
+        Runtime.render(..., features_from=photo) renders its pixels with."""
+        if not self.photo_styles:
+            raise ClientError(409, "this model has no encoder: a photo cannot give a style")
+        mask, _ = session.object_mask(instance_id)
+        if photo.shape[:2] != session.shape:
+            raise ClientError(
+                422,
+                f"the photo is {photo.shape[0]} x {photo.shape[1]}; the map is "
+                f"{session.shape[0]} x {session.shape[1]}",
+            )
+        features = await asyncio.to_thread(self.runtime.encode_features, photo, session.instances)
+        # The encoder pools per instance: every pixel of the object holds the same vector.
+        first = np.argwhere(mask)[0]
+        vector = features[0, :, first[0], first[1]].numpy()
+        await asyncio.to_thread(session.set_photo_style, instance_id, vector)
+
     def colors(self, session: Session) -> np.ndarray:
         """The label map in the model's colours, instance boundaries darkened."""
         image = self.model.labels.colorize(session.labels)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""PNG bytes <-> maps and images, with the server's limits checked before decoding."""
+"""PNG (and JPEG photo) bytes <-> maps and images, with the server's limits checked before
+decoding."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from p2phd.serve.errors import ClientError
 
 _LABEL_MODES = ("L", "P", "I;16", "I")
 _INSTANCE_MODES = ("L", "P", "I;16", "I;16B", "I")
+_PHOTO_MODES = ("RGB", "RGBA")
 
 
-def _decode(data: bytes, what: str, modes: tuple[str, ...], max_side: int) -> np.ndarray:
+def _decode(
+    data: bytes, what: str, modes: tuple[str, ...], max_side: int, formats: tuple[str, ...]
+) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.format != "PNG":
-                raise ClientError(400, f"the {what} must be a PNG, got {image.format}")
+            if image.format not in formats:
+                raise ClientError(
+                    400, f"the {what} must be a {' or '.join(formats)}, got {image.format}"
+                )
             width, height = image.size
             # Checked on the header, before a huge image is decoded.
             if max(width, height) > max_side:
@@ -31,7 +37,8 @@ def _decode(data: bytes, what: str, modes: tuple[str, ...], max_side: int) -> np
             if image.mode not in modes:
                 raise ClientError(
                     422,
-                    f"the {what} must be a single-channel PNG ({', '.join(modes)}), got "
+                    f"the {what} must be a {'colour' if 'RGB' in modes else 'single-channel'} "
+                    f"{'/'.join(formats)} ({', '.join(modes)}), got "
                     f"mode {image.mode}",
                 )
             image.load()
@@ -44,7 +51,7 @@ def _decode(data: bytes, what: str, modes: tuple[str, ...], max_side: int) -> np
 
 def decode_labels(data: bytes, label_nc: int, max_side: int) -> np.ndarray:
     """An H x W uint8 label map whose ids all lie in [0, label_nc)."""
-    labels = _decode(data, "label map", _LABEL_MODES, max_side)
+    labels = _decode(data, "label map", _LABEL_MODES, max_side, ("PNG",))
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= label_nc):
         bad = int(labels.max()) if int(labels.max()) >= label_nc else int(labels.min())
         raise ClientError(422, f"label {bad} is outside this model's range [0, {label_nc})")
@@ -53,10 +60,16 @@ def decode_labels(data: bytes, label_nc: int, max_side: int) -> np.ndarray:
 
 def decode_instances(data: bytes, max_side: int) -> np.ndarray:
     """An H x W int32 instance map (Cityscapes' 16-bit *_instanceIds.png or 8/32-bit)."""
-    instances = _decode(data, "instance map", _INSTANCE_MODES, max_side)
+    instances = _decode(data, "instance map", _INSTANCE_MODES, max_side, ("PNG",))
     if instances.size and int(instances.min()) < 0:
         raise ClientError(422, f"instance id {int(instances.min())} is negative")
     return instances.astype(np.int32)
+
+
+def decode_photo(data: bytes, max_side: int) -> np.ndarray:
+    """An H x W x 3 uint8 RGB photo from a PNG or JPEG (an alpha channel is dropped)."""
+    photo = _decode(data, "photo", _PHOTO_MODES, max_side, ("PNG", "JPEG"))
+    return np.ascontiguousarray(photo[..., :3])
 
 
 def check_pair(labels: np.ndarray, instances: np.ndarray | None, label_nc: int) -> None:

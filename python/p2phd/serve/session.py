@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""One editor session: the label and instance maps on the server, the style (cluster) chosen
-for each instance, and a multi-level undo/redo history of small patches."""
+"""One editor session: the label and instance maps on the server, the style chosen for each
+instance (a cluster index, or a feature vector a photo gave it), and a multi-level undo/redo
+history of small patches."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from p2phd.serve import edits
 from p2phd.serve.classes import LabelSet
 from p2phd.serve.edits import Box
 from p2phd.serve.errors import ClientError
+
+# An instance's style: the index of a cluster centre of its class, or its own feature vector
+# (from the encoder, for a photo the user uploaded).
+Style = int | tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ class Patch:
     box: Box
     before: tuple[np.ndarray, np.ndarray]
     after: tuple[np.ndarray, np.ndarray]
-    style_before: dict[int, int | None]
-    style_after: dict[int, int | None]
+    style_before: dict[int, Style | None]
+    style_after: dict[int, Style | None]
 
     @property
     def nbytes(self) -> int:
@@ -70,7 +75,7 @@ class Session:
     model: EditorModel
     labels: np.ndarray  # H x W uint8
     instances: np.ndarray  # H x W int32
-    style: dict[int, int]
+    style: dict[int, Style]
     seed: int
     version: int = 0
     undo_stack: list[Patch] = field(default_factory=list)
@@ -86,7 +91,7 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     # Set by load(): draws the styles of new instances; the maps and styles as loaded.
     _rng: random.Random = field(init=False, repr=False)
-    _original: tuple[np.ndarray, np.ndarray, dict[int, int]] = field(init=False, repr=False)
+    _original: tuple[np.ndarray, np.ndarray, dict[int, Style]] = field(init=False, repr=False)
 
     @classmethod
     def create(
@@ -163,25 +168,29 @@ class Session:
         return True
 
     def feature_map(self) -> np.ndarray | None:
-        """feat_num x H x W: each instance's chosen cluster centre (zeros for classes without
-        clusters), or None for a model without instance features."""
+        """feat_num x H x W: each instance's chosen cluster centre or photo features (zeros
+        for classes without clusters), or None for a model without instance features."""
         if not self.model.feat_num:
             return None
         # Every instance of a class with clusters has a style (load and edits choose one);
         # styles of instances no longer in the map stay for undo, but are not the map's.
         present = set(np.unique(self.instances).tolist())
         style = {i: cluster for i, cluster in self.style.items() if i in present}
+        clusters = {i: c for i, c in style.items() if isinstance(c, int)}
         # One thread: on the event loop's thread, a second OpenMP team would compete with the
         # render thread's for the cores.
         features = cluster_features(
             torch.from_numpy(self.instances)[None],
             self.model.clusters,
             self.model.feat_num,
-            style=style,
+            style=clusters,
             seed=self.seed,
             threads=1,
-        )
-        return features[0].numpy()
+        )[0].numpy()
+        for instance_id, vector in style.items():
+            if not isinstance(vector, int):
+                features[:, self.instances == instance_id] = np.asarray(vector, np.float32)[:, None]
+        return features
 
     # -- edits ---------------------------------------------------------------------------
     def stroke(
@@ -253,6 +262,15 @@ class Session:
         empty = Box(0, 0, 0, 0)
         self._commit(empty, self.labels[:0, :0], self.instances[:0, :0], {instance_id: cluster})
 
+    def set_photo_style(self, instance_id: int, vector: np.ndarray) -> None:
+        """The instance takes its own feature vector (feat_num values), as one undoable step."""
+        self.object_mask(instance_id)
+        if vector.shape != (self.model.feat_num,):
+            raise ValueError(f"a style vector has {self.model.feat_num} values, got {vector.shape}")
+        style = tuple(float(v) for v in vector)
+        empty = Box(0, 0, 0, 0)
+        self._commit(empty, self.labels[:0, :0], self.instances[:0, :0], {instance_id: style})
+
     def reset(self) -> None:
         """Back to the maps as loaded, as one undoable step."""
         labels, instances, style = self._original
@@ -318,7 +336,7 @@ class Session:
         self._commit(box, labels, instances, {})
 
     def _commit(
-        self, box: Box, labels: np.ndarray, instances: np.ndarray, styles: dict[int, int | None]
+        self, box: Box, labels: np.ndarray, instances: np.ndarray, styles: dict[int, Style | None]
     ) -> None:
         rows, cols = box.slices
         unchanged = np.array_equal(labels, self.labels[rows, cols]) and np.array_equal(
@@ -339,7 +357,7 @@ class Session:
             self.undo_stack.pop(0)
 
     def _apply(
-        self, box: Box, maps: tuple[np.ndarray, np.ndarray], styles: Mapping[int, int | None]
+        self, box: Box, maps: tuple[np.ndarray, np.ndarray], styles: Mapping[int, Style | None]
     ) -> None:
         rows, cols = box.slices
         self.labels[rows, cols], self.instances[rows, cols] = maps

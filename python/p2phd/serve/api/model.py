@@ -54,6 +54,7 @@ async def model_info(editor: EditorDep) -> ModelInfo:
         label_nc=model.label_nc,
         use_instance=model.use_instance,
         feature_model=bool(model.feat_num),
+        photo_styles=editor.photo_styles,
         classes=classes,
         scene_size=settings.scene_size,
         max_side=settings.max_side,

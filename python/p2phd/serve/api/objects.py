@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 
 from p2phd.ops import THING_ID_BASE, instance_class
-from p2phd.serve.api.deps import PNG, EditorDep, SessionDep
-from p2phd.serve.api.schemas import ObjectInfo
+from p2phd.serve.api.deps import PNG, EditorDep, SessionDep, read_upload
+from p2phd.serve.api.schemas import ObjectInfo, SessionInfo
 from p2phd.serve.edits import check_point
+from p2phd.serve.errors import ClientError
+from p2phd.serve.pngio import decode_photo
 
 router = APIRouter(prefix="/api/sessions/{session_id}/objects", tags=["objects"])
 
@@ -26,6 +31,7 @@ async def object_info(instance: int, session: SessionDep, editor: EditorDep) -> 
     mask, box = session.object_mask(instance)
     label = int(session.labels[mask][0])
     labels = editor.model.labels
+    style = session.style.get(instance)
     return ObjectInfo(
         instance=instance,
         label=label,
@@ -34,8 +40,28 @@ async def object_info(instance: int, session: SessionDep, editor: EditorDep) -> 
         box=(box.top, box.bottom, box.left, box.right),
         area=int(mask.sum()),
         styles=editor.model.style_count(instance),
-        style=session.style.get(instance),
+        style=style if isinstance(style, int) else None,
+        photo_style=isinstance(style, tuple),
     )
+
+
+PhotoFile = Annotated[UploadFile, File(description="PNG or JPEG photo of the map's size")]
+
+
+@router.put("/{instance}/photo-style")
+async def photo_style(
+    instance: int, session: SessionDep, editor: EditorDep, photo: PhotoFile
+) -> SessionInfo:
+    """The object takes the style the model's encoder gives it in an uploaded photo (as
+    Runtime.render(..., features_from=photo) renders its pixels); one undoable step. 409 for
+    a model without an encoder."""
+    if not editor.photo_styles:
+        raise ClientError(409, "this model has no encoder: a photo cannot give a style")
+    data = await read_upload(photo, "photo", editor.settings.max_upload_bytes)
+    image = await asyncio.to_thread(decode_photo, data, editor.settings.max_side)
+    await editor.photo_style(session, instance, image)
+    editor.store.enforce_limits(keep=session.id)
+    return SessionInfo.of(session)
 
 
 @router.get("/{instance}/styles.png", response_class=Response, responses=PNG)

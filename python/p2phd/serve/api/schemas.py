@@ -108,7 +108,8 @@ class ObjectInfo(BaseModel):
     box: tuple[int, int, int, int] = Field(description="top, bottom, left, right (exclusive)")
     area: int
     styles: int = Field(description="clusters to choose from (0: none)")
-    style: int | None
+    style: int | None = Field(description="the chosen cluster; None for none or a photo's")
+    photo_style: bool = Field(description="the style is the features of an uploaded photo")
 
 
 class ClassInfo(BaseModel):
@@ -125,6 +126,7 @@ class ModelInfo(BaseModel):
     label_nc: int
     use_instance: bool
     feature_model: bool
+    photo_styles: bool = Field(description="an encoder: a photo can give an object its style")
     classes: list[ClassInfo]
     scene_size: tuple[int, int]
     max_side: int
