@@ -28,7 +28,12 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs the serve ex
 expect = sync_api.expect
 
 from p2phd.data.synthetic import synthetic_scene  # noqa: E402
-from tests.serve_helpers import decode_png, png_bytes, serve_process  # noqa: E402
+from tests.serve_helpers import (  # noqa: E402
+    decode_png,
+    png_bytes,
+    save_tiny_feature_bundle,
+    serve_process,
+)
 
 LAUNCH_ARGS = [
     "--headless",
@@ -338,3 +343,45 @@ def test_upload_tools_history_and_errors(page, server, tmp_path):
 
     page.locator("#opacity").fill("50")
     assert page.evaluate("$('render-labels').style.opacity") == "0.5"
+
+
+def test_a_photo_styles_the_selected_object(browser, tmp_path):
+    """A model with an encoder shows the photo control; a model without hides it."""
+    model = save_tiny_feature_bundle(tmp_path / "tiny", encoder=True)
+    scene = synthetic_scene(3, 64, 128)
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png_bytes(scene.image))
+    args = (str(model), "--scene-size", "64x128", "--precision", "fp32")
+    with serve_process(*args, log_path=tmp_path / "serve.log") as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(url)
+        wait_idle(page)
+        page.fill("#scene-seed", "3")
+        before = version(page)
+        page.click("#new-scene")
+        wait_idle(page, before)
+        _, instances = session_maps(url, page)
+        cars, areas = np.unique(instances[instances // 1000 == 26], return_counts=True)
+        car = int(cars[np.argmax(areas)])
+        ys, xs = np.nonzero(instances == car)
+        page.keyboard.press("v")
+        click_map(page, xs[len(xs) // 2], ys[len(ys) // 2])
+        expect(page.locator("#photo-style-box")).to_be_visible()
+        page.set_input_files("#photo-style-file", str(photo))
+        before = version(page)
+        page.click("#photo-style-apply")
+        wait_idle(page, before)
+        expect(page.locator("#object-title")).to_contain_text("style from a photo")
+        session = page.locator("body").get_attribute("data-session")
+        served = decode_png(httpx.get(f"{url}/api/sessions/{session}/render.png").content)
+        assert np.array_equal(canvas_pixels(page, "render"), served)
+        context.close()
+    plain = save_tiny_feature_bundle(tmp_path / "plain")
+    with serve_process(str(plain), log_path=tmp_path / "plain.log") as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url)
+        wait_idle(page)
+        expect(page.locator("#photo-style-box")).to_be_hidden()
+        context.close()

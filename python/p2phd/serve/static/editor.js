@@ -341,7 +341,11 @@ async function select(instance, loadStyles) {
   $("object-title").textContent =
     `${info.instance}: ${info.name}, ${info.area} pixels` +
     // Styles are counted from 1 here and on the tiles; the API's clusters from 0.
-    (info.styles ? `, style ${info.style + 1} of ${info.styles}` : "");
+    (info.photo_style
+      ? ", style from a photo"
+      : info.styles
+        ? `, style ${info.style + 1} of ${info.styles}`
+        : "");
   $("object-class").value = info.label;
   drawSelection();
   if (loadStyles || !sameObject) await loadStrip(info);
@@ -436,6 +440,18 @@ function wire() {
     $("object-panel").hidden = true;
     change("PUT", "/maps", form);
   });
+  $("photo-style-apply").addEventListener("click", async () => {
+    const photo = $("photo-style-file").files[0];
+    if (!state.selected || !photo) {
+      showMessage("choose a photo first", true);
+      return;
+    }
+    const instance = state.selected.instance;
+    const form = new FormData();
+    form.append("photo", photo);
+    await change("PUT", `/objects/${instance}/photo-style`, form);
+    await select(instance, false);
+  });
   $("object-set-class").addEventListener("click", () => {
     if (!state.selected) return;
     const instance = state.selected.instance;
@@ -480,6 +496,8 @@ async function main() {
   try {
     state.model = await (await api("GET", "/api/model")).json();
     $("model-description").textContent = state.model.description;
+    // Only a model with an encoder can take a style from a photo.
+    $("photo-style-box").hidden = !state.model.photo_styles;
     buildPalette(state.model);
     await startSession();
   } catch (error) {
