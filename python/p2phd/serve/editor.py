@@ -196,9 +196,8 @@ class Editor:
 
     async def photo_style(self, session: Session, instance_id: int, photo: np.ndarray) -> None:
         """The object takes the feature vector the encoder gives it in `photo`, the one
-        Runtime.render(..., features_from=photo) renders its pixels with."""
-        if not self.photo_styles:
-            raise ClientError(409, "this model has no encoder: a photo cannot give a style")
+        Runtime.render(..., features_from=photo) renders its pixels with. For a model whose
+        photo_styles is True (the route checks it)."""
         mask, _ = session.object_mask(instance_id)
         if photo.shape[:2] != session.shape:
             raise ClientError(
