@@ -171,3 +171,8 @@ def test_precisions_other_than_fp32_and_bf16_are_refused(model):
         quality_bench.run(
             [model], torch.device("cpu"), range(100, 101), 32, 64, precisions=["int4"]
         )
+
+
+def test_the_bundled_demo_is_a_model(capsys):
+    assert bench.main(["quality", "demo", "--size", "32x64", "--seeds", "100-100"]) == 0
+    assert any(line.startswith("demo ") for line in capsys.readouterr().out.splitlines())

@@ -32,7 +32,8 @@ MIN_IOU_RATIO = 0.97
 # Held-out scenes of the score check: the seeds `p2phd-bench quality` holds out.
 HELD_OUT_SEED = 100000
 SCORED_SCENES = 8
-DEFAULT_CALIBRATION = "synthetic:32"
+CALIBRATION_SCENES = 32  # synthetic scenes of "synthetic" without a count
+DEFAULT_CALIBRATION = f"synthetic:{CALIBRATION_SCENES}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def parse_calibration(text: str) -> Calibration:
     public layout, or flat `*_labelIds` beside `*_instanceIds`; all its maps)."""
     match = re.fullmatch(r"synthetic(?::(\d+))?", text)
     if match:
-        count = int(match.group(1) or 32)
+        count = int(match.group(1) or CALIBRATION_SCENES)
         if not 1 <= count <= 10000:
             raise ExportUsageError(f"calibration: 1 to 10000 synthetic scenes, got {count}")
         return Calibration(count)
@@ -104,7 +105,9 @@ def calibration_of(int8: bool, to: str, precision: str, text: str) -> Calibratio
 def calibration_maps(
     calibration: Calibration, config: GeneratorConfig, size: tuple[int, int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(labels, instances) pairs of `size` (maps of a folder are cropped or refused)."""
+    """(labels, instances) pairs of `size` (maps of a folder are cropped or refused; a map
+    without an instance map is its own instance map, as the public loader's --no_instance
+    data has no instance boundaries but the label ones)."""
     if calibration.folder is None:
         return verification.synthetic_maps(config, calibration.count, size, seed=0)
     maps = []
