@@ -2,13 +2,12 @@
 """The CPU table of `p2phd-bench render`: every Runtime backend in every precision beside
 bare OpenVINO and bare onnxruntime on the same exported model (ONNX with preprocessing, so
 that the bare rows, like Runtime, go from the maps to the uint8 image), timed interleaved in
-one run (one render of each case in turn, round after round, so that a change of load hits
-all cases alike), each with its pixel difference from the torch backend in fp32."""
+one run (bench.timing: one render of each case in turn, round after round, so that a change
+of load hits all cases alike), each with its pixel difference from the torch backend in fp32."""
 
 from __future__ import annotations
 
 import resource
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,23 +94,6 @@ def bare_cases(
     session = onnxruntime.InferenceSession(str(export), options, providers=["CPUExecutionProvider"])
     cases.append(CpuCase("bare onnxruntime (export)", lambda: session.run(None, feeds)[0]))
     return cases
-
-
-def time_interleaved(
-    cases: list[Callable[[], object]], runs: int, warmup: int
-) -> list[list[float]]:
-    """Milliseconds of each case in each of `runs` rounds, every round running each case
-    once in turn, after `warmup` such rounds."""
-    for _ in range(warmup):
-        for case in cases:
-            case()
-    times: list[list[float]] = [[] for _ in cases]
-    for _ in range(runs):
-        for index, case in enumerate(cases):
-            began = time.perf_counter()
-            case()
-            times[index].append((time.perf_counter() - began) * 1e3)
-    return times
 
 
 def peak_rss_mb(render: Callable[[], object]) -> float:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """images/s of a folder render: one process (p2phd-render, as a user runs it) against Ray Data
 with N actors, on one machine, in one run (the runs interleaved so that they share the
-machine's load). `p2phd-bench ray MODEL DATASET` runs it.
+machine's load; bench.timing). `p2phd-bench ray MODEL DATASET` runs it.
 
 DATASET is a root in the public layout; `size` renders a copy scaled with NEAREST, as the
 public code scales maps. The local cluster has every core of the machine; each number is
@@ -14,12 +14,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from p2phd.bench import timing
 from p2phd.distributed.pipeline import render_jobs, require_ray
 from p2phd.map_jobs import plan_jobs
 
@@ -45,25 +45,21 @@ def scaled_copy(root: Path, size: tuple[int, int], into: Path, phase: str) -> Pa
     return into
 
 
-def time_local(model: str, dataset: Path, out: Path) -> float:
-    """Seconds of `p2phd-render MODEL DATASET --out OUT` in its own process."""
+def render_local(model: str, dataset: Path, out: Path) -> None:
+    """`p2phd-render MODEL DATASET --out OUT` in its own process."""
     command = [sys.executable, "-m", "p2phd.cli.render", model, str(dataset), "--out", str(out)]
-    start = time.perf_counter()
     result = subprocess.run([*command, "--device", "cpu"], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"the local render failed (exit {result.returncode}): {result.stderr}")
-    return time.perf_counter() - start
 
 
-def time_ray(model: str, dataset: Path, out: Path, actors: int, batch_size: int) -> float:
+def render_ray(model: str, dataset: Path, out: Path, actors: int, batch_size: int) -> None:
     jobs = plan_jobs(dataset, out, None, "test")
-    start = time.perf_counter()
     summary = render_jobs(
         model, jobs, actors=actors, batch_size=batch_size, device="cpu", progress=None
     )
     if summary.failures or summary.rendered != len(jobs):
         raise RuntimeError(f"the Ray render failed: {summary.lines()}")
-    return time.perf_counter() - start
 
 
 def run(
@@ -74,27 +70,33 @@ def run(
     actors: list[int],
     batch_size: int,
 ) -> list[RayBenchRow]:
-    """One row for the local render and one per actor count, all timed in one run."""
+    """One row for the local render and one per actor count, all timed in one run, no
+    warm-up (each job loads the model and starts its actors)."""
     ray = require_ray()
     with tempfile.TemporaryDirectory(prefix="p2phd-ray-bench-") as work:
         work_dir = Path(work)
         if size:
             dataset = scaled_copy(dataset, size, work_dir / "data", "test")
         maps = len(plan_jobs(dataset, work_dir, None, "test"))
+
+        def new_out() -> Path:  # every job writes a folder of its own
+            return Path(tempfile.mkdtemp(dir=work_dir, prefix="out-"))
+
+        cases = {"one process": lambda: render_local(model, dataset, new_out())}
+        for n in actors:
+            cases[f"Ray, {n} actor{'s' * (n > 1)}"] = lambda n=n: render_ray(
+                model, dataset, new_out(), n, batch_size
+            )
         cpus = os.cpu_count() or 1
         ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
-        rows = [RayBenchRow("one process", maps, [])]
-        rows += [RayBenchRow(f"Ray, {n} actor{'s' * (n > 1)}", maps, []) for n in actors]
         try:
-            for index in range(runs):
-                out = work_dir / f"run{index}"
-                rows[0].seconds.append(time_local(model, dataset, out / "local"))
-                for row, count in zip(rows[1:], actors, strict=True):
-                    target = out / f"ray{count}"
-                    row.seconds.append(time_ray(model, dataset, target, count, batch_size))
+            measurement = timing.measure(list(cases.values()), runs, warmup=0)
         finally:
             ray.shutdown()
-    return rows
+    return [
+        RayBenchRow(case, maps, [ms / 1e3 for ms in samples.wall_ms])
+        for case, samples in zip(cases, measurement.samples, strict=True)
+    ]
 
 
 def format_table(rows: list[RayBenchRow]) -> str:

@@ -4,8 +4,6 @@ pix2pixHD way of doing the same thing (`p2phd-bench ops`)."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from p2phd import ops, reference
+from p2phd.bench import timing
 
 LABEL_NC = 35
 FEATURE_CHANNELS = 3
@@ -45,31 +44,6 @@ def blocky_scene(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np
         things, labels.astype(np.int32) * 1000 + cell_ids[rows[:, None], cols[None, :]], labels
     ).astype(np.int32)
     return labels, instances
-
-
-def time_call(
-    fn: Callable[[], object], device: str, runs: int, warmup: int = 2, calls_per_run: int = 10
-) -> list[float]:
-    """Milliseconds per call, one sample per run. On CUDA a run times `calls_per_run`
-    back-to-back calls with events, as they follow each other on a stream in a pipeline; a
-    call that synchronises (check=True) still pays for it."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(calls_per_run):
-                fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / calls_per_run)
-        else:
-            start_time = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start_time) * 1e3)
-    return times
 
 
 def public_preprocess(labels: torch.Tensor, instances: torch.Tensor) -> torch.Tensor:
@@ -111,13 +85,16 @@ def public_instance_broadcast(
 
 def numpy_generator_input(labels: np.ndarray, instances: np.ndarray) -> np.ndarray:
     one_hot = (labels[:, None] == np.arange(LABEL_NC)[None, :, None, None]).astype(np.float32)
-    edge = np.zeros(instances.shape, bool)
-    horizontal = instances[:, :, 1:] != instances[:, :, :-1]
-    vertical = instances[:, 1:, :] != instances[:, :-1, :]
-    edge[:, :, 1:] |= horizontal
-    edge[:, :, :-1] |= horizontal
-    edge[:, 1:, :] |= vertical
-    edge[:, :-1, :] |= vertical
+    # Each pixel against its four neighbours; the border repeated, so that outside the image
+    # nothing differs.
+    padded = np.pad(instances, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    neighbours = (
+        padded[:, :-2, 1:-1],
+        padded[:, 2:, 1:-1],
+        padded[:, 1:-1, :-2],
+        padded[:, 1:-1, 2:],
+    )
+    edge = np.logical_or.reduce([instances != neighbour for neighbour in neighbours])
     return np.concatenate([one_hot, edge[:, None].astype(np.float32)], axis=1)
 
 
@@ -415,17 +392,26 @@ def cpu_cases(x: OpInputs) -> list[Case]:
 
 
 def time_cases(cases: list[Case], device: str, runs: int) -> list[Timing]:
-    """Median and 90th percentile of each case (fewer runs of the slow python loops)."""
-    timings = []
-    for op, implementation, fn in cases:
-        slow = "python loop" in implementation
-        times = time_call(
-            fn, device, max(3, runs // 4) if slow else runs, calls_per_run=1 if slow else 10
-        )
-        timings.append(
-            Timing(op, implementation, statistics.median(times), float(np.percentile(times, 90)))
-        )
-    return sorted(timings, key=lambda t: t.op)
+    """Median and 90th percentile of each case, all cases timed interleaved (two warm-up
+    rounds); the python loops, far slower, in fewer rounds of their own. On CUDA a run times
+    ten back-to-back calls (one of a python loop), as ops follow each other on a stream in a
+    pipeline; a call that synchronises (check=True) still pays for it."""
+    slow = [case for case in cases if "python loop" in case[1]]
+    fast = [case for case in cases if case not in slow]
+    cuda = device == "cuda"
+    timings = dict(zip(fast, _timings(fast, runs, cuda, 10 if cuda else 1), strict=True))
+    timings |= zip(slow, _timings(slow, max(3, runs // 4), cuda, 1), strict=True)
+    return sorted((timings[case] for case in cases), key=lambda t: t.op)
+
+
+def _timings(cases: list[Case], runs: int, cuda: bool, calls_per_run: int) -> list[Timing]:
+    measurement = timing.measure(
+        [fn for _, _, fn in cases], runs, warmup=2, cuda=cuda, calls_per_run=calls_per_run
+    )
+    return [
+        Timing(op, implementation, samples.median_ms, samples.p90_ms)
+        for (op, implementation, _), samples in zip(cases, measurement.samples, strict=True)
+    ]
 
 
 def run(height: int, width: int, batch: int, device: str, runs: int) -> list[Timing]:

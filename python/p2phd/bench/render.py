@@ -12,7 +12,6 @@ import functools
 import multiprocessing
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from torch import nn
 
 from p2phd import checkpoint, ops
 from p2phd.bench import cpu as bench_cpu
+from p2phd.bench import timing
 from p2phd.bench.ops import public_preprocess
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
@@ -72,25 +72,6 @@ def print_progress(message: str) -> None:
     print(f"p2phd-bench: {message}", file=sys.stderr, flush=True)
 
 
-def _time(fn: Callable[[], object], device: torch.device, runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            began = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - began) * 1e3)
-    return times
-
-
 def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
     mse = (image.double() - reference.double()).pow(2).mean().item()
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
@@ -124,11 +105,7 @@ def run(
     torch.manual_seed(0)
     generator = build_generator(config).eval().requires_grad_(False)
     checkpoint.save_bundle(checkpoint.LoadedModel(config=config, generator=generator), model_dir)
-    fp32 = generator.to(device)
-    half_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    half = build_generator(config).eval().requires_grad_(False).to(device, half_dtype)
-    half.load_state_dict(fp32.state_dict())
-    compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
+    baselines = _baselines(config, generator.to(device), compile_mode)
     runtime = Runtime(model_dir, device=device)
     on_cpu = device.type == "cpu"
     renders = (
@@ -143,36 +120,64 @@ def run(
             labels, instances = _scene_maps(height, width, batch, device)
             if on_cpu:
                 timings += _cpu_timings(
-                    model_dir, fp32, labels, instances, precisions, runs, warmup, progress
+                    model_dir, baselines.fp32, labels, instances, precisions, runs, warmup, progress
                 )
-                timings += _stage_timings(runtime, labels, instances, runs, height, width, batch)
-                continue
-            sized = dict(renders)
-            with torch.inference_mode():
-                cases = _cases(
-                    renders=sized,
-                    fp32=fp32,
-                    half=half,
-                    compiled=compiled,
-                    compile_mode=compile_mode,
-                    labels=labels,
-                    instances=instances,
-                    label_nc=config.label_nc,
-                )
-                reference = cases[0][2]()
-            for name, fn, produce in cases:
-                if "compile" in name:
-                    progress(f"{name}: compiling at the first call (minutes for large models)")
-                times, peak, quality = _measure(fn, produce, reference, device, runs, warmup)
-                fresh_peak = None
-                # Not for a compiled variant: the fresh process would compile it again.
-                if device.type == "cuda" and name in sized and "compiled" not in name:
-                    options = sized[name][1]
-                    fresh_peak = peak_render_memory_mb(model_dir, options, batch, height, width)
-                timings.append(
-                    _timing(name, height, width, batch, times, peak, quality, fresh_peak)
+            else:
+                cases = _cases(renders, baselines, labels, instances)
+                timings += _gpu_timings(
+                    model_dir, cases, renders, labels, device, runs, warmup, progress
                 )
             timings += _stage_timings(runtime, labels, instances, runs, height, width, batch)
+    return timings
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The generator as PyTorch runs it without p2phd, in fp32 and in half precision (FP16 on
+    CUDA, BF16 on the CPU), and that half-precision model compiled (None without a mode)."""
+
+    fp32: nn.Module
+    half: nn.Module
+    compiled: nn.Module | None
+    compile_mode: str | None
+    label_nc: int
+
+
+def _baselines(config: GeneratorConfig, fp32: nn.Module, compile_mode: str | None) -> Baselines:
+    device = next(fp32.parameters()).device
+    half_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    half = build_generator(config).eval().requires_grad_(False).to(device, half_dtype)
+    half.load_state_dict(fp32.state_dict())
+    compiled = torch.compile(half, mode=compile_mode) if compile_mode else None
+    return Baselines(fp32, half, compiled, compile_mode, config.label_nc)
+
+
+def _gpu_timings(
+    model_dir: str,
+    cases: list[Case],
+    renders: RenderVariants,
+    labels: torch.Tensor,
+    device: torch.device,
+    runs: int,
+    warmup: int,
+    progress: Progress,
+) -> list[RenderTiming]:
+    """Each case timed on its own, for its peak memory; the PSNR against the first case (the
+    public pipeline); a p2phd render's peak in a fresh process beside it."""
+    batch, height, width = labels.shape
+    with torch.inference_mode():
+        reference = cases[0][2]()
+    timings = []
+    for name, fn, produce in cases:
+        if "compile" in name:
+            progress(f"{name}: compiling at the first call (minutes for large models)")
+        times, peak, quality = _measure(fn, produce, reference, device, runs, warmup)
+        fresh_peak = None
+        # Not for a compiled variant: the fresh process would compile it again.
+        if device.type == "cuda" and name in renders and "compiled" not in name:
+            options = renders[name][1]
+            fresh_peak = peak_render_memory_mb(model_dir, options, batch, height, width)
+        timings.append(_timing(name, height, width, batch, times, peak, quality, fresh_peak))
     return timings
 
 
@@ -192,7 +197,8 @@ def _measure(
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             resident = torch.cuda.memory_allocated()
-        times = _time(fn, device, runs, warmup)
+        cuda = device.type == "cuda"
+        times = timing.measure([fn], runs, warmup, cuda=cuda).samples[0].wall_ms
         peak = (
             (torch.cuda.max_memory_allocated() - resident) / 2**20
             if device.type == "cuda"
@@ -328,12 +334,13 @@ def _cpu_timings(
     progress(f"timing {len(cases)} cases interleaved, {warmup} warm-up + {runs} rounds")
     with torch.inference_mode():
         images = {case.name: case.render() for case in cases}
-        times = bench_cpu.time_interleaved([case.render for case in cases], runs, warmup)
+        measurement = timing.measure([case.render for case in cases], runs, warmup)
         rss = {case.name: bench_cpu.peak_rss_mb(case.render) for case in cases}
+    progress(f"load average {measurement.load_before:.1f} -> {measurement.load_after:.1f}")
     public = torch.from_numpy(images[cases[0].name])
     reference = images[bench_cpu.REFERENCE]
     rows = []
-    for case, case_times in zip(cases, times, strict=True):
+    for case, samples in zip(cases, measurement.samples, strict=True):
         image = images[case.name]
         rows.append(
             _timing(
@@ -341,7 +348,7 @@ def _cpu_timings(
                 height,
                 width,
                 batch,
-                case_times,
+                samples.wall_ms,
                 quality=_psnr(torch.from_numpy(image), public),
                 difference=bench_cpu.pixel_difference(image, reference),
                 peak_rss_mb=rss[case.name],
@@ -389,20 +396,14 @@ def _render_variants(
 
 
 def _cases(
-    *,
-    renders: RenderVariants,
-    fp32: nn.Module,
-    half: nn.Module,
-    compiled: nn.Module | None,
-    compile_mode: str | None,
-    labels: torch.Tensor,
-    instances: torch.Tensor,
-    label_nc: int,
+    renders: RenderVariants, baselines: Baselines, labels: torch.Tensor, instances: torch.Tensor
 ) -> list[Case]:
     """(name, what to time, what produces its image for the PSNR or None) for one input."""
+    fp32, half, compiled = baselines.fp32, baselines.half, baselines.compiled
     half_dtype = next(half.parameters()).dtype
     half_name = "FP16" if half_dtype == torch.float16 else "BF16"
-    x_half = ops.generator_input(labels, instances, label_nc, dtype=half_dtype)
+    with torch.inference_mode():
+        x_half = ops.generator_input(labels, instances, baselines.label_nc, dtype=half_dtype)
 
     def public_pipeline() -> torch.Tensor:
         # The public code's precision: true FP32 convolutions, no TF32.
@@ -417,7 +418,8 @@ def _cases(
         (f"eager {half_name}", eager_half, eager_half),
     ]
     if compiled is not None:
-        cases.append((f"torch.compile {half_name} {compile_mode}", lambda: compiled(x_half), None))
+        mode = baselines.compile_mode
+        cases.append((f"torch.compile {half_name} {mode}", lambda: compiled(x_half), None))
     for name, (loaded, _) in renders.items():
         render = functools.partial(loaded.render, labels, instances)
         cases.append((name, render, render))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from p2phd.bench import timing
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.extras import require
 from p2phd.runtime.devices import cpu_flags, interactive_precision
@@ -150,15 +151,9 @@ def bare_render(
     from p2phd.runtime import Runtime
 
     runtime = Runtime(model, device=device, precision=precision)
-
-    def timed() -> float:
-        start = time.perf_counter()
-        runtime.render(labels, instances, seed=0)
-        return (time.perf_counter() - start) * 1000
-
+    candidates = [lambda: runtime.render(labels, instances, seed=0)]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(timed).result()  # warm-up
-        times = sorted(pool.submit(timed).result() for _ in range(runs))
+        samples = pool.submit(timing.measure, candidates, runs, warmup=1).result().samples[0]
     return ServeRow(
         case=f"bare Runtime.render, one map, {runtime.precision}",
         kind="in-process",
@@ -166,9 +161,9 @@ def bare_render(
         asked=runs,
         done=runs,
         errors=0,
-        p50_ms=statistics.median(times),
-        p99_ms=times[-1],
-        requests_per_s=1000 / statistics.median(times),
+        p50_ms=samples.median_ms,
+        p99_ms=max(samples.wall_ms),
+        requests_per_s=1000 / samples.median_ms,
         runtime_calls=runs,
         mean_batch=1.0,
     )
