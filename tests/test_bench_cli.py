@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from p2phd import checkpoint
+from p2phd import checkpoint, reference
 from p2phd.bench import ops as bench_ops
 from p2phd.cli import bench
 from p2phd.data.synthetic import synthetic_scene
@@ -24,7 +24,10 @@ def test_render_table_and_json(tmp_path, capsys):
     table = capsys.readouterr().out
     for case in ("public pipeline, FP32 eager", "p2phd openvino (fp32)", "p2phd fused (fp32)"):
         assert case in table
-    rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
+    record = json.loads(out.read_text())
+    # The machine's load (1, 5 and 15 minutes) is recorded with the timings (issue 25).
+    assert len(record["load_average"]) == 3 and min(record["load_average"]) >= 0
+    rows = {row["case"]: row for row in record["timings"]}
     fused = rows["p2phd fused (fp32)"]
     assert fused["batch"] == 2 and fused["median_ms"] > 0
     # The reference (torch fp32) against itself and the public pipeline is exact; the other
@@ -52,6 +55,16 @@ def testlayer_cases_run_on_cpu():
     ours, theirs = results["label_conv pooled 36->64 fp16"]
     torch.testing.assert_close(ours, theirs, atol=0.1, rtol=0.01)
     assert len(results) == 4
+
+
+def test_the_numpy_generator_input_equals_the_reference():
+    labels, instances = (np.repeat(m[None], 2, 0) for m in bench_ops.blocky_scene(37, 53))
+    expected = reference.generator_input(
+        torch.from_numpy(labels), torch.from_numpy(instances), bench_ops.LABEL_NC
+    )
+    actual = bench_ops.numpy_generator_input(labels, instances)
+    assert expected[:, -1].sum() > 0  # the scene has edges
+    np.testing.assert_array_equal(actual, expected.numpy())
 
 
 def psnr_db(image: np.ndarray, reference: np.ndarray) -> float:

@@ -29,6 +29,7 @@ def test_render_bench_rows_sizes_and_progress(tmp_path, capsys):
     assert all(" 16x40 " in line for line in table)  # H x W, as --sizes takes it
     assert "p2phd-bench: tiny at 16x40, batch 1" in captured.err
     assert "exporting to ONNX for 1x16x40" in captured.err
+    assert "load average " in captured.err  # the load the interleaved rounds ran under
 
 
 def test_cpu_rows_per_backend_and_precision_beside_bare_openvino_and_onnxruntime(tmp_path):

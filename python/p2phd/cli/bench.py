@@ -11,7 +11,6 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -47,183 +46,195 @@ def machine_description(device: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="p2phd-bench", description=__doc__)
     commands = add_subcommands(parser, dest="command", required=True)
-    _add_ops_command(commands)
-    _add_render_command(commands)
-    _add_quality_command(commands)
-    _add_serve_command(commands)
-    _add_ray_command(commands)
+    # name, help line, what adds its options, whether it writes --json
+    subcommands = [
+        (
+            "ops",
+            "time each native op against the torch reference, numpy and the public code",
+            _add_ops_options,
+            True,
+        ),
+        (
+            "render",
+            "time whole renders and their stages against the public pipeline (FP32 eager), "
+            "FP16 eager and torch.compile of the same random weights",
+            _add_render_options,
+            True,
+        ),
+        (
+            "quality",
+            "pix2pixHD's segmentation score (pixel accuracy, mean IoU) of renders of held-out "
+            "synthetic scenes, with the oracle, an untrained generator and an L1-only one as "
+            "rows; PSNR and SSIM against the synthetic photos as extra columns",
+            _add_quality_options,
+            True,
+        ),
+        (
+            "serve",
+            "loopback load test of p2phd-serve: N clients, a fixed number of requests, with "
+            "and without batching",
+            _add_serve_options,
+            True,
+        ),
+        (
+            "ray",
+            "images/s of a folder render: one p2phd-render process against Ray Data with N "
+            "actors (the p2phd[ray] extra)",
+            _add_ray_options,
+            False,
+        ),
+    ]
+    for name, summary, add_options, writes_json in subcommands:
+        command = commands.add_parser(name, help=summary)
+        add_options(command)
+        if writes_json:
+            command.add_argument("--json", help="also write the results to this JSON file")
     return parser
 
 
-def _add_ops_command(commands: Any) -> None:
-    """The ops subcommand: native ops against their references."""
-    ops_parser = commands.add_parser(
-        "ops", help="time each native op against the torch reference, numpy and the public code"
-    )
-    ops_parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
-    ops_parser.add_argument("--size", type=parse_size, default=(1024, 2048), help="HxW")
-    ops_parser.add_argument("--batch", type=positive_int, default=1, help="maps per call")
-    ops_parser.add_argument(
-        "--runs", type=positive_int, default=20, help="timed runs after warm-up"
-    )
-    ops_parser.add_argument("--json", help="also write the results to this JSON file")
+def precision_list(text: str) -> list[str]:
+    """--precisions: comma-separated Runtime precisions."""
+    return text.split(",")
 
 
-def _add_render_command(commands: Any) -> None:
-    """The render subcommand: whole renders and their stages."""
+def _add_ops_options(parser: argparse.ArgumentParser) -> None:
+    """The ops subcommand's options: native ops against their references."""
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
+    parser.add_argument("--size", type=parse_size, default=(1024, 2048), help="HxW")
+    parser.add_argument("--batch", type=positive_int, default=1, help="maps per call")
+    parser.add_argument("--runs", type=positive_int, default=20, help="timed runs after warm-up")
+
+
+def _add_render_options(parser: argparse.ArgumentParser) -> None:
+    """The render subcommand's options: whole renders and their stages."""
     # Defaults fit the machine the command runs on: the GPU-sized table where CUDA is, a
     # small model at one size on a CPU (the full-size table takes hours there).
     device = "cuda" if CUDA_READY else "cpu"
-    render_parser = commands.add_parser(
-        "render",
-        help="time whole renders and their stages against the public pipeline (FP32 eager), "
-        "FP16 eager and torch.compile of the same random weights",
-    )
-    render_parser.add_argument(
+    parser.add_argument(
         "--arch",
         choices=sorted(bench_render.ARCHITECTURES),
         default="label2city_1024p" if CUDA_READY else "tiny",
         help="generator architecture (random weights)",
     )
-    render_parser.add_argument(
-        "--device", choices=["cpu", "cuda"], default=device, help="where to run"
-    )
-    render_parser.add_argument(
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=device, help="where to run")
+    parser.add_argument(
         "--sizes",
         type=scene_sizes,
         default=[(256, 512), (512, 1024), (1024, 2048)] if CUDA_READY else [(256, 512)],
         help="comma-separated HxW list",
     )
-    render_parser.add_argument(
+    parser.add_argument(
         "--batches",
         type=positive_ints,
         default=[1, 4] if CUDA_READY else [1],
         help="comma-separated batch sizes",
     )
-    render_parser.add_argument(
+    parser.add_argument(
         "--precisions",
-        type=lambda text: text.split(","),
+        type=precision_list,
         help="comma-separated Runtime precisions to time on each backend (default "
         "fp16,bf16,fp32 on CUDA; on the CPU fp32, and bf16 where it has bf16 units)",
     )
-    render_parser.add_argument(
+    parser.add_argument(
         "--runs", type=positive_int, default=20 if CUDA_READY else 5, help="timed runs"
     )
-    render_parser.add_argument(
+    parser.add_argument(
         "--warmup", type=positive_int, default=3 if CUDA_READY else 1, help="untimed runs first"
     )
-    render_parser.add_argument(
+    parser.add_argument(
         "--compile",
         default="max-autotune" if CUDA_READY else "none",
         help="torch.compile mode of the baseline, or 'none' to skip it (compiling the "
         "label2city_1024p generator takes minutes)",
     )
-    render_parser.add_argument("--json", help="also write the results to this JSON file")
 
 
-def _add_quality_command(commands: Any) -> None:
-    """The quality subcommand: segmentation score of renders."""
-    quality_parser = commands.add_parser(
-        "quality",
-        help="pix2pixHD's segmentation score (pixel accuracy, mean IoU) of renders of held-out "
-        "synthetic scenes, with the oracle, an untrained generator and an L1-only one as rows; "
-        "PSNR and SSIM against the synthetic photos as extra columns",
-    )
-    quality_parser.add_argument(
+def _add_quality_options(parser: argparse.ArgumentParser) -> None:
+    """The quality subcommand's options: segmentation score of renders."""
+    parser.add_argument(
         "models", nargs="+", metavar="MODEL", help="checkpoints or bundles to score"
     )
-    quality_parser.add_argument(
-        "--device", choices=["cpu", "cuda"], default="cpu", help="where to run"
-    )
-    quality_parser.add_argument("--size", type=scene_size, default=(256, 512), help="HxW")
-    quality_parser.add_argument(
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
+    parser.add_argument("--size", type=scene_size, default=(256, 512), help="HxW")
+    parser.add_argument(
         "--seeds", type=parse_range, default=range(100000, 100050), help="held-out seeds A-B"
     )
-    quality_parser.add_argument(
+    parser.add_argument(
         "--segmenter", help="segmenter folder (default: the one shipped with p2phd)"
     )
-    quality_parser.add_argument("--l1-model", help="an L1-only generator to score as a row")
-    quality_parser.add_argument(
+    parser.add_argument(
+        "--precisions",
+        type=precision_list,
+        default=["fp32"],
+        metavar="fp32[,bf16]",
+        help="score each MODEL in each of these Runtime precisions (bf16 needs a CPU with bf16 "
+        "units or a GPU); an INT8 IR from p2phd-export --int8 is scored as a MODEL",
+    )
+    _add_l1_baseline_options(parser)
+
+
+def _add_l1_baseline_options(parser: argparse.ArgumentParser) -> None:
+    """quality: the generator trained on the L1 loss alone that is scored as a row, a group
+    of its own in --help."""
+    group = parser.add_argument_group("the L1-only baseline row")
+    group.add_argument("--l1-model", help="an L1-only generator to score as a row")
+    group.add_argument(
         "--l1-seeds", type=parse_range, default=range(0, 3000), help="L1 baseline train seeds A-B"
     )
-    quality_parser.add_argument(
+    group.add_argument(
         "--l1-iterations",
         type=non_negative_int,
         default=0,
         help="train an L1-only generator of the first MODEL's architecture for this many "
         "iterations and score it (0: no such row)",
     )
-    quality_parser.add_argument(
-        "--l1-batch", type=positive_int, default=8, help="L1 baseline batch"
-    )
-    quality_parser.add_argument(
+    group.add_argument("--l1-batch", type=positive_int, default=8, help="L1 baseline batch")
+    group.add_argument(
         "--l1-precision",
         choices=["fp32", "bf16"],
         default="fp32",
         help="train the L1 baseline in fp32, or under bf16 autocast (2.5x faster on CPUs "
         "with bf16 matrix units, e.g. Intel AMX)",
     )
-    quality_parser.add_argument("--l1-save", help="keep the L1-only generator as a bundle here")
-    quality_parser.add_argument(
-        "--precisions",
-        type=lambda text: text.split(","),
-        default=["fp32"],
-        metavar="fp32[,bf16]",
-        help="score each MODEL in each of these Runtime precisions (bf16 needs a CPU with bf16 "
-        "units or a GPU); an INT8 IR from p2phd-export --int8 is scored as a MODEL",
-    )
-    quality_parser.add_argument("--json", help="also write the results to this JSON file")
+    group.add_argument("--l1-save", help="keep the L1-only generator as a bundle here")
 
 
-def _add_serve_command(commands: Any) -> None:
-    """The serve subcommand: a loopback load test of p2phd-serve."""
-    serve_parser = commands.add_parser(
-        "serve",
-        help="loopback load test of p2phd-serve: N clients, a fixed number of requests, with "
-        "and without batching",
-    )
-    serve_parser.add_argument("model", nargs="?", help="default: the bundled demo model")
-    serve_parser.add_argument(
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """The serve subcommand's options: a loopback load test of p2phd-serve."""
+    parser.add_argument("model", nargs="?", help="default: the bundled demo model")
+    parser.add_argument(
         "--kind", choices=["edit", "render"], default="edit", help="session edits or POST /render"
     )
-    serve_parser.add_argument("--clients", type=positive_int, default=4, help="concurrent clients")
-    serve_parser.add_argument(
+    parser.add_argument("--clients", type=positive_int, default=4, help="concurrent clients")
+    parser.add_argument(
         "--requests", type=positive_int, default=64, help="requests in all, per case"
     )
-    serve_parser.add_argument("--size", type=scene_size, default=(256, 512), help="map HxW")
-    serve_parser.add_argument(
+    parser.add_argument("--size", type=scene_size, default=(256, 512), help="map HxW")
+    parser.add_argument(
         "--max-batch", type=positive_int, default=8, help="largest batch of the batching case"
     )
-    serve_parser.add_argument(
+    parser.add_argument(
         "--max-wait-ms", type=float, default=5.0, help="batching case: longest wait for a batch"
     )
-    serve_parser.add_argument(
+    parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="where the server renders"
     )
-    serve_parser.add_argument("--timeout", type=float, default=300, help="seconds per case")
-    serve_parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per case")
 
 
-def _add_ray_command(commands: Any) -> None:
-    """The ray subcommand: a folder render against Ray Data."""
-    ray_parser = commands.add_parser(
-        "ray",
-        help="images/s of a folder render: one p2phd-render process against Ray Data with N "
-        "actors (the p2phd[ray] extra)",
-    )
-    ray_parser.add_argument("model", help="a model as p2phd-render takes it")
-    ray_parser.add_argument("dataset", type=Path, help="a root in the public layout")
-    ray_parser.add_argument("--size", type=parse_size, help="render a NEAREST-scaled copy, HxW")
-    ray_parser.add_argument(
+def _add_ray_options(parser: argparse.ArgumentParser) -> None:
+    """The ray subcommand's options: a folder render against Ray Data."""
+    parser.add_argument("model", help="a model as p2phd-render takes it")
+    parser.add_argument("dataset", type=Path, help="a root in the public layout")
+    parser.add_argument("--size", type=parse_size, help="render a NEAREST-scaled copy, HxW")
+    parser.add_argument(
         "--runs", type=positive_int, default=3, help="runs of each case, interleaved"
     )
-    ray_parser.add_argument(
+    parser.add_argument(
         "--actors", type=positive_int, nargs="+", default=[1, 2], help="actor counts to time"
     )
-    ray_parser.add_argument(
-        "--batch-size", type=positive_int, default=4, help="maps per actor call"
-    )
-    ray_parser.set_defaults(device="cpu")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="maps per actor call")
+    parser.set_defaults(device="cpu")
 
 
 def parse_range(text: str) -> range:
@@ -245,6 +256,8 @@ def write_json(path: str, device: str, command: str, args: argparse.Namespace, r
         "torch": torch.__version__,
         "device": device,
         "machine": machine_description(device),
+        # 1, 5 and 15 minutes as the results are written: the load the timings ran under.
+        "load_average": list(os.getloadavg()),
         "command": command,
         "arguments": {
             k: str(v) if isinstance(v, range) else v
