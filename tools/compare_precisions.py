@@ -4,19 +4,20 @@ the fp32 render: which precision to serve on this machine, and what it costs in 
 
   python tools/compare_precisions.py [MODEL] [--size HxW] [--precisions fp32,bf16] [--runs N]
 
-MODEL defaults to the demo model. Each precision: one warm-up render, then the median of
---runs renders (wall time, this process's torch threads); then the mean and largest
-difference from the fp32 image, in levels of 255.
+MODEL defaults to the demo model. The precisions are timed interleaved (bench.timing): one
+warm-up round, then --runs rounds of one render in each precision, the median of each (wall
+time, this process's torch threads); then the mean and largest difference from the fp32
+image, in levels of 255, and the load average before and after the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import numpy as np
 
+from p2phd.bench import timing
 from p2phd.cli.common import scene_size
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.runtime import Runtime
@@ -34,21 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     instances = scene.instances.astype(np.int32)
     reference = Runtime(args.model, device=args.device, precision="fp32")
     truth = reference.render(scene.labels, instances).astype(np.int16)
-    for precision in args.precisions.split(","):
-        runtime = Runtime(args.model, device=args.device, precision=precision)
-        image = runtime.render(scene.labels, instances)  # warm-up
-        times = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            image = runtime.render(scene.labels, instances)
-            times.append((time.perf_counter() - started) * 1000)
-        difference = np.abs(image.astype(np.int16) - truth)
+    precisions = args.precisions.split(",")
+    runtimes = [Runtime(args.model, device=args.device, precision=p) for p in precisions]
+    renders = [functools.partial(r.render, scene.labels, instances) for r in runtimes]
+    measurement = timing.measure(renders, args.runs, warmup=1)
+    for precision, runtime, samples in zip(precisions, runtimes, measurement.samples, strict=True):
+        difference = np.abs(runtime.render(scene.labels, instances).astype(np.int16) - truth)
         print(
-            f"{precision}: median {statistics.median(times):.1f} ms over {args.runs} renders at "
+            f"{precision}: median {samples.median_ms:.1f} ms over {args.runs} renders at "
             f"{args.size[0]}x{args.size[1]} ({runtime.describe()}); against fp32: mean "
             f"{difference.mean():.3f} levels, largest {int(difference.max())}",
             flush=True,
         )
+    print(f"load average {measurement.load_before:.1f} -> {measurement.load_after:.1f}")
     return 0
 
 

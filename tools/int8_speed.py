@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Render time of an INT8 IR (p2phd-export --to openvino --int8) against the model it came
 from in bf16 and fp32, all through Runtime on the CPU, timed interleaved in one run (one
-render of each case in turn, round after round); medians of wall and process CPU time.
+render of each case in turn, round after round; bench.timing); medians of wall and process CPU time.
 
   python tools/int8_speed.py INT8_XML [--model demo] [--size 1024x2048] [--runs 5]
 """
@@ -9,10 +9,9 @@ render of each case in turn, round after round); medians of wall and process CPU
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
+import functools
 
+from p2phd.bench import timing
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.runtime import Runtime
 from p2phd.runtime.devices import BF16_FLAGS, cpu_flags
@@ -30,25 +29,17 @@ def main() -> int:
     precisions = ["fp32", "bf16"] if BF16_FLAGS & cpu_flags() else ["fp32"]
     cases = {f"{args.model} {p}": Runtime(args.model, precision=p) for p in precisions}
     cases |= {f"INT8 IR, other layers {p}": Runtime(args.int8, precision=p) for p in precisions}
-    for runtime in cases.values():  # warm-up: compiles each shape
-        runtime.render(scene.labels, scene.instances)
-    wall: dict[str, list[float]] = {name: [] for name in cases}
-    cpu: dict[str, list[float]] = {name: [] for name in cases}
-    load = os.getloadavg()[0]
-    for _ in range(args.runs):
-        for name, runtime in cases.items():
-            began, began_cpu = time.perf_counter(), time.process_time()
-            runtime.render(scene.labels, scene.instances)
-            wall[name].append((time.perf_counter() - began) * 1e3)
-            cpu[name].append((time.process_time() - began_cpu) * 1e3)
+    renders = [functools.partial(r.render, scene.labels, scene.instances) for r in cases.values()]
+    measurement = timing.measure(renders, args.runs, warmup=1)  # the warm-up compiles
+    samples = dict(zip(cases, measurement.samples, strict=True))
     print(
-        f"{height}x{width}, median of {args.runs} interleaved, load {load:.1f} -> "
-        f"{os.getloadavg()[0]:.1f}"
+        f"{height}x{width}, median of {args.runs} interleaved, load "
+        f"{measurement.load_before:.1f} -> {measurement.load_after:.1f}"
     )
     base = f"{args.model} {precisions[-1]}"
     for name in cases:
-        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
-        speedup = statistics.median(wall[base]) / w
+        w, c = samples[name].median_ms, samples[name].median_cpu_ms
+        speedup = samples[base].median_ms / w
         print(f"{name:<32} wall {w:8.0f} ms  CPU {c:8.0f} ms  {base} / this {speedup:.2f}x")
     return 0
 

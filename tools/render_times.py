@@ -4,21 +4,21 @@
   python tools/render_times.py CITYSCAPES_DIR MODEL[:BACKEND[:WIDTH[:COUNT]]] ...
 
 CITYSCAPES_DIR holds test_label/ and test_inst/ (the public layout). For each model: the first
-COUNT maps (default 4), the first render a warm-up, then the median of the others. WIDTH
-scales the maps first as `p2phd-render --resize WIDTH` does ("full" keeps 2048). The CPU
-time sums all threads of the process, so it shows what a render costs even on a machine
-busy with other work, where the wall time does not.
+COUNT maps (default 4), all read before the timing, the first render a warm-up, then the
+median of the others (bench.timing). WIDTH scales the maps first as `p2phd-render --resize
+WIDTH` does ("full" keeps 2048). The CPU time sums all threads of the process, so it shows
+what a render costs even on a machine busy with other work, where the wall time does not.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
+import numpy as np
+
+from p2phd.bench import timing
 from p2phd.cli.render import scale_width
 from p2phd.image_io import read_instance_map, read_label_map
 from p2phd.runtime import Runtime
@@ -32,29 +32,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     label_paths = sorted((args.cityscapes / "test_label").glob("*_labelIds.png"))
     for case in args.cases:
-        model, backend, width, count = _parse_case(case)
-        runtime = Runtime(model, device=args.device, backend=backend)
-        walls, cpus = [], []
-        for index, label_path in enumerate(label_paths[:count]):
-            instance_name = label_path.name.replace("labelIds", "instanceIds")
-            labels = read_label_map(label_path)
-            instances = read_instance_map(args.cityscapes / "test_inst" / instance_name)
-            if width is not None:
-                labels, instances = scale_width(labels, width), scale_width(instances, width)
-            wall, cpu = time.perf_counter(), time.process_time()
-            runtime.render(labels, instances, seed=0)
-            if index:  # the first render is the warm-up
-                walls.append(time.perf_counter() - wall)
-                cpus.append(time.process_time() - cpu)
-        each = ", ".join(f"{w:.2f}" for w in walls)
-        print(
-            f"{case}: {labels.shape[0]}x{labels.shape[1]}, {runtime.backend} on {runtime.device}: "
-            f"wall median {statistics.median(walls):.2f} s ({each}), "
-            f"process CPU median {statistics.median(cpus):.2f} s, "
-            f"load average {os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
+        print(_time_case(case, args.cityscapes, label_paths, args.device), flush=True)
     return 0
+
+
+def _time_case(case: str, cityscapes: Path, label_paths: list[Path], device: str) -> str:
+    """The line of one MODEL[:BACKEND[:WIDTH[:COUNT]]] case."""
+    model, backend, width, count = _parse_case(case)
+    runtime = Runtime(model, device=device, backend=backend)
+    maps = [_read_maps(cityscapes, path, width) for path in label_paths[:count]]
+    next_maps = iter(maps)  # each call renders the next map, the first in the warm-up
+
+    def render_next() -> None:
+        runtime.render(*next(next_maps), seed=0)
+
+    measurement = timing.measure([render_next], len(maps) - 1, warmup=1)
+    samples = measurement.samples[0]
+    each = ", ".join(f"{ms / 1e3:.2f}" for ms in samples.wall_ms)
+    height, map_width = maps[-1][0].shape
+    return (
+        f"{case}: {height}x{map_width}, {runtime.backend} on {runtime.device}: "
+        f"wall median {samples.median_ms / 1e3:.2f} s ({each}), "
+        f"process CPU median {samples.median_cpu_ms / 1e3:.2f} s, "
+        f"load average {measurement.load_after:.1f}"
+    )
+
+
+def _read_maps(
+    cityscapes: Path, label_path: Path, width: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A label map and its instance map, scaled to `width` unless it is None."""
+    instance_name = label_path.name.replace("labelIds", "instanceIds")
+    labels = read_label_map(label_path)
+    instances = read_instance_map(cityscapes / "test_inst" / instance_name)
+    if width is not None:
+        labels, instances = scale_width(labels, width), scale_width(instances, width)
+    return labels, instances
 
 
 def _parse_case(case: str) -> tuple[str, str, int | None, int]:

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """What byte-reproducibility (issue 29) costs on a CPU: each change against what it replaced,
-timed interleaved in one run (one call of each case in turn, round after round), medians of
-wall time and of process CPU time (all threads; less moved by other work on the machine).
+timed interleaved in one run (one call of each case in turn, round after round, after one
+warm-up round; bench.timing), medians of wall time and of process CPU time (all threads;
+less moved by other work on the machine).
 
   python tools/reproducibility_cost.py [--runs 9] [--sizes 64x128,256x512] [--batch 4]
 
@@ -17,13 +18,12 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
 from p2phd import checkpoint, ops
+from p2phd.bench import timing
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig
 from p2phd.runtime import openvino_models
@@ -63,20 +63,6 @@ def openvino_cases(
     }
 
 
-def time_interleaved(cases: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple]:
-    for case in cases.values():  # warm-up round
-        case()
-    wall: dict[str, list[float]] = {name: [] for name in cases}
-    cpu: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(runs):
-        for name, case in cases.items():
-            began, began_cpu = time.perf_counter(), time.process_time()
-            case()
-            wall[name].append((time.perf_counter() - began) * 1e3)
-            cpu[name].append((time.process_time() - began_cpu) * 1e3)
-    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in cases}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -86,7 +72,7 @@ def main() -> int:
     model = checkpoint.load(checkpoint.resolve_model("demo"))
     pytorch_choice = model.generator.eval()
     onednn = route_convolutions_to_onednn_copy(pytorch_choice)
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load {timing.load_average():.1f}")
     print(f"{'case':<52} {'HxW':>8} {'wall ms':>9} {'CPU ms':>9}")
     with torch.inference_mode():
         for height, width in args.sizes:
@@ -98,9 +84,11 @@ def main() -> int:
                 )
                 cases[f"torch fp32, batch {batch}, oneDNN (now)"] = lambda x=x: onednn(x)
             cases |= openvino_cases(pytorch_choice, model.config, x)
-            for name, (wall, cpu) in time_interleaved(cases, args.runs).items():
+            measurement = timing.measure(list(cases.values()), args.runs, warmup=1)
+            for name, samples in zip(cases, measurement.samples, strict=True):
+                wall, cpu = samples.median_ms, samples.median_cpu_ms
                 print(f"{name:<52} {f'{height}x{width}':>8} {wall:>9.1f} {cpu:>9.1f}")
-    print(f"load after {os.getloadavg()[0]:.1f}")
+    print(f"load after {timing.load_average():.1f}")
     return 0
 
 
