@@ -262,6 +262,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
 
 # ---------------------------------------------------------------- what runs a Runtime
 
+# Runtime's backends (p2phd.runtime.runtime.BACKENDS) in the order --help lists them:
+# written out, not imported, so that building a parser loads no torch.
 BACKENDS = ("auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript")
 RUNTIME_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
