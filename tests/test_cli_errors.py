@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 from p2phd.cli import bench, export, preview, render, serve, synth, train
-from p2phd.cli.common import run_command
+from p2phd.cli.common import BACKENDS, run_command
+from p2phd.runtime.runtime import BACKENDS as RUNTIME_BACKENDS
 from p2phd.train import options
 from tests.train_helpers import write_scenes
 
@@ -232,6 +233,11 @@ def test_every_cli_has_version_and_shows_defaults(cli, capsys):
             if "%(default)" in help_text:
                 continue
             assert f"{help_text} (default: " in text, (parser.prog, action.dest)
+
+
+def test_the_clis_offer_every_backend_of_runtime_and_no_other():
+    # cli.common writes the names out (a parser loads no torch); this keeps them Runtime's.
+    assert sorted(BACKENDS) == sorted(RUNTIME_BACKENDS)
 
 
 def test_the_real_entry_point_exits_with_one_line(tmp_path):

@@ -141,6 +141,15 @@ def test_bad_dataset_stops_before_training_naming_the_file(scenes, tmp_path, pro
     assert not (tmp_path / "ck").exists()  # nothing trained, nothing written
 
 
+def test_a_sample_loaded_unchecked_names_its_instance_size_as_the_check_does(scenes):
+    # --no_check skips check_samples: the loader itself says which sizes differ.
+    filename, message = _break_size(scenes)
+    dataset = PairedDataset(find_samples(scenes), Preprocess(resize_or_crop="none"), seed=0)
+    with pytest.raises(DatasetError) as error:
+        dataset[2]
+    assert filename in str(error.value) and message in str(error.value)
+
+
 def test_bad_dataset_cli_exit_code(scenes, tmp_path, capsys):
     filename, _ = _break_label(scenes)
     argv = ["--dataroot", str(scenes), "--checkpoints_dir", str(tmp_path), "--no_vgg_loss"]

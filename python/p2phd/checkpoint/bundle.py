@@ -37,6 +37,8 @@ BUNDLE_VERSION = 1
 _METADATA_KEY = "p2phd"
 _BUNDLE_CONFIG = "config.json"
 _BUNDLE_WEIGHTS = "weights.safetensors"
+# The GeneratorConfig fields that say how the generator's input channels split.
+_INPUT_SPLIT = ("label_nc", "use_instance", "feat_num", "instance_feat")
 
 
 def _bundle_tensors(model: LoadedModel) -> dict[str, torch.Tensor]:
@@ -205,14 +207,11 @@ def _described_configs(
         encoder_config = None if encoder is None else EncoderConfig(**encoder)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{where}: invalid bundle description: {exc}") from exc
+    # How the input channels split is the description's to say (the shapes give only their
+    # sum); the rest of the architecture is read off the weights and must agree with it.
+    input_split = {name: getattr(config, name) for name in _INPUT_SPLIT}
     try:
-        found = infer_generator_config(
-            g_state,
-            label_nc=config.label_nc,
-            use_instance=config.use_instance,
-            feat_num=config.feat_num,
-            instance_feat=config.instance_feat,
-        )
+        found = infer_generator_config(g_state, **input_split)
     except CheckpointError as exc:
         raise CheckpointError(f"{where}: the generator weights do not fit: {exc}") from exc
     # A global generator has no enhancers: their fields describe nothing in its weights.

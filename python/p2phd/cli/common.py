@@ -134,6 +134,17 @@ def run_command(prog: str, body: Callable[[], int]) -> int:
         return _report(prog, f"{message} (P2PHD_TRACEBACK=1 shows where)", EXIT_RUNTIME, error)
 
 
+def run_parsed(
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace], int],
+    argv: list[str] | None,
+) -> int:
+    """A command's main: parses argv (a usage error exits 2 there), then runs body on the
+    arguments through run_command."""
+    args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: body(args))
+
+
 def _report(prog: str, message: str, code: int, error: BaseException) -> int:
     if os.environ.get("P2PHD_TRACEBACK"):
         raise error
@@ -249,8 +260,27 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         raise OSError(f"cannot write {path}: {error.strerror or error}") from error
 
 
-def add_threads_argument(parser: argparse.ArgumentParser) -> None:
-    """--threads: Runtime's threads=, OpenVINO's INFERENCE_NUM_THREADS."""
+# ---------------------------------------------------------------- what runs a Runtime
+
+# Runtime's backends (p2phd.runtime.runtime.BACKENDS) in the order --help lists them:
+# written out, not imported, so that building a parser loads no torch.
+BACKENDS = ("auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript")
+RUNTIME_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser, precision_help: str) -> None:
+    """--backend, --device, --precision (its auto explained by precision_help) and --threads:
+    the Runtime a command renders with; runtime_options turns them into Runtime's arguments."""
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
+    )
+    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
+    parser.add_argument(
+        "--precision", default="auto", choices=RUNTIME_PRECISIONS, help=precision_help
+    )
     parser.add_argument(
         "--threads",
         type=int_at_least(1),
@@ -259,10 +289,16 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def openvino_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Runtime's threads= from --threads, which only the openvino backend takes."""
-    if args.threads is None:
-        return {}
-    if args.backend not in ("auto", "openvino"):
-        raise UsageError(f"--threads applies to the openvino backend, not {args.backend}")
-    return {"threads": args.threads}
+def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Runtime's backend=, device=, precision= and threads= from add_runtime_arguments'
+    options; --threads only for the openvino backend."""
+    options: dict[str, Any] = {
+        "backend": args.backend,
+        "device": args.device,
+        "precision": args.precision,
+    }
+    if args.threads is not None:
+        if args.backend not in ("auto", "openvino"):
+            raise UsageError(f"--threads applies to the openvino backend, not {args.backend}")
+        options["threads"] = args.threads
+    return options

@@ -21,7 +21,7 @@ from p2phd.cli.common import (
     check_output_file,
     int_at_least,
     non_negative_int,
-    run_command,
+    run_parsed,
     scene_size,
     write_image,
 )
@@ -85,9 +85,7 @@ def preview(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_command(parser.prog, lambda: preview(args))
+    return run_parsed(build_parser(), preview, argv)
 
 
 if __name__ == "__main__":

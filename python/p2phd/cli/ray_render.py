@@ -63,7 +63,8 @@ def run_on_ray(
     runtime_options: dict[str, Any],
     style: dict[int, int],
 ) -> int:
-    """Renders the maps of args.input on Ray and prints the summary."""
+    """Renders the maps of args.input on Ray and prints the summary; runtime_options are
+    each actor's Runtime arguments (runtime_options(args) and the model's)."""
     try:
         jobs = plan_jobs(Path(args.input), Path(args.out), None, args.phase)
     except OutputCollision as error:
@@ -87,9 +88,6 @@ def run_on_ray(
             overwrite=args.overwrite,
             seed=args.seed,
             style=style or None,
-            device=args.device,
-            backend=args.backend,
-            precision=args.precision,
             **runtime_options,
         )
     except MissingExtra as error:  # run_command reports RuntimeErrors as one line

@@ -32,7 +32,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 from PIL import Image
@@ -41,15 +41,14 @@ from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
     UsageError,
-    add_threads_argument,
+    add_runtime_arguments,
     check_output_dir,
     check_output_file,
     describe_error,
-    device_name,
     int_at_least,
     non_negative_int,
-    openvino_options,
-    run_command,
+    run_parsed,
+    runtime_options,
     scene_size,
     write_image,
 )
@@ -126,21 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="float -> uint8: nearest (default) or public, the public pix2pixHD code's "
         "truncation, for bit-exact comparison with its results",
     )
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        choices=["auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
-        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
-    )
-    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: fp16 on CUDA, fp32 on the CPU; bf16 on a CPU needs its bf16 units "
+    add_runtime_arguments(
+        parser,
+        precision_help="auto: fp16 on CUDA, fp32 on the CPU; bf16 on a CPU needs its bf16 units "
         "(AMX or AVX512-BF16) for openvino",
     )
-    add_threads_argument(parser)
     parser.add_argument("--label-nc", type=int_at_least(1), help="classes of a public checkpoint")
     parser.add_argument(
         "--no-instance", action="store_true", help="a public checkpoint trained with --no_instance"
@@ -172,13 +161,7 @@ def render_demo(args: argparse.Namespace) -> int:
         raise OSError(f"the demo model is missing from {DEMO_MODEL}")
     seed = args.seed
     start = time.perf_counter()
-    runtime = Runtime(
-        DEMO_MODEL,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        **openvino_options(args),
-    )
+    runtime = Runtime(DEMO_MODEL, **runtime_options(args))
     scene = synthetic_scene(seed, *args.size)
     image = runtime.render(scene.labels, scene.instances, seed=seed)
     write_image(out, image)
@@ -271,7 +254,7 @@ def render_maps(args: argparse.Namespace) -> int:
     else:
         check_output_dir(out, "--out")
     photo = style_photo(args, source)
-    options: dict[str, Any] = openvino_options(args)
+    options = runtime_options(args)
     if args.label_nc is not None:
         options["label_nc"] = args.label_nc
     if args.no_instance:
@@ -281,14 +264,7 @@ def render_maps(args: argparse.Namespace) -> int:
         return run_on_ray(args, {**options, "rounding": args.rounding}, style)
     jobs = planned_jobs(source, out, Path(args.instances) if args.instances else None, args.phase)
     try:
-        runtime = Runtime(
-            args.model,
-            backend=args.backend,
-            device=args.device,
-            precision=args.precision,
-            rounding=args.rounding,
-            **options,
-        )
+        runtime = Runtime(args.model, rounding=args.rounding, **options)
     except Exception as error:  # whatever went wrong, name the model that did not load
         raise RuntimeError(f"cannot load {args.model}: {describe_error(error)}") from error
     print(runtime.describe(), file=sys.stderr)
@@ -326,10 +302,12 @@ def render_maps(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def render(args: argparse.Namespace) -> int:
+    return render_demo(args) if args.demo else render_maps(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_command(parser.prog, lambda: render_demo(args) if args.demo else render_maps(args))
+    return run_parsed(build_parser(), render, argv)
 
 
 if __name__ == "__main__":

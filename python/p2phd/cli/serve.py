@@ -21,11 +21,10 @@ from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
     UsageError,
-    add_threads_argument,
-    device_name,
-    openvino_options,
+    add_runtime_arguments,
     positive_int,
-    run_command,
+    run_parsed,
+    runtime_options,
     scene_size,
 )
 from p2phd.extras import require
@@ -70,21 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", nargs="?", default=DEMO_MODEL, help="what to serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int_between(0, 65535), default=8000, help="0: any free port")
-    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda[:N]")
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        choices=["auto", "openvino", "torch", "fused", "onnxruntime", "tensorrt", "torchscript"],
-        help="what runs the generator (auto: openvino on a CPU, torch on CUDA)",
+    add_runtime_arguments(
+        parser,
+        precision_help="auto: bf16 on a CPU with bf16 units (AMX or AVX512-BF16), else fp16 on "
+        "CUDA and fp32 on a CPU",
     )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "fp16", "bf16"],
-        help="auto: bf16 on a CPU with bf16 units (AMX or AVX512-BF16), else fp16 on CUDA and "
-        "fp32 on a CPU",
-    )
-    add_threads_argument(parser)
     parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
     parser.add_argument(
         "--max-wait-ms",
@@ -180,14 +169,12 @@ def serve(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error).replace("_", "-")) from None
-    precision = interactive_precision(args.precision, resolve_device(args.device), cpu_flags())
-    runtime = Runtime(
-        args.model,
-        backend=args.backend,
-        device=args.device,
-        precision=precision,
-        **openvino_options(args),
+    options = runtime_options(args)
+    # An editor wants its renders fast: auto picks bf16 on a CPU that has the units for it.
+    options["precision"] = interactive_precision(
+        args.precision, resolve_device(args.device), cpu_flags()
     )
+    runtime = Runtime(args.model, **options)
     app = create_app(settings, runtime)
     listener = listen(args.host, args.port)
     host, port = listener.getsockname()[:2]
@@ -208,9 +195,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_command(parser.prog, lambda: serve(args))
+    return run_parsed(build_parser(), serve, argv)
 
 
 if __name__ == "__main__":

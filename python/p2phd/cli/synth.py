@@ -36,7 +36,7 @@ from p2phd.cli.common import (
     check_output_dir,
     non_negative_int,
     positive_int,
-    run_command,
+    run_parsed,
     scene_size,
 )
 from p2phd.cli.progress import Progress
@@ -139,9 +139,7 @@ def synthesize(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_command(parser.prog, lambda: synthesize(args))
+    return run_parsed(build_parser(), synthesize, argv)
 
 
 if __name__ == "__main__":

@@ -199,10 +199,7 @@ def check_samples(
     or too small for `preprocess`. Returns the (width, height) sizes after preprocessing."""
     sizes: set[tuple[int, int]] = set()
     for n, sample in enumerate(samples):
-        try:
-            labels = read_label_map(sample.label)
-        except ValueError as exc:
-            raise DatasetError(str(exc)) from exc
+        labels, instances = _read_maps(sample)
         height, width = labels.shape
         top = int(labels.max()) if labels.size else 0
         if top >= label_nc:
@@ -211,25 +208,15 @@ def check_samples(
                 "set --label_nc to the number of classes"
             )
         size = (width, height)
-        if sample.instance is not None:
-            try:
-                instances = read_instance_map(sample.instance)
-            except ValueError as exc:
-                raise DatasetError(str(exc)) from exc
-            if instances.shape != labels.shape:
+        if instances is not None and check_instance_classes:
+            ids = np.unique(instances).astype(np.int64)
+            classes = instance_class(ids)
+            if classes.size and (classes.max() >= label_nc or classes.min() < 0):
+                bad = ids[(classes >= label_nc) | (classes < 0)][0]
                 raise DatasetError(
-                    f"{sample.instance}: instance map is {instances.shape[1]}x{instances.shape[0]}"
-                    f" but its label map {sample.label.name} is {width}x{height}"
+                    f"{sample.instance}: instance id {bad} belongs to no class in "
+                    f"[0, label_nc={label_nc}) (class = id if id < 1000 else id // 1000)"
                 )
-            if check_instance_classes:
-                ids = np.unique(instances).astype(np.int64)
-                classes = instance_class(ids)
-                if classes.size and (classes.max() >= label_nc or classes.min() < 0):
-                    bad = ids[(classes >= label_nc) | (classes < 0)][0]
-                    raise DatasetError(
-                        f"{sample.instance}: instance id {bad} belongs to no class in "
-                        f"[0, label_nc={label_nc}) (class = id if id < 1000 else id // 1000)"
-                    )
         for path, what in ((sample.image, "image"), (sample.feature, "feature map")):
             if path is None:
                 continue
@@ -248,6 +235,22 @@ def check_samples(
         if progress is not None:
             progress(n + 1, len(samples))
     return sizes
+
+
+def _read_maps(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
+    """The sample's label map and its instance map (None without one), of the same size;
+    DatasetError naming the file otherwise."""
+    try:
+        labels = read_label_map(sample.label)
+        instances = None if sample.instance is None else read_instance_map(sample.instance)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from exc
+    if instances is not None and instances.shape != labels.shape:
+        raise DatasetError(
+            f"{sample.instance}: instance map is {instances.shape[1]}x{instances.shape[0]}"
+            f" but its label map {sample.label.name} is {labels.shape[1]}x{labels.shape[0]}"
+        )
+    return labels, instances
 
 
 def _nearest(array: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -298,10 +301,7 @@ class PairedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         sample = self.samples[index]
-        try:
-            labels = read_label_map(sample.label)
-        except ValueError as exc:
-            raise DatasetError(str(exc)) from exc
+        labels, instances = _read_maps(sample)
         height, width = labels.shape
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
         try:
@@ -337,13 +337,7 @@ class PairedDataset(torch.utils.data.Dataset):
             "label": torch.from_numpy(geometry(labels).astype(np.int32)),
             "index": index,
         }
-        if sample.instance is not None:
-            try:
-                instances = read_instance_map(sample.instance)
-            except ValueError as exc:
-                raise DatasetError(str(exc)) from exc
-            if instances.shape != labels.shape:
-                raise DatasetError(f"{sample.instance}: size differs from its label map")
+        if instances is not None:
             item["inst"] = torch.from_numpy(geometry(instances.astype(np.int32)))
         item["image"] = photo(sample.image, "image")
         if sample.feature is not None:
