@@ -13,7 +13,12 @@ from p2phd import checkpoint
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import Runtime
-from p2phd.runtime.devices import DeviceStream, cuda_build_error, cudnn_autotuning
+from p2phd.runtime.devices import (
+    DeviceStream,
+    cuda_build_error,
+    cudnn_autotuning,
+    torch_threads,
+)
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.torch_backend import TorchBackend
 
@@ -59,6 +64,47 @@ def test_cudnn_autotuning_is_scoped():
         assert torch.backends.cudnn.benchmark
         raise KeyError("the flag is restored on errors too")
     assert torch.backends.cudnn.benchmark is False
+
+
+def test_torch_threads_is_the_calling_threads_and_scoped():
+    torch.set_num_threads(2)
+    asked, seen_elsewhere = threading.Event(), []
+
+    def count_when_asked() -> None:
+        torch.get_num_threads()  # the thread's count is set at its first use
+        asked.wait()
+        seen_elsewhere.append(torch.get_num_threads())
+
+    other = threading.Thread(target=count_when_asked)
+    other.start()
+    with pytest.raises(KeyError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        asked.set()
+        other.join()
+        raise KeyError("the count is restored on errors too")
+    assert torch.get_num_threads() == 2
+    assert seen_elsewhere == [2]  # a thread already running keeps its count
+    with torch_threads(None):
+        assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("bad_labels", [False, True])
+def test_openvino_render_leaves_torch_threads_as_they_were(bundle, bad_labels):
+    # The openvino backend prepares maps on one torch thread; the caller's count comes back.
+    runtime = Runtime(bundle, backend="openvino")
+    labels, instances = _scene(0)
+    if bad_labels:
+        labels = labels.astype(np.int32) + 100
+    torch.set_num_threads(2)
+    try:
+        if bad_labels:
+            with pytest.raises(ValueError):
+                runtime.render(labels, instances)
+        else:
+            runtime.render(labels, instances)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(2)
 
 
 def test_device_stream_on_cpu_calls_through():

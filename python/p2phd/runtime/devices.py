@@ -36,6 +36,22 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` for the block, then restored (None:
+    left as it is). OpenMP keeps the count per thread: threads already running keep theirs
+    (a thread started inside the block starts with `count`)."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU's feature flags as Linux lists them (x86 "flags", Arm "Features"); empty where
     there is no such file."""

@@ -15,7 +15,7 @@ import torch
 from p2phd import checkpoint, ops
 from p2phd.runtime import artifacts
 from p2phd.runtime.batches import deliver, generate_in_parts, map_parts, render_maps_in_parts
-from p2phd.runtime.devices import DeviceStream
+from p2phd.runtime.devices import DeviceStream, torch_threads
 from p2phd.runtime.features import check_features, check_seeds, cluster_features
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import (
@@ -39,6 +39,12 @@ BACKENDS = ("auto", "torch", "fused", "openvino", "onnxruntime", "tensorrt", "to
 MAX_SIDE = 8192
 
 ROUNDINGS = ("nearest", "public")
+# Backends that compute on a CPU with a thread pool of their own. Their renders prepare the
+# maps on one torch thread: torch's OpenMP workers, which keep spinning a while after each
+# parallel region, would otherwise take the cores from the backend's threads (on 2 cores
+# under load, a render took up to 1.5x the time of the same graph alone). That preparation
+# is a few passes over the pixels, which one thread does in a few percent of the render.
+_OWN_THREAD_POOLS = ("openvino", "onnxruntime")
 _KEYWORDS = (
     "backend",
     "device",
@@ -147,6 +153,7 @@ class Runtime:
         self._model_digest = opened.model_digest
         # Renders run on the Runtime's own stream: its buffers are never shared across streams.
         self._stream = DeviceStream(self.device)
+        self._own_thread_pool = self.device.type == "cpu" and self.backend in _OWN_THREAD_POOLS
         if rounding == "public" and not self._backend.generates:
             raise ValueError(
                 f"rounding='public' needs a backend that returns the float image; the "
@@ -237,7 +244,13 @@ class Runtime:
         `profile` collects the time of each stage (see RenderProfile)."""
         if output not in ("uint8", "float"):
             raise ValueError(f"output must be 'uint8' or 'float', got {output!r}")
-        with self._lock, profile.render() if profile else contextlib.nullcontext():
+        # The encoder of features_from runs in torch: it keeps torch's threads.
+        one_thread = self._own_thread_pool and features_from is None
+        with (
+            self._lock,
+            torch_threads(1 if one_thread else None),
+            profile.render() if profile else contextlib.nullcontext(),
+        ):
             stage = (
                 (lambda name: profile.stage(name, self.device))
                 if profile is not None

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: Apache-2.0
+"""runtime.features.instance_ids: the ids of an instance map, read from its runs."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from p2phd.image_io import read_instance_map
+from p2phd.runtime.features import instance_ids
+from tests.conftest import CITYSCAPES
+
+SAMPLES = CITYSCAPES / "test_inst"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        torch.zeros(1, 1, dtype=torch.int64),
+        torch.tensor([[3, 3, 1], [1, 2, 3]]),
+        torch.randint(0, 40, (37, 53), generator=torch.Generator().manual_seed(0)),
+        torch.randint(0, 2**30, (16, 16), dtype=torch.int32),
+        torch.arange(12).reshape(3, 4).t(),  # not contiguous
+        torch.tensor([[7, -1], [-1, 7]]),
+    ],
+)
+def test_instance_ids_are_the_unique_ids(image):
+    assert instance_ids(image) == image.unique().tolist()
+
+
+def test_instance_ids_of_an_empty_map():
+    assert instance_ids(torch.zeros(0, 5, dtype=torch.int64)) == []
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared's Cityscapes samples are absent")
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.png"))[:4], ids=lambda p: Path(p).stem)
+def test_instance_ids_of_cityscapes_maps(path):
+    image = torch.from_numpy(np.asarray(read_instance_map(path), dtype=np.int64))
+    assert instance_ids(image) == image.unique().tolist()
