@@ -76,3 +76,19 @@ def test_stage_rows_add_up_to_the_profiled_render_and_cpu_rows_report_peak_rss(t
     for case in ("p2phd torch (fp32)", "p2phd openvino (fp32)", "public pipeline, FP32 eager"):
         assert rows[case]["peak_rss_mb"] > 0, case
         assert float(printed[case][1]) > 0, case
+
+
+def test_the_bundled_demo_model_is_timed_with_its_features(tmp_path):
+    # A feature model: the public pipeline and the bare rows take the feature map that
+    # Runtime draws by default, so every fp32 row renders the torch reference's image.
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "render.json"
+    argv = ["render", "--arch", "demo", "--device", "cpu", "--sizes", "32x64", "--runs", "1"]
+    argv += ["--warmup", "1", "--precisions", "fp32", "--json", str(out)]
+    assert bench.main(argv) == 0
+    record = json.loads(out.read_text())
+    assert record["arguments"]["arch"] == "demo"
+    rows = {row["case"]: row for row in record["timings"]}
+    assert rows["public pipeline, FP32 eager"]["max_abs_diff"] <= 1
+    for name in ("bare OpenVINO f32 (export)", "bare onnxruntime (export)"):
+        assert rows[name]["mean_abs_diff"] <= 0.1 and rows[name]["max_abs_diff"] <= 4, name

@@ -18,6 +18,7 @@ import torch
 from p2phd.extras import require
 from p2phd.runtime import Runtime
 from p2phd.runtime.devices import BF16_FLAGS, cpu_flags
+from p2phd.runtime.map_feeds import Maps
 
 # Runtime backends timed on the CPU, the default first.
 CPU_BACKENDS = ("openvino", "torch", "fused")
@@ -62,17 +63,18 @@ def runtime_cases(
     return cases
 
 
-def bare_cases(
-    export: Path, precisions: list[str], labels: torch.Tensor, instances: torch.Tensor
-) -> list[CpuCase]:
+def bare_cases(export: Path, precisions: list[str], maps: Maps) -> list[CpuCase]:
     """The export run as an OpenVINO or onnxruntime user would: compile or open the file,
-    feed the int32 maps, read the uint8 image."""
+    feed the int32 maps (and the float32 features of a feature model), read the uint8
+    image."""
     import openvino
 
     onnxruntime = require("onnxruntime")
 
-    feeds = {"labels": labels.numpy().astype(np.int32)}
-    feeds["instances"] = instances.numpy().astype(np.int32)
+    feeds = {"labels": maps.labels.numpy().astype(np.int32)}
+    feeds["instances"] = maps.instances.numpy().astype(np.int32)
+    if maps.features is not None:
+        feeds["features"] = maps.features.numpy().astype(np.float32)
     core = openvino.Core()
     cases = []
     for precision in precisions:

@@ -25,9 +25,12 @@ from p2phd import checkpoint, ops
 from p2phd.bench import cpu as bench_cpu
 from p2phd.bench import timing
 from p2phd.bench.ops import public_preprocess
+from p2phd.checkpoint import LoadedModel
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
 from p2phd.runtime import RenderProfile, Runtime
+from p2phd.runtime.features import cluster_features
+from p2phd.runtime.map_feeds import Maps
 
 ARCHITECTURES = {
     # The public Cityscapes 2048x1024 model: 182.9 M parameters.
@@ -37,6 +40,8 @@ ARCHITECTURES = {
     # Small enough for a CPU run of the whole table.
     "tiny": GeneratorConfig(netG="local", ngf=8, n_downsample_global=2, n_blocks_global=2),
 }
+# Models shipped with p2phd, timed with their trained weights (and clusters) as they are.
+MODELS = tuple(checkpoint.MODEL_NAMES)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,34 @@ def _scene_maps(
     return labels, instances
 
 
+def _model_maps(labels: torch.Tensor, instances: torch.Tensor, model: LoadedModel) -> Maps:
+    """The maps, and for a feature model the feature map Runtime.render draws for them by
+    default (seed 0 for every map), which the baselines take as their input."""
+    features = None
+    if model.config.instance_feat:
+        config = model.config
+        features = cluster_features(instances.long(), model.clusters or {}, config.feat_num)
+    return Maps(labels, instances, features)
+
+
+def _public_input(maps: Maps) -> torch.Tensor:
+    """The public code's generator input: one-hot, edges, and the feature map if any."""
+    public = public_preprocess(maps.labels, maps.instances)
+    return public if maps.features is None else torch.cat((public, maps.features), dim=1)
+
+
+def _bench_model(architecture: str, scratch: str) -> tuple[str, LoadedModel]:
+    """The model to time and the bundle Runtime loads it from: a shipped model (MODELS) as
+    it is, or an architecture with random weights saved as a bundle at `scratch`."""
+    if architecture in MODELS:
+        return str(checkpoint.resolve_model(architecture)), checkpoint.load(architecture)
+    config = ARCHITECTURES[architecture]
+    torch.manual_seed(0)
+    model = LoadedModel(config=config, generator=build_generator(config))
+    checkpoint.save_bundle(model, scratch)
+    return scratch, model
+
+
 def run(
     architecture: str,
     sizes: list[tuple[int, int]],
@@ -99,13 +132,13 @@ def run(
     progress: Progress = print_progress,
 ) -> list[RenderTiming]:
     """Times every case for every size (H x W) and batch; Runtime renders on the torch and
-    fused backends in each of `precisions` (on the CPU: bench_cpu's table). The model is saved
-    once as a bundle in `model_dir` and loaded by Runtime, exactly as a user would."""
-    config = ARCHITECTURES[architecture]
-    torch.manual_seed(0)
-    generator = build_generator(config).eval().requires_grad_(False)
-    checkpoint.save_bundle(checkpoint.LoadedModel(config=config, generator=generator), model_dir)
-    baselines = _baselines(config, generator.to(device), compile_mode)
+    fused backends in each of `precisions` (on the CPU: bench_cpu's table). `architecture`
+    is one of ARCHITECTURES (random weights, saved once as a bundle in `model_dir`) or of
+    MODELS; Runtime loads the bundle, exactly as a user would. Exports go beside `model_dir`."""
+    scratch = model_dir
+    model_dir, model = _bench_model(architecture, scratch)
+    generator = model.generator.eval().requires_grad_(False)
+    baselines = _baselines(model.config, generator.to(device), compile_mode)
     runtime = Runtime(model_dir, device=device)
     on_cpu = device.type == "cpu"
     renders = (
@@ -118,12 +151,13 @@ def run(
         for batch in batches:
             progress(f"{architecture} at {height}x{width}, batch {batch}")
             labels, instances = _scene_maps(height, width, batch, device)
+            maps = _model_maps(labels, instances, model)
             if on_cpu:
                 timings += _cpu_timings(
-                    model_dir, baselines.fp32, labels, instances, precisions, runs, warmup, progress
+                    model_dir, scratch, baselines.fp32, maps, precisions, runs, warmup, progress
                 )
             else:
-                cases = _cases(renders, baselines, labels, instances)
+                cases = _cases(renders, baselines, maps)
                 timings += _gpu_timings(
                     model_dir, cases, renders, labels, device, runs, warmup, progress
                 )
@@ -290,11 +324,11 @@ def _untimed_remainder(
     )
 
 
-def _export_onnx(model_dir: str, batch: int, height: int, width: int) -> Path:
-    """The bundle exported to ONNX with preprocessing for this shape."""
+def _export_onnx(model_dir: str, scratch: str, batch: int, height: int, width: int) -> Path:
+    """The bundle exported to ONNX with preprocessing for this shape, beside `scratch`."""
     from p2phd.export import export
 
-    path = Path(f"{model_dir}.{batch}x{height}x{width}.onnx")
+    path = Path(f"{scratch}.{batch}x{height}x{width}.onnx")
     export(
         model_dir,
         to="onnx",
@@ -310,9 +344,9 @@ def _export_onnx(model_dir: str, batch: int, height: int, width: int) -> Path:
 
 def _cpu_timings(
     model_dir: str,
+    scratch: str,
     fp32: nn.Module,
-    labels: torch.Tensor,
-    instances: torch.Tensor,
+    maps: Maps,
     precisions: list[str],
     runs: int,
     warmup: int,
@@ -321,16 +355,16 @@ def _cpu_timings(
     """The CPU table (bench_cpu): the public pipeline, Runtime on every CPU backend and
     precision and on the export, bare OpenVINO and onnxruntime on the export, interleaved;
     PSNR against the public pipeline, pixel difference against torch fp32."""
-    batch, height, width = labels.shape
+    batch, height, width = maps.labels.shape
     progress(f"exporting to ONNX for {batch}x{height}x{width} (with preprocessing)")
-    export = _export_onnx(model_dir, batch, height, width)
+    export = _export_onnx(model_dir, scratch, batch, height, width)
 
     def public_pipeline() -> np.ndarray:
-        return ops.to_uint8_image(fp32(public_preprocess(labels, instances))).numpy()
+        return ops.to_uint8_image(fp32(_public_input(maps))).numpy()
 
     cases = [bench_cpu.CpuCase("public pipeline, FP32 eager", public_pipeline)]
-    cases += bench_cpu.runtime_cases(model_dir, export, precisions, labels, instances)
-    cases += bench_cpu.bare_cases(export, precisions, labels, instances)
+    cases += bench_cpu.runtime_cases(model_dir, export, precisions, maps.labels, maps.instances)
+    cases += bench_cpu.bare_cases(export, precisions, maps)
     progress(f"timing {len(cases)} cases interleaved, {warmup} warm-up + {runs} rounds")
     with torch.inference_mode():
         images = {case.name: case.render() for case in cases}
@@ -395,20 +429,21 @@ def _render_variants(
     return renders
 
 
-def _cases(
-    renders: RenderVariants, baselines: Baselines, labels: torch.Tensor, instances: torch.Tensor
-) -> list[Case]:
+def _cases(renders: RenderVariants, baselines: Baselines, maps: Maps) -> list[Case]:
     """(name, what to time, what produces its image for the PSNR or None) for one input."""
     fp32, half, compiled = baselines.fp32, baselines.half, baselines.compiled
+    labels, instances = maps.labels, maps.instances
     half_dtype = next(half.parameters()).dtype
     half_name = "FP16" if half_dtype == torch.float16 else "BF16"
     with torch.inference_mode():
-        x_half = ops.generator_input(labels, instances, baselines.label_nc, dtype=half_dtype)
+        x_half = ops.generator_input(
+            labels, instances, baselines.label_nc, features=maps.features, dtype=half_dtype
+        )
 
     def public_pipeline() -> torch.Tensor:
         # The public code's precision: true FP32 convolutions, no TF32.
         with torch.backends.cudnn.flags(enabled=True, benchmark=True, allow_tf32=False):
-            return ops.to_uint8_image(fp32(public_preprocess(labels, instances)))
+            return ops.to_uint8_image(fp32(_public_input(maps)))
 
     def eager_half() -> torch.Tensor:
         return ops.to_uint8_image(half(x_half))

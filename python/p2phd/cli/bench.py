@@ -112,9 +112,10 @@ def _add_render_options(parser: argparse.ArgumentParser) -> None:
     device = "cuda" if CUDA_READY else "cpu"
     parser.add_argument(
         "--arch",
-        choices=sorted(bench_render.ARCHITECTURES),
+        choices=sorted(bench_render.ARCHITECTURES) + list(bench_render.MODELS),
         default="label2city_1024p" if CUDA_READY else "tiny",
-        help="generator architecture (random weights)",
+        help="generator architecture (random weights), or a model shipped with p2phd (demo: "
+        "its trained weights and clusters)",
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default=device, help="where to run")
     parser.add_argument(
