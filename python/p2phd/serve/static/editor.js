@@ -14,6 +14,7 @@ const state = {
   label: 26,
   selected: null, // ObjectInfo of the selected object
   refreshes: 0, // refresh generations: only the newest one may mark the page idle
+  strips: 0, // style strip generations: only the newest one may fill tiles
 };
 
 async function api(method, path, payload) {
@@ -330,9 +331,7 @@ async function select(instance, loadStyles) {
   try {
     info = await (await api("GET", sessionPath(`/objects/${instance}`))).json();
   } catch (_) {
-    state.selected = null; // gone (deleted, or undone)
-    $("object-panel").hidden = true;
-    drawSelection();
+    deselect(); // gone (deleted, or undone)
     return;
   }
   const sameObject = state.selected && state.selected.instance === info.instance;
@@ -348,41 +347,82 @@ async function select(instance, loadStyles) {
         : "");
   $("object-class").value = info.label;
   drawSelection();
-  if (loadStyles || !sameObject) await loadStrip(info);
+  if (loadStyles || !sameObject) loadStrip(info); // not awaited: it shows its own progress
   markCurrentStyle();
 }
 
+// Drops the selection (the object is gone or has a new id, or the maps are new): the panel
+// hides and a style strip on its way stops.
+function deselect() {
+  state.selected = null;
+  stopStrip();
+  $("object-panel").hidden = true;
+  drawSelection();
+}
+
+function stopStrip() {
+  state.strips++;
+  $("strip-progress").textContent = "";
+  body.dataset.stripState = "none";
+}
+
+// The strip asks for its tiles one at a time, in order: each is one Runtime call of one map,
+// which on a CPU costs what one call of all the maps does (it renders them map by map), and
+// the page can say how far it is and show each tile as it comes. A newer strip, or none
+// (another object, or no object), stops it between two tiles and drops what is on its way.
 async function loadStrip(info) {
+  stopStrip();
+  const generation = state.strips;
   const strip = $("style-strip");
+  const progress = $("strip-progress");
+  const count = info.styles;
   strip.innerHTML = "";
-  $("styles-box").hidden = info.styles === 0;
-  if (info.styles === 0) {
-    body.dataset.stripState = "none";
-    return;
-  }
+  strip.dataset.instance = info.instance;
+  $("styles-box").hidden = count === 0;
+  if (count === 0) return;
   body.dataset.stripState = "loading";
-  try {
-    const response = await api("GET", sessionPath(`/objects/${info.instance}/styles.png`));
-    const count = Number(response.headers.get("X-Style-Count"));
-    const bitmap = await createImageBitmap(await response.blob());
-    const width = bitmap.width / count;
-    for (let index = 0; index < count; index++) {
-      const tile = document.createElement("canvas");
-      tile.width = width;
-      tile.height = bitmap.height;
-      tile.dataset.cluster = index;
-      tile.title = `style ${index + 1}`;
-      tile.getContext("2d").drawImage(bitmap, index * width, 0, width, bitmap.height, 0, 0, width, bitmap.height);
-      tile.addEventListener("click", () =>
-        edit({ op: "style", instance: info.instance, cluster: index }, performance.now()),
-      );
-      strip.append(tile);
-    }
-    body.dataset.stripState = "ready";
-  } catch (error) {
-    showMessage(error.message, true);
-    body.dataset.stripState = "error";
+  const tiles = [];
+  for (let index = 0; index < count; index++) {
+    const tile = document.createElement("canvas");
+    tile.className = "pending";
+    tile.dataset.cluster = index;
+    tile.title = `style ${index + 1}`;
+    tiles.push(tile);
   }
+  strip.append(...tiles);
+  for (let index = 0; index < count; index++) {
+    progress.textContent = `rendering style ${index + 1} of ${count}…`;
+    let bitmap;
+    try {
+      const path = sessionPath(`/objects/${info.instance}/styles/${index}.png`);
+      bitmap = await createImageBitmap(await (await api("GET", path)).blob());
+    } catch (error) {
+      if (generation !== state.strips) return; // stopped: its answer no longer matters
+      progress.textContent = `style ${index + 1} of ${count} failed`;
+      showMessage(error.message, true);
+      body.dataset.stripState = "error";
+      return;
+    }
+    if (generation !== state.strips) return;
+    fillTile(tiles, index, bitmap, info.instance);
+  }
+  progress.textContent = "";
+  body.dataset.stripState = "ready";
+}
+
+function fillTile(tiles, index, bitmap, instance) {
+  if (index === 0) {
+    for (const tile of tiles) {
+      tile.width = bitmap.width; // the tiles still to come take the first one's size
+      tile.height = bitmap.height;
+    }
+  }
+  const tile = tiles[index];
+  tile.getContext("2d").drawImage(bitmap, 0, 0);
+  tile.classList.remove("pending");
+  tile.addEventListener("click", () =>
+    edit({ op: "style", instance, cluster: index }, performance.now()),
+  );
 }
 
 function markCurrentStyle() {
@@ -393,16 +433,14 @@ function markCurrentStyle() {
 
 // The moved (or copied) object has a new id: the selection goes.
 function moveObject(instance, dx, dy, duplicate) {
-  state.selected = null;
-  $("object-panel").hidden = true;
+  deselect();
   edit({ op: "move", instance, dx, dy, duplicate }, performance.now());
 }
 
 function deleteSelected() {
   if (!state.selected) return;
   const instance = state.selected.instance;
-  state.selected = null;
-  $("object-panel").hidden = true;
+  deselect();
   edit({ op: "delete", instance }, performance.now());
 }
 
@@ -422,8 +460,7 @@ function wire() {
   $("redo").addEventListener("click", () => change("POST", "/redo"));
   $("reset").addEventListener("click", () => change("POST", "/reset"));
   $("new-scene").addEventListener("click", () => {
-    state.selected = null;
-    $("object-panel").hidden = true;
+    deselect();
     change("POST", "/scene", { seed: Number($("scene-seed").value) });
   });
   $("upload").addEventListener("click", () => {
@@ -436,8 +473,7 @@ function wire() {
     form.append("labels", labels);
     const instances = $("upload-instances").files[0];
     if (instances) form.append("instances", instances);
-    state.selected = null;
-    $("object-panel").hidden = true;
+    deselect();
     change("PUT", "/maps", form);
   });
   $("photo-style-apply").addEventListener("click", async () => {
@@ -455,8 +491,7 @@ function wire() {
   $("object-set-class").addEventListener("click", () => {
     if (!state.selected) return;
     const instance = state.selected.instance;
-    state.selected = null;
-    $("object-panel").hidden = true;
+    deselect();
     edit({ op: "set_class", instance, label: Number($("object-class").value) }, performance.now());
   });
   $("object-delete").addEventListener("click", deleteSelected);
