@@ -182,6 +182,7 @@ class Editor:
         the tile's box."""
         mask, box = session.object_mask(instance_id)
         centres = self.model.style_centres(instance_id)
+        count = len(centres)
         if cluster is not None:
             self.model.check_style(instance_id, cluster)
             centres = centres[cluster : cluster + 1]
@@ -190,7 +191,7 @@ class Editor:
         crop = _grow(box, *session.shape)
         tiles = np.concatenate([image[crop.slices] for image in images], axis=1)
         png = await asyncio.to_thread(encode_png, tiles, self.settings.png_compress_level)
-        return png, self.model.style_count(instance_id), crop
+        return png, count, crop
 
     @property
     def photo_styles(self) -> bool:
