@@ -90,7 +90,7 @@ def test_health_model_page_and_docs(client):
     page = client.get("/")
     assert page.status_code == 200 and 'src="editor.js"' in page.text
     assert "http" not in page.text.split("<body")[0]  # nothing loaded from elsewhere
-    assert client.get("/editor.js").status_code == 200
+    assert all(client.get(f"/{name}").status_code == 200 for name in ("editor.js", "objects.js"))
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/render" in paths and "/api/sessions/{session_id}/edits" in paths
 

@@ -20,17 +20,15 @@ STYLES = 10  # the tiny model's clusters per class
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def client(tmp_path_factory):
+    """A client of one p2phd-serve process with the tiny feature model, for the module."""
     folder = tmp_path_factory.mktemp("style-tiles")
     model = save_tiny_feature_bundle(folder / "tiny")
     args = (str(model), "--scene-size", "64x128", "--precision", "fp32")
-    with serve_process(*args, log_path=folder / "serve.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with httpx.Client(base_url=server, timeout=60) as client:
+    with (
+        serve_process(*args, log_path=folder / "serve.log") as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
         yield client
 
 
@@ -75,7 +73,7 @@ def test_bad_tiles_are_4xx(client):
     assert gone.status_code == 404 and "not in the map" in gone.json()["detail"]
 
 
-def test_two_strips_at_once_and_a_session_deleted_mid_strip(client, server):
+def test_two_strips_at_once_and_a_session_deleted_mid_strip(client):
     """Two sessions ask for their tiles at the same time (the queue may join them into one
     Runtime call): each gets its own. One session is deleted after its third tile: its next
     tile is 404 while the other strip goes on, and the server is left as it was."""
@@ -92,7 +90,7 @@ def test_two_strips_at_once_and_a_session_deleted_mid_strip(client, server):
         return answers
 
     async def both():
-        async with httpx.AsyncClient(base_url=server, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=client.base_url, timeout=60) as http:
             return await asyncio.gather(
                 tiles(http, kept, kept_car, None), tiles(http, doomed, doomed_car, 3)
             )
