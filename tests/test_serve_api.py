@@ -90,7 +90,7 @@ def test_health_model_page_and_docs(client):
     page = client.get("/")
     assert page.status_code == 200 and 'src="editor.js"' in page.text
     assert "http" not in page.text.split("<body")[0]  # nothing loaded from elsewhere
-    assert client.get("/editor.js").status_code == 200
+    assert all(client.get(f"/{name}").status_code == 200 for name in ("editor.js", "objects.js"))
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/render" in paths and "/api/sessions/{session_id}/edits" in paths
 
@@ -296,6 +296,20 @@ def test_styles_strip_is_one_batched_call_and_style_applies(client, session):
     assert np.array_equal(render(client, session), image0)
 
 
+def test_a_style_tile_is_one_call_of_one_map(client, session):
+    _, instances = maps(client, session)
+    car = cars(instances)[0]
+    base = f"/api/sessions/{session['id']}/objects/{car}"
+    strip = client.get(f"{base}/styles.png")
+    stats = client.app.state.editor.queue.stats
+    calls, maps_before = stats.calls, stats.maps
+    tile = client.get(f"{base}/styles/4.png")
+    assert (stats.calls, stats.maps) == (calls + 1, maps_before + 1)
+    assert tile.headers["x-style-count"] == "10"
+    assert tile.headers["x-tile-box"] == strip.headers["x-tile-box"]
+    assert np.array_equal(decode_png(tile.content), np.split(decode_png(strip.content), 10, 1)[4])
+
+
 def test_sessions_do_not_leak_into_each_other(client):
     a = client.post("/api/sessions", json={"seed": 5}).json()
     b = client.post("/api/sessions", json={"seed": 5}).json()
@@ -342,6 +356,11 @@ def test_bad_object_queries(client, session):
     assert_error(client.get(f"{base}/at", params={"x": "a", "y": 0}), 422, "integer")
     assert_error(client.get(f"{base}/26999"), 404, "not in the map")
     assert_error(client.get(f"{base}/7/styles.png"), 422, "no styles")
+    assert_error(client.get(f"{base}/7/styles/0.png"), 422, "no styles")
+    assert_error(client.get(f"{base}/26999/styles/0.png"), 404, "not in the map")
+    car = cars(maps(client, session)[1])[0]
+    assert_error(client.get(f"{base}/{car}/styles/10.png"), 422, "outside [0, 10)")
+    assert_error(client.get(f"{base}/{car}/styles/x.png"), 422, "integer")
     assert_error(client.post("/api/sessions", json={"seed": 0, "height": 4}), 422, "16 and 256")
     assert_error(client.post("/api/sessions", json={"seed": -1}), 422, "greater than")
 

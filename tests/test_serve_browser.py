@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import statistics
 from pathlib import Path
 
@@ -199,6 +200,115 @@ def test_paint_restyle_undo_download(page, server, tmp_path):
         page.click("#download-render")
     downloaded = decode_png(Path(download.value.path()).read_bytes())
     assert np.array_equal(downloaded, original)
+
+
+# Logs every text the style strip's progress line takes, with the number of tiles filled
+# when it took it; with a trigger, once the line says "rendering style 2": selects another
+# object (as a click on it does), or deletes the session.
+STRIP_LOG = """([trigger]) => {
+  window.stripLog = [];
+  if (window.stripObserver) window.stripObserver.disconnect();
+  window.stripObserver = new MutationObserver((records) => {
+    const filled = document.querySelectorAll("#style-strip canvas:not(.pending)").length;
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        window.stripLog.push([node.textContent, filled]);
+        if (trigger && node.textContent.startsWith("rendering style 2 ")) {
+          if (trigger.select) select(trigger.select, true);
+          else fetch(sessionPath(""), { method: "DELETE" });
+          trigger = null;
+        }
+      }
+    }
+  });
+  window.stripObserver.observe($("strip-progress"), { childList: true });
+}"""
+
+
+def upload_scene(page, tmp_path: Path, seed: int) -> np.ndarray:
+    """Uploads a small synthetic scene (64 x 128: quick tiles) and returns its instances."""
+    scene = synthetic_scene(seed, 64, 128)
+    (tmp_path / "labelIds.png").write_bytes(png_bytes(scene.labels))
+    (tmp_path / "instanceIds.png").write_bytes(png_bytes(scene.instances.astype(np.uint16)))
+    page.set_input_files("#upload-labels", tmp_path / "labelIds.png")
+    page.set_input_files("#upload-instances", tmp_path / "instanceIds.png")
+    before = version(page)
+    page.click("#upload")
+    wait_idle(page, before)
+    return scene.instances
+
+
+def largest_cars(instances: np.ndarray) -> list[int]:
+    cars, areas = np.unique(instances[instances // 1000 == 26], return_counts=True)
+    return cars[np.argsort(-areas)].tolist()
+
+
+def click_object(page, instances: np.ndarray, instance: int) -> None:
+    ys, xs = np.nonzero(instances == instance)
+    middle = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
+    click_map(page, xs[middle], ys[middle])
+
+
+def strip_on_page(page) -> list[np.ndarray]:
+    urls = page.evaluate(
+        "[...document.querySelectorAll('#style-strip canvas')].map((c) => c.toDataURL())"
+    )
+    return [decode_png(base64.b64decode(url.split(",", 1)[1]))[..., :3] for url in urls]
+
+
+def served_strip(server: str, page, instance: int) -> list[np.ndarray]:
+    session = page.locator("body").get_attribute("data-session")
+    strip = httpx.get(f"{server}/api/sessions/{session}/objects/{instance}/styles.png")
+    return np.split(decode_png(strip.content), int(strip.headers["x-style-count"]), axis=1)
+
+
+def progress_texts(count: int) -> list[list]:
+    """The log of a strip of `count` styles shown from start to end: each "rendering style k
+    of N", with k - 1 tiles filled."""
+    return [[f"rendering style {k} of {count}…", k - 1] for k in range(1, count + 1)]
+
+
+def test_the_style_strip_shows_its_progress_and_fills_tile_by_tile(page, server, tmp_path):
+    instances = upload_scene(page, tmp_path, 2)
+    first, second = largest_cars(instances)[:2]
+    page.keyboard.press("v")
+    page.evaluate(STRIP_LOG, [None])
+    click_object(page, instances, first)
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-strip-state", "ready", timeout=RENDER_TIMEOUT_MS)
+    assert page.evaluate("window.stripLog") == progress_texts(10)
+    expect(page.locator("#strip-progress")).to_have_text("")
+    expect(page.locator("#style-strip canvas.pending")).to_have_count(0)
+    tiles = strip_on_page(page)
+    expected = served_strip(server, page, first)
+    assert len(tiles) == 10 and all(map(np.array_equal, tiles, expected))
+
+    # Another object picked while the strip is on its way: the first strip stops between two
+    # tiles, and only the second one's progress and tiles are shown.
+    page.evaluate(STRIP_LOG, [{"select": second}])
+    click_object(page, instances, first)
+    expect(page.locator("#style-strip")).to_have_attribute(
+        "data-instance", str(second), timeout=RENDER_TIMEOUT_MS
+    )
+    expect(body).to_have_attribute("data-strip-state", "ready", timeout=RENDER_TIMEOUT_MS)
+    log = page.evaluate("window.stripLog")
+    restart = max(i for i, (text, _) in enumerate(log) if text.startswith("rendering style 1 "))
+    assert restart > 0 and log[restart:] == progress_texts(10), log
+    tiles = strip_on_page(page)
+    assert all(map(np.array_equal, tiles, served_strip(server, page, second)))
+    expect(page.locator("#message")).to_have_text("")
+
+
+def test_a_strip_whose_session_is_deleted_stops_with_an_error(page, server, tmp_path):
+    instances = upload_scene(page, tmp_path, 2)
+    page.keyboard.press("v")
+    page.evaluate(STRIP_LOG, [{"delete": True}])
+    click_object(page, instances, largest_cars(instances)[0])
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-strip-state", "error", timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#strip-progress")).to_have_text(re.compile(r"style \d+ of 10 failed"))
+    expect(page.locator("#message")).to_contain_text("404: unknown session")
+    assert page.evaluate("window.stripLog")[-1][0].endswith("failed")
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32"])

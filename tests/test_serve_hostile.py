@@ -98,7 +98,8 @@ def test_hostile_numbers_in_scenes_and_queries_are_4xx_json(client, session, num
         assert_json_4xx(client.post(route, content=body, headers=headers))
     for query in ({"x": number, "y": 1}, {"x": 1, "y": number}):
         assert_json_4xx(client.get(f"/api/sessions/{session}/objects/at", params=query))
-    for route in (f"objects/{number}", f"objects/{number}/styles.png"):
+    tiles = (f"objects/{number}/styles/0.png", f"objects/26000/styles/{number}.png")
+    for route in (f"objects/{number}", f"objects/{number}/styles.png", *tiles):
         assert_json_4xx(client.get(f"/api/sessions/{session}/{route}"))
     labels = png_bytes(np.full((16, 32), 7, np.uint8))
     response = client.post(

@@ -13,7 +13,6 @@ import numpy as np
 
 from p2phd import ops
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.ops import instance_class
 from p2phd.runtime import Runtime
 from p2phd.serve.classes import LabelSet
 from p2phd.serve.edits import Box
@@ -174,14 +173,19 @@ class Editor:
         total_ms = (time.perf_counter() - start) * 1000 if runtime_ms else 0.0
         return Frame(pixels, height, width, version, total_ms, runtime_ms)
 
-    async def style_strip(self, session: Session, instance_id: int) -> tuple[bytes, int, Box]:
-        """One tile per cluster of the object's class, all rendered in one Runtime call:
-        the object's surroundings as they look with that style. PNG, count, tile box."""
+    async def style_strip(
+        self, session: Session, instance_id: int, cluster: int | None = None
+    ) -> tuple[bytes, int, Box]:
+        """The object's surroundings as they look with each style of its class, side by side
+        and rendered in one Runtime call; or with style `cluster` alone (one map: the page
+        asks style by style, to show each as it comes). PNG, the class's style count, and
+        the tile's box."""
         mask, box = session.object_mask(instance_id)
-        count = self.model.style_count(instance_id)
-        if count == 0:
-            raise ClientError(422, f"instance {instance_id} has no styles to choose from")
-        centres = self.model.clusters[instance_class(instance_id)]
+        centres = self.model.style_centres(instance_id)
+        count = len(centres)
+        if cluster is not None:
+            self.model.check_style(instance_id, cluster)
+            centres = centres[cluster : cluster + 1]
         features = await asyncio.to_thread(_styled_features, session, mask, centres)
         images = (await self.render_maps(session, features)).images
         crop = _grow(box, *session.shape)

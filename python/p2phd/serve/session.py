@@ -41,6 +41,18 @@ class EditorModel:
         centres = self.clusters.get(instance_class(instance_id))
         return 0 if centres is None else len(centres)
 
+    def style_centres(self, instance_id: int) -> np.ndarray:
+        """K x feat_num: the styles an instance can take; 422 when its class has none."""
+        if self.style_count(instance_id) == 0:
+            raise ClientError(422, f"instance {instance_id} has no styles to choose from")
+        return self.clusters[instance_class(instance_id)]
+
+    def check_style(self, instance_id: int, cluster: int) -> None:
+        """422 unless `cluster` is one of the instance's styles."""
+        count = len(self.style_centres(instance_id))
+        if not 0 <= cluster < count:
+            raise ClientError(422, f"style {cluster} is outside [0, {count})")
+
 
 @dataclass
 class Patch:
@@ -55,6 +67,10 @@ class Patch:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (*self.before, *self.after)) + 64 * len(self.style_after)
+
+    def side(self, after: bool) -> tuple[tuple[np.ndarray, np.ndarray], dict[int, Style | None]]:
+        """The maps inside `box` and the styles, after the step or before it."""
+        return (self.after, self.style_after) if after else (self.before, self.style_before)
 
 
 @dataclass
@@ -252,11 +268,7 @@ class Session:
 
     def set_style(self, instance_id: int, cluster: int) -> None:
         self.object_mask(instance_id)
-        count = self.model.style_count(instance_id)
-        if count == 0:
-            raise ClientError(422, f"instance {instance_id} has no styles to choose from")
-        if not 0 <= cluster < count:
-            raise ClientError(422, f"style {cluster} is outside [0, {count})")
+        self.model.check_style(instance_id, cluster)
         if self.style.get(instance_id) == cluster:
             return
         empty = Box(0, 0, 0, 0)
@@ -280,18 +292,10 @@ class Session:
         self._commit(Box(0, height, 0, width), labels, instances, {**changed, **removed})
 
     def undo(self) -> None:
-        if not self.undo_stack:
-            raise ClientError(409, "nothing to undo")
-        patch = self.undo_stack.pop()
-        self._apply(patch.box, patch.before, patch.style_before)
-        self.redo_stack.append(patch)
+        self._step(forward=False)
 
     def redo(self) -> None:
-        if not self.redo_stack:
-            raise ClientError(409, "nothing to redo")
-        patch = self.redo_stack.pop()
-        self._apply(patch.box, patch.after, patch.style_after)
-        self.undo_stack.append(patch)
+        self._step(forward=True)
 
     # -- helpers -------------------------------------------------------------------------
     def object_mask(self, instance_id: int) -> tuple[np.ndarray, Box]:
@@ -355,6 +359,18 @@ class Session:
         self.redo_stack.clear()
         if len(self.undo_stack) > self.max_history:
             self.undo_stack.pop(0)
+
+    def _step(self, forward: bool) -> None:
+        """Redoes (forward) or undoes the newest step of its stack, which then moves onto the
+        other one; 409 when there is none."""
+        source, target = (
+            (self.redo_stack, self.undo_stack) if forward else (self.undo_stack, self.redo_stack)
+        )
+        if not source:
+            raise ClientError(409, f"nothing to {'redo' if forward else 'undo'}")
+        patch = source.pop()
+        self._apply(patch.box, *patch.side(after=forward))
+        target.append(patch)
 
     def _apply(
         self, box: Box, maps: tuple[np.ndarray, np.ndarray], styles: Mapping[int, Style | None]

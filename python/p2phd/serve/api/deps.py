@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import numpy as np
 from fastapi import Depends, File, Form, Request, UploadFile
@@ -54,20 +54,33 @@ async def read_upload(upload: UploadFile, what: str, limit: int) -> bytes:
     return data
 
 
-async def read_maps(
-    editor: Editor, labels: UploadFile, instances: UploadFile | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """An uploaded labelIds (+ instanceIds) PNG pair -> checked uint8 and int32 maps. Without
-    an instance map every pixel's instance is its label (all stuff). Decoded on a worker
-    thread: a large PNG takes a while."""
+class UploadedMaps(NamedTuple):
+    labels: np.ndarray  # H x W uint8
+    instances: np.ndarray  # H x W int32
+    seed: int
+
+
+async def uploaded_maps(
+    editor: EditorDep,
+    labels: LabelsFile,
+    instances: InstancesFile = None,
+    seed: SeedForm = 0,
+) -> UploadedMaps:
+    """The form of every route that takes maps: a labelIds (+ instanceIds) PNG pair, checked,
+    and the seed. Without an instance map every pixel's instance is its label (all stuff).
+    Decoded on a worker thread: a large PNG takes a while."""
     limit = editor.settings.max_upload_bytes
     label_data = await read_upload(labels, "label map", limit)
     instance_data = (
         None if instances is None else await read_upload(instances, "instance map", limit)
     )
-    return await asyncio.to_thread(
+    label_map, instance_map = await asyncio.to_thread(
         decode_maps, label_data, instance_data, editor.model.label_nc, editor.settings.max_side
     )
+    return UploadedMaps(label_map, instance_map, seed)
+
+
+MapsForm = Annotated[UploadedMaps, Depends(uploaded_maps)]
 
 
 def decode_maps(

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from p2phd.ops import THING_ID_BASE, instance_class
 from p2phd.serve.api.deps import PNG, EditorDep, SessionDep, read_upload
 from p2phd.serve.api.schemas import ObjectInfo, SessionInfo
-from p2phd.serve.edits import check_point
+from p2phd.serve.edits import Box, check_point
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import decode_photo
 
@@ -68,7 +68,20 @@ async def photo_style(
 async def style_strip(instance: int, session: SessionDep, editor: EditorDep) -> Response:
     """The object's surroundings rendered once per cluster of its class, side by side (one
     batched Runtime call). Headers: X-Style-Count tiles, X-Tile-Box top,bottom,left,right."""
-    png, count, box = await editor.style_strip(session, instance)
+    return strip_response(*await editor.style_strip(session, instance))
+
+
+@router.get("/{instance}/styles/{cluster}.png", response_class=Response, responses=PNG)
+async def style_tile(
+    instance: int, cluster: int, session: SessionDep, editor: EditorDep
+) -> Response:
+    """The tile of styles.png for cluster `cluster` alone, the same pixels from a Runtime call
+    of one map: the editor page asks for the tiles one by one, in order, and shows each as it
+    comes. Headers as for styles.png."""
+    return strip_response(*await editor.style_strip(session, instance, cluster))
+
+
+def strip_response(png: bytes, count: int, box: Box) -> Response:
     headers = {
         "X-Style-Count": str(count),
         "X-Tile-Box": f"{box.top},{box.bottom},{box.left},{box.right}",

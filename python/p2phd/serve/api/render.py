@@ -8,7 +8,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from p2phd.serve.api.deps import PNG, EditorDep, InstancesFile, LabelsFile, SeedForm, read_maps
+from p2phd.serve.api.deps import PNG, EditorDep, MapsForm
 from p2phd.serve.pngio import encode_png
 from p2phd.serve.session import Session
 
@@ -16,16 +16,10 @@ router = APIRouter(prefix="/api", tags=["render"])
 
 
 @router.post("/render", response_class=Response, responses=PNG)
-async def render(
-    editor: EditorDep,
-    labels: LabelsFile,
-    instances: InstancesFile = None,
-    seed: SeedForm = 0,
-) -> Response:
+async def render(editor: EditorDep, maps: MapsForm) -> Response:
     """The rendered RGB PNG. Nothing is kept on the server."""
-    label_map, instance_map = await read_maps(editor, labels, instances)
     session = await asyncio.to_thread(
-        Session.create, "stateless", editor.model, label_map, instance_map, seed, 0
+        Session.create, "stateless", editor.model, maps.labels, maps.instances, maps.seed, 0
     )
     rendered = await editor.render_maps(session)
     png = await asyncio.to_thread(

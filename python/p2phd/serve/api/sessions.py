@@ -9,16 +9,7 @@ import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from p2phd.serve.api.deps import (
-    PNG,
-    RGBA_FRAME,
-    EditorDep,
-    InstancesFile,
-    LabelsFile,
-    SeedForm,
-    SessionDep,
-    read_maps,
-)
+from p2phd.serve.api.deps import PNG, RGBA_FRAME, EditorDep, MapsForm, SessionDep
 from p2phd.serve.api.schemas import (
     Delete,
     Edit,
@@ -30,7 +21,7 @@ from p2phd.serve.api.schemas import (
     SetStyle,
     Stroke,
 )
-from p2phd.serve.editor import Frame
+from p2phd.serve.editor import Editor, Frame
 from p2phd.serve.errors import ClientError
 from p2phd.serve.pngio import encode_png
 from p2phd.serve.session import Session
@@ -48,15 +39,9 @@ async def create_session(editor: EditorDep, scene: NewScene | None = None) -> Se
 
 
 @router.post("/upload", status_code=201)
-async def create_session_from_upload(
-    editor: EditorDep,
-    labels: LabelsFile,
-    instances: InstancesFile = None,
-    seed: SeedForm = 0,
-) -> SessionInfo:
+async def create_session_from_upload(editor: EditorDep, maps: MapsForm) -> SessionInfo:
     """A new session on an uploaded labelIds (+ instanceIds) PNG pair."""
-    label_map, instance_map = await read_maps(editor, labels, instances)
-    session = await asyncio.to_thread(editor.store.create, label_map, instance_map, seed)
+    session = await asyncio.to_thread(editor.store.create, maps.labels, maps.instances, maps.seed)
     return SessionInfo.of(editor.store.add(session))
 
 
@@ -75,24 +60,20 @@ async def delete_session(session: SessionDep, editor: EditorDep) -> Response:
 async def new_scene(session: SessionDep, editor: EditorDep, scene: NewScene) -> SessionInfo:
     """Replaces the maps with a synthetic scene; the history starts afresh."""
     labels, instances = await asyncio.to_thread(editor.scene, scene.seed, scene.height, scene.width)
-    editor.store.check_footprint(labels, instances)
-    await asyncio.to_thread(session.load, labels, instances, scene.seed)
-    editor.store.enforce_limits(keep=session.id)
-    return SessionInfo.of(session)
+    return await replace_maps(session, editor, labels, instances, scene.seed)
 
 
 @router.put("/{session_id}/maps")
-async def upload_maps(
-    session: SessionDep,
-    editor: EditorDep,
-    labels: LabelsFile,
-    instances: InstancesFile = None,
-    seed: SeedForm = 0,
-) -> SessionInfo:
+async def upload_maps(session: SessionDep, editor: EditorDep, maps: MapsForm) -> SessionInfo:
     """Replaces the maps with an uploaded pair; the history starts afresh."""
-    label_map, instance_map = await read_maps(editor, labels, instances)
-    editor.store.check_footprint(label_map, instance_map)
-    await asyncio.to_thread(session.load, label_map, instance_map, seed)
+    return await replace_maps(session, editor, maps.labels, maps.instances, maps.seed)
+
+
+async def replace_maps(
+    session: Session, editor: Editor, labels: np.ndarray, instances: np.ndarray, seed: int
+) -> SessionInfo:
+    editor.store.check_footprint(labels, instances)
+    await asyncio.to_thread(session.load, labels, instances, seed)
     editor.store.enforce_limits(keep=session.id)
     return SessionInfo.of(session)
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The p2phd editor page: no build step, no external files. The maps live on the server; every
 // edit is one small request, then the page fetches the new render and label colours (one
-// request, raw RGBA).
+// request, raw RGBA). The object panel is in objects.js.
 // The page writes its state into <body data-*> (render-state, strip-state, version,
 // latency-ms) so that tests can wait on it.
 "use strict";
@@ -14,6 +14,7 @@ const state = {
   label: 26,
   selected: null, // ObjectInfo of the selected object
   refreshes: 0, // refresh generations: only the newest one may mark the page idle
+  strips: 0, // style strip generations: only the newest one may fill tiles
 };
 
 async function api(method, path, payload) {
@@ -312,100 +313,6 @@ async function objectAt([x, y]) {
   }
 }
 
-// ---- objects ------------------------------------------------------------------------------
-function drawSelection() {
-  const canvas = $("labels-overlay");
-  const context = canvas.getContext("2d");
-  context.clearRect(0, 0, canvas.width, canvas.height);
-  if (!state.selected) return;
-  const [top, bottom, left, right] = state.selected.box;
-  context.strokeStyle = "#ff6d00";
-  context.lineWidth = Math.max(1, canvas.width / 400);
-  context.setLineDash([4, 3]);
-  context.strokeRect(left + 0.5, top + 0.5, right - left - 1, bottom - top - 1);
-}
-
-async function select(instance, loadStyles) {
-  let info;
-  try {
-    info = await (await api("GET", sessionPath(`/objects/${instance}`))).json();
-  } catch (_) {
-    state.selected = null; // gone (deleted, or undone)
-    $("object-panel").hidden = true;
-    drawSelection();
-    return;
-  }
-  const sameObject = state.selected && state.selected.instance === info.instance;
-  state.selected = info;
-  $("object-panel").hidden = false;
-  $("object-title").textContent =
-    `${info.instance}: ${info.name}, ${info.area} pixels` +
-    // Styles are counted from 1 here and on the tiles; the API's clusters from 0.
-    (info.photo_style
-      ? ", style from a photo"
-      : info.styles
-        ? `, style ${info.style + 1} of ${info.styles}`
-        : "");
-  $("object-class").value = info.label;
-  drawSelection();
-  if (loadStyles || !sameObject) await loadStrip(info);
-  markCurrentStyle();
-}
-
-async function loadStrip(info) {
-  const strip = $("style-strip");
-  strip.innerHTML = "";
-  $("styles-box").hidden = info.styles === 0;
-  if (info.styles === 0) {
-    body.dataset.stripState = "none";
-    return;
-  }
-  body.dataset.stripState = "loading";
-  try {
-    const response = await api("GET", sessionPath(`/objects/${info.instance}/styles.png`));
-    const count = Number(response.headers.get("X-Style-Count"));
-    const bitmap = await createImageBitmap(await response.blob());
-    const width = bitmap.width / count;
-    for (let index = 0; index < count; index++) {
-      const tile = document.createElement("canvas");
-      tile.width = width;
-      tile.height = bitmap.height;
-      tile.dataset.cluster = index;
-      tile.title = `style ${index + 1}`;
-      tile.getContext("2d").drawImage(bitmap, index * width, 0, width, bitmap.height, 0, 0, width, bitmap.height);
-      tile.addEventListener("click", () =>
-        edit({ op: "style", instance: info.instance, cluster: index }, performance.now()),
-      );
-      strip.append(tile);
-    }
-    body.dataset.stripState = "ready";
-  } catch (error) {
-    showMessage(error.message, true);
-    body.dataset.stripState = "error";
-  }
-}
-
-function markCurrentStyle() {
-  for (const tile of $("style-strip").children) {
-    tile.classList.toggle("current", state.selected && Number(tile.dataset.cluster) === state.selected.style);
-  }
-}
-
-// The moved (or copied) object has a new id: the selection goes.
-function moveObject(instance, dx, dy, duplicate) {
-  state.selected = null;
-  $("object-panel").hidden = true;
-  edit({ op: "move", instance, dx, dy, duplicate }, performance.now());
-}
-
-function deleteSelected() {
-  if (!state.selected) return;
-  const instance = state.selected.instance;
-  state.selected = null;
-  $("object-panel").hidden = true;
-  edit({ op: "delete", instance }, performance.now());
-}
-
 // ---- wiring -------------------------------------------------------------------------------
 function wire() {
   const overlay = $("labels-overlay");
@@ -422,8 +329,7 @@ function wire() {
   $("redo").addEventListener("click", () => change("POST", "/redo"));
   $("reset").addEventListener("click", () => change("POST", "/reset"));
   $("new-scene").addEventListener("click", () => {
-    state.selected = null;
-    $("object-panel").hidden = true;
+    deselect();
     change("POST", "/scene", { seed: Number($("scene-seed").value) });
   });
   $("upload").addEventListener("click", () => {
@@ -436,8 +342,7 @@ function wire() {
     form.append("labels", labels);
     const instances = $("upload-instances").files[0];
     if (instances) form.append("instances", instances);
-    state.selected = null;
-    $("object-panel").hidden = true;
+    deselect();
     change("PUT", "/maps", form);
   });
   $("photo-style-apply").addEventListener("click", async () => {
@@ -455,8 +360,7 @@ function wire() {
   $("object-set-class").addEventListener("click", () => {
     if (!state.selected) return;
     const instance = state.selected.instance;
-    state.selected = null;
-    $("object-panel").hidden = true;
+    deselect();
     edit({ op: "set_class", instance, label: Number($("object-class").value) }, performance.now());
   });
   $("object-delete").addEventListener("click", deleteSelected);
