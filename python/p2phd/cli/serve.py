@@ -64,6 +64,29 @@ def float_between(minimum: float, maximum: float, above: bool = False) -> Callab
     return parse
 
 
+# The server's limits: option, its parser, default and meaning.
+_LIMITS = (
+    ("--max-batch", positive_int, 8, "maps per Runtime call"),
+    ("--max-wait-ms", float_between(0, 60_000), 5.0, "how long a render waits for others"),
+    (
+        "--max-queue",
+        positive_int,
+        64,
+        "renders waiting or under way; beyond that, 503 (retry after 1 s)",
+    ),
+    (
+        "--render-timeout-s",
+        float_between(0, 86_400, above=True),
+        60.0,
+        "a render not done this long after it was asked: 504",
+    ),
+    ("--max-sessions", positive_int, 32, "LRU eviction beyond"),
+    ("--max-memory-mb", float_between(0, 2**30, above=True), 512, "all sessions' maps and history"),
+    ("--max-upload-mb", float_between(0, 4096, above=True), 16, "one PNG upload"),
+    ("--max-side", int_between(8, MAX_SIDE), 2048, "largest map side"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="p2phd-serve", description=__doc__)
     parser.add_argument("model", nargs="?", default=DEMO_MODEL, help="what to serve")
@@ -74,41 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         precision_help="auto: bf16 on a CPU with bf16 units (AMX or AVX512-BF16), else fp16 on "
         "CUDA and fp32 on a CPU",
     )
-    parser.add_argument("--max-batch", type=positive_int, default=8, help="maps per Runtime call")
-    parser.add_argument(
-        "--max-wait-ms",
-        type=float_between(0, 60_000),
-        default=5.0,
-        help="how long a render waits for others",
-    )
-    parser.add_argument(
-        "--max-queue",
-        type=positive_int,
-        default=64,
-        help="renders waiting or under way; beyond that, 503 (retry after 1 s)",
-    )
-    parser.add_argument(
-        "--render-timeout-s",
-        type=float_between(0, 86_400, above=True),
-        default=60.0,
-        help="a render not done this long after it was asked: 504",
-    )
-    parser.add_argument("--max-sessions", type=positive_int, default=32, help="LRU eviction beyond")
-    parser.add_argument(
-        "--max-memory-mb",
-        type=float_between(0, 2**30, above=True),
-        default=512,
-        help="all sessions' maps and history",
-    )
-    parser.add_argument(
-        "--max-upload-mb",
-        type=float_between(0, 4096, above=True),
-        default=16,
-        help="one PNG upload",
-    )
-    parser.add_argument(
-        "--max-side", type=int_between(8, MAX_SIDE), default=2048, help="largest map side"
-    )
+    for name, parse, default, meaning in _LIMITS:
+        parser.add_argument(name, type=parse, default=default, help=meaning)
     parser.add_argument("--scene-size", type=scene_size, default=(256, 512), help="new scenes HxW")
     return parser
 

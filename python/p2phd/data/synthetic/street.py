@@ -286,9 +286,15 @@ def _hedge(cv, rng, xp, z0, z1, hgt, light) -> None:
     cv.paint(rs, cs, inside, Z, VEGETATION, VEGETATION, col)
 
 
+def _panel(cv, rng, xp, z0, z1, low, high):
+    """A panel standing on the ground at X = xp, of a height drawn in [low, high]: (height,
+    cv.side's rectangle), the rectangle None where the panel is not on the canvas."""
+    hgt = rng.uniform(low, high)
+    return hgt, cv.side(xp, z0, z1, 0.0, hgt)
+
+
 def _wall(cv, rng, xp, z0, z1, light) -> None:
-    hgt = rng.uniform(0.8, 2.2)
-    p = cv.side(xp, z0, z1, 0.0, hgt)
+    hgt, p = _panel(cv, rng, xp, z0, z1, 0.8, 2.2)
     if p is None:
         return
     rs, cs, Z, Y, inside = p
@@ -299,8 +305,7 @@ def _wall(cv, rng, xp, z0, z1, light) -> None:
 
 
 def _fence(cv, rng, xp, z0, z1, light) -> None:
-    hgt = rng.uniform(1.0, 2.0)
-    p = cv.side(xp, z0, z1, 0.0, hgt)
+    hgt, p = _panel(cv, rng, xp, z0, z1, 1.0, 2.0)
     if p is None:
         return
     rs, cs, Z, Y, inside = p
