@@ -36,28 +36,18 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
   }
   int64_t feature_channels = 0;
   if (features) {
-    require(features->shape.size() == 4,
-            "features must be N x K x H x W, got shape " + shape_text(features->shape));
-    feature_channels = features->shape[1];
-    require_shape(*features, "features", {shape.n, feature_channels, shape.h, shape.w});
-    require(features->dtype == out.dtype, "features must have the output's dtype");
-    require_same_device(*features, labels, "features");
-    require_pointer(*features, "features");
+    feature_channels = require_features(*features, shape, out, labels);
     channels = checked_add(channels, feature_channels, "the number of channels");
   }
-  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
-  require_same_device(out, labels, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, labels, "labels");
-  require_disjoint(out, instances, "instances");
-  require_disjoint(out, features, "features");
+  require_output(out, {shape.n, channels, shape.h, shape.w}, labels);
+  require_disjoint(out, labels, "labels", instances, "instances", features, "features");
   require_status(status, labels);
   if (shape.total() == 0) {
     return;
   }
-  const void* instance_data = instances ? instances->data() : nullptr;
+  const void* instance_data = optional_data(instances);
   const DType instance_dtype = instances ? instances->dtype : DType::i32;
-  const void* feature_data = features ? features->data() : nullptr;
+  const void* feature_data = optional_data(features);
   const int device = labels.device;
   P2PHD_RUN(generator_input_cpu(labels.data(), labels.dtype, instance_data, instance_dtype,
                                 feature_data, feature_channels, shape, label_nc, out.data(),

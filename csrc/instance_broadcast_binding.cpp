@@ -42,13 +42,9 @@ void instance_broadcast(const Array& instances, const Array& ids, const Array& t
   require_same_device(table, instances, "table");
   require_pointer(ids, "ids");
   require_pointer(table, "table");
-  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
+  require_output(out, {shape.n, channels, shape.h, shape.w}, instances);
   require(out.dtype == table.dtype, "out must have the table's dtype");
-  require_same_device(out, instances, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, instances, "instances");
-  require_disjoint(out, ids, "ids");
-  require_disjoint(out, table, "table");
+  require_disjoint(out, instances, "instances", ids, "ids", table, "table");
   require_workspace(workspace, instances, instance_broadcast_workspace_bytes(num_ids));
   require_status(status, instances);
   if (shape.total() == 0 || channels == 0) {

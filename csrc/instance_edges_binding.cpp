@@ -23,9 +23,7 @@ namespace {
 
 void instance_edges(const Array& instances, const Array& out, int threads, uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
-  require_shape(out, "out", {shape.n, 1, shape.h, shape.w});
-  require_same_device(out, instances, "out");
-  require_pointer(out, "out");
+  require_output(out, {shape.n, 1, shape.h, shape.w}, instances);
   require_disjoint(out, instances, "instances");
   if (shape.total() == 0) {
     return;

@@ -47,12 +47,9 @@ void instance_mean(const Array& features, const Array& instances, const Array& o
   require_shape(features, "features", {shape.n, channels, shape.h, shape.w});
   require_same_device(features, instances, "features");
   require_pointer(features, "features");
-  require_shape(out, "out", features.shape);
+  require_output(out, features.shape, instances);
   require(out.dtype == features.dtype, "out must have the features' dtype");
-  require_same_device(out, instances, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, features, "features");
-  require_disjoint(out, instances, "instances");
+  require_disjoint(out, features, "features", instances, "instances");
   require_mean_sizes(shape.n, shape.h, shape.w, channels);
   require_workspace(workspace, instances, instance_mean_workspace_bytes(shape, channels));
   require_status(status, instances);

@@ -57,17 +57,14 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
     require_same_device(*residual, x, "residual");
     require_pointer(*residual, "residual");
   }
-  require_shape(out, "out", {n, c, shape.output().h, shape.output().w});
+  require_output(out, {n, c, shape.output().h, shape.output().w}, x);
   require(out.dtype == x.dtype, "out must have x's dtype");
-  require_same_device(out, x, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, x, "x");
-  require_disjoint(out, residual, "residual");
+  require_disjoint(out, x, "x", residual, "residual");
   require_workspace(workspace, x, instance_norm_workspace_bytes(shape));
   if (shape.planes() == 0) {
     return;
   }
-  const void* residual_data = residual ? residual->data() : nullptr;
+  const void* residual_data = optional_data(residual);
   const int device = x.device;
   P2PHD_RUN(
       instance_norm_cpu(x.data(), residual_data, shape, out.data(), x.dtype, workspace.data()),

@@ -41,37 +41,23 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
   LabelConvShape shape{image, label_image.h, label_image.w,   pooled,       label_nc, 0,
                        0,     kernel,        weight.shape[3], channels_last};
   if (edges) {
-    require_shape(*edges, "edges", {image.n, 1, image.h, image.w});
-    require(edges->dtype == out.dtype, "edges must have the output's dtype");
-    require_same_device(*edges, labels, "edges");
-    require_pointer(*edges, "edges");
+    require_extra_channels(*edges, "edges", {image.n, 1, image.h, image.w}, out, labels);
     shape.edge_channels = 1;
   }
   if (features) {
-    require(features->shape.size() == 4,
-            "features must be N x K x H x W, got shape " + shape_text(features->shape));
-    shape.feature_channels = features->shape[1];
-    require_shape(*features, "features", {image.n, shape.feature_channels, image.h, image.w});
-    require(features->dtype == out.dtype, "features must have the output's dtype");
-    require_same_device(*features, labels, "features");
-    require_pointer(*features, "features");
+    shape.feature_channels = require_features(*features, image, out, labels);
   }
   checked_add(checked_add(label_nc, shape.edge_channels, "C_in"), shape.feature_channels, "C_in");
   require_conv_weight(weight, bias, labels, shape.in_channels(), kernel);
-  require_shape(out, "out", {image.n, shape.out_channels, image.h, image.w});
-  require_same_device(out, labels, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, labels, "labels");
-  require_disjoint(out, edges, "edges");
-  require_disjoint(out, features, "features");
-  require_disjoint(out, weight, "weight");
-  require_disjoint(out, bias, "bias");
+  require_output(out, {image.n, shape.out_channels, image.h, image.w}, labels);
+  require_disjoint(out, labels, "labels", edges, "edges", features, "features", weight, "weight",
+                   bias, "bias");
   require_status(status, labels);
   if (image.total() == 0) {
     return;
   }
-  const void* edge_data = edges ? edges->data() : nullptr;
-  const void* feature_data = features ? features->data() : nullptr;
+  const void* edge_data = optional_data(edges);
+  const void* feature_data = optional_data(features);
   const int device = labels.device;
   P2PHD_RUN(
       label_conv_cpu(labels.data(), labels.dtype, edge_data, feature_data, weight.data<float>(),

@@ -26,9 +26,7 @@ void one_hot(const Array& labels, const Array& out, int64_t num_classes, const A
   const ImageShape shape = image_shape(labels, "labels");
   require(num_classes > 0 && num_classes <= INT32_MAX,
           "num_classes must be in [1, 2^31 - 1], got " + std::to_string(num_classes));
-  require_shape(out, "out", {shape.n, num_classes, shape.h, shape.w});
-  require_same_device(out, labels, "out");
-  require_pointer(out, "out");
+  require_output(out, {shape.n, num_classes, shape.h, shape.w}, labels);
   require_disjoint(out, labels, "labels");
   require_status(status, labels);
   if (shape.total() == 0) {

@@ -37,13 +37,9 @@ void output_conv(const Array& x, const Array& weight, const Array& bias, const A
   require(shape.out_channels <= kOutputConvMaxChannels,
           "output_conv writes at most " + std::to_string(kOutputConvMaxChannels) +
               " channels, got " + std::to_string(shape.out_channels));
-  require_shape(out, "out", {shape.image.n, shape.image.h, shape.image.w, shape.out_channels});
+  require_output(out, {shape.image.n, shape.image.h, shape.image.w, shape.out_channels}, x);
   require(out.dtype == DType::u8, "out must be uint8");
-  require_same_device(out, x, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, x, "x");
-  require_disjoint(out, weight, "weight");
-  require_disjoint(out, bias, "bias");
+  require_disjoint(out, x, "x", weight, "weight", bias, "bias");
   if (shape.image.total() == 0) {
     return;
   }

@@ -32,10 +32,8 @@ void to_uint8_image(const Array& y, const Array& out, const std::string& roundin
   require(shape.h > 0 && shape.w > 0 && channels > 0,
           "y must have C, H, W > 0, got shape " + shape_text(y.shape));
   require_pointer(y, "y");
-  require_shape(out, "out", {shape.n, shape.h, shape.w, channels});
+  require_output(out, {shape.n, shape.h, shape.w, channels}, y);
   require(out.dtype == DType::u8, "out must be uint8");
-  require_same_device(out, y, "out");
-  require_pointer(out, "out");
   require_disjoint(out, y, "y");
   if (shape.total() == 0) {
     return;
