@@ -106,10 +106,6 @@ Array to_array(const ArrayTuple& tuple) {
   return Array{pointer, dtype, shape, device};
 }
 
-std::optional<Array> to_optional_array(const std::optional<ArrayTuple>& tuple) {
-  return tuple ? std::optional<Array>(to_array(*tuple)) : std::nullopt;
-}
-
 void require_shape(const Array& array, const char* name, const std::vector<int64_t>& expected) {
   require(array.shape == expected, std::string(name) + " must have shape " + shape_text(expected) +
                                        ", got " + shape_text(array.shape));

@@ -40,7 +40,6 @@ struct Array {
 using ArrayTuple = std::tuple<uintptr_t, std::string, std::vector<int64_t>, int>;
 
 Array to_array(const ArrayTuple& tuple);
-std::optional<Array> to_optional_array(const std::optional<ArrayTuple>& tuple);
 
 // The product of a shape's sizes, refusing negative sizes and int64 overflow.
 int64_t checked_numel(const std::vector<int64_t>& shape, const char* what);
@@ -79,6 +78,10 @@ void require_status(const Array& status, const Array& reference);
 void require_workspace(const Array& workspace, const Array& reference, int64_t bytes);
 // threads in [1, kMaxCpuThreads]; returns it as an int.
 int require_threads(int64_t threads);
+// An op's `threads=` as its entry point receives it: checked by require_threads.
+struct ThreadCount {
+  int value;
+};
 
 ImageShape image_shape(const Array& maps, const char* name);
 

@@ -23,7 +23,7 @@ namespace {
 
 void generator_input(const Array& labels, const std::optional<Array>& instances,
                      const std::optional<Array>& features, int64_t label_nc, const Array& out,
-                     const Array& status, int threads, uintptr_t stream) {
+                     const Array& status, ThreadCount threads, uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
   require(label_nc > 0 && label_nc <= INT32_MAX,
           "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
@@ -60,18 +60,9 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
 }  // namespace
 
 void bind_generator_input(py::module_& m) {
-  m.def(
-      "generator_input",
-      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& instances,
-         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& out,
-         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        generator_input(to_array(labels), to_optional_array(instances), to_optional_array(features),
-                        label_nc, to_array(out), to_array(status), require_threads(threads),
-                        stream);
-      },
-      py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
-      py::arg("out"), py::arg("status"), py::arg("threads"), py::arg("stream"));
+  m.def("generator_input", &generator_input, py::call_guard<py::gil_scoped_release>(),
+        py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
+        py::arg("out"), py::arg("status"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

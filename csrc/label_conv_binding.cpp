@@ -24,7 +24,7 @@ namespace {
 void label_conv(const Array& labels, const std::optional<Array>& edges,
                 const std::optional<Array>& features, int64_t label_nc, const Array& weight,
                 const Array& bias, const Array& out, bool pooled, bool channels_last,
-                const Array& status, int threads, uintptr_t stream) {
+                const Array& status, ThreadCount threads, uintptr_t stream) {
   const ImageShape label_image = image_shape(labels, "labels");
   // Pooled (3 x 3, stride 2, padding 1), the output has ceil(H / 2) x ceil(W / 2) pixels.
   const ImageShape image =
@@ -70,20 +70,10 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
 }  // namespace
 
 void bind_label_conv(py::module_& m) {
-  m.def(
-      "label_conv",
-      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,
-         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& weight,
-         const ArrayTuple& bias, const ArrayTuple& out, bool pooled, bool channels_last,
-         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        label_conv(to_array(labels), to_optional_array(edges), to_optional_array(features),
-                   label_nc, to_array(weight), to_array(bias), to_array(out), pooled, channels_last,
-                   to_array(status), require_threads(threads), stream);
-      },
-      py::arg("labels"), py::arg("edges"), py::arg("features"), py::arg("label_nc"),
-      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("pooled"),
-      py::arg("channels_last"), py::arg("status"), py::arg("threads"), py::arg("stream"));
+  m.def("label_conv", &label_conv, py::call_guard<py::gil_scoped_release>(), py::arg("labels"),
+        py::arg("edges"), py::arg("features"), py::arg("label_nc"), py::arg("weight"),
+        py::arg("bias"), py::arg("out"), py::arg("pooled"), py::arg("channels_last"),
+        py::arg("status"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

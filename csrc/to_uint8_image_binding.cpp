@@ -21,8 +21,8 @@ namespace p2phd {
 
 namespace {
 
-void to_uint8_image(const Array& y, const Array& out, const std::string& rounding, int threads,
-                    uintptr_t stream) {
+void to_uint8_image(const Array& y, const Array& out, const std::string& rounding,
+                    ThreadCount threads, uintptr_t stream) {
   require(rounding == "nearest" || rounding == "public",
           "rounding must be 'nearest' or 'public', got '" + rounding + "'");
   const Rounding mode = rounding == "nearest" ? Rounding::kNearest : Rounding::kTruncated;
@@ -48,14 +48,8 @@ void to_uint8_image(const Array& y, const Array& out, const std::string& roundin
 }  // namespace
 
 void bind_to_uint8_image(py::module_& m) {
-  m.def(
-      "to_uint8_image",
-      [](const ArrayTuple& y, const ArrayTuple& out, const std::string& rounding,
-         int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        to_uint8_image(to_array(y), to_array(out), rounding, require_threads(threads), stream);
-      },
-      py::arg("y"), py::arg("out"), py::arg("rounding"), py::arg("threads"), py::arg("stream"));
+  m.def("to_uint8_image", &to_uint8_image, py::call_guard<py::gil_scoped_release>(), py::arg("y"),
+        py::arg("out"), py::arg("rounding"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd
