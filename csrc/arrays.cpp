@@ -106,10 +106,6 @@ Array to_array(const ArrayTuple& tuple) {
   return Array{pointer, dtype, shape, device};
 }
 
-std::optional<Array> to_optional_array(const std::optional<ArrayTuple>& tuple) {
-  return tuple ? std::optional<Array>(to_array(*tuple)) : std::nullopt;
-}
-
 void require_shape(const Array& array, const char* name, const std::vector<int64_t>& expected) {
   require(array.shape == expected, std::string(name) + " must have shape " + shape_text(expected) +
                                        ", got " + shape_text(array.shape));
@@ -138,6 +134,34 @@ void require_disjoint(const Array& out, const std::optional<Array>& input, const
   if (input) {
     require_disjoint(out, *input, input_name);
   }
+}
+
+void require_output(const Array& out, const std::vector<int64_t>& expected, const Array& input) {
+  require_shape(out, "out", expected);
+  require_same_device(out, input, "out");
+  require_pointer(out, "out");
+}
+
+void require_extra_channels(const Array& channels, const char* name,
+                            const std::vector<int64_t>& expected, const Array& out,
+                            const Array& labels) {
+  require_shape(channels, name, expected);
+  require(channels.dtype == out.dtype, std::string(name) + " must have the output's dtype");
+  require_same_device(channels, labels, name);
+  require_pointer(channels, name);
+}
+
+int64_t require_features(const Array& features, const ImageShape& image, const Array& out,
+                         const Array& labels) {
+  require(features.shape.size() == 4,
+          "features must be N x K x H x W, got shape " + shape_text(features.shape));
+  const int64_t channels = features.shape[1];
+  require_extra_channels(features, "features", {image.n, channels, image.h, image.w}, out, labels);
+  return channels;
+}
+
+const void* optional_data(const std::optional<Array>& array) {
+  return array ? array->data() : nullptr;
 }
 
 void require_status(const Array& status, const Array& reference) {

@@ -40,7 +40,6 @@ struct Array {
 using ArrayTuple = std::tuple<uintptr_t, std::string, std::vector<int64_t>, int>;
 
 Array to_array(const ArrayTuple& tuple);
-std::optional<Array> to_optional_array(const std::optional<ArrayTuple>& tuple);
 
 // The product of a shape's sizes, refusing negative sizes and int64 overflow.
 int64_t checked_numel(const std::vector<int64_t>& shape, const char* what);
@@ -55,10 +54,34 @@ void require_same_device(const Array& array, const Array& reference, const char*
 // An output must share no byte with an input: the kernels read inputs after writing outputs.
 void require_disjoint(const Array& out, const Array& input, const char* input_name);
 void require_disjoint(const Array& out, const std::optional<Array>& input, const char* input_name);
+// The same for several inputs: require_disjoint(out, a, "a", b, "b", ...).
+template <typename Input, typename... More>
+void require_disjoint(const Array& out, const Input& input, const char* input_name,
+                      const More&... more) {
+  require_disjoint(out, input, input_name);
+  require_disjoint(out, more...);
+}
+// An op's output: of `expected` shape, on the device of `input` (the op's first input), with
+// a data pointer.
+void require_output(const Array& out, const std::vector<int64_t>& expected, const Array& input);
+// An input the kernels read as channels beside the labels (edges, features): of `expected`
+// shape, in the output's dtype, on the labels' device, with a data pointer.
+void require_extra_channels(const Array& channels, const char* name,
+                            const std::vector<int64_t>& expected, const Array& out,
+                            const Array& labels);
+// N x K x H x W `features` with the N, H, W of `image`, as require_extra_channels; returns K.
+int64_t require_features(const Array& features, const ImageShape& image, const Array& out,
+                         const Array& labels);
+// The data of an optional input, null when it is absent.
+const void* optional_data(const std::optional<Array>& array);
 void require_status(const Array& status, const Array& reference);
 void require_workspace(const Array& workspace, const Array& reference, int64_t bytes);
 // threads in [1, kMaxCpuThreads]; returns it as an int.
 int require_threads(int64_t threads);
+// An op's `threads=` as its entry point receives it: checked by require_threads.
+struct ThreadCount {
+  int value;
+};
 
 ImageShape image_shape(const Array& maps, const char* name);
 

@@ -1,27 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the per-op binding files (csrc/<op>_binding.cpp) share: the CPU-or-CUDA dispatch and
-// the functions that add each op to the module p2phd._native (csrc/bindings.cpp).
+// What the per-op binding files (csrc/<op>_binding.cpp) share: how their arguments cross from
+// Python, the CPU-or-CUDA dispatch, and the functions that add each op to the module
+// p2phd._native (csrc/bindings.cpp).
 #pragma once
 
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <stdexcept>
 
+#include "csrc/arrays.h"
 #include "csrc/cpu_parallel.h"
 
 namespace p2phd {
 
-// Runs cpu_call with `threads` CPU threads when `device` is the CPU, else cuda_call; in a build
-// without CUDA kernels a CUDA device is an error. Expects `device` and `threads` in scope.
+// Runs cpu_call with `threads` (a ThreadCount) CPU threads when `device` is the CPU, else
+// cuda_call; in a build without CUDA kernels a CUDA device is an error. Expects `device` and
+// `threads` in scope.
 #if P2PHD_WITH_CUDA
-#define P2PHD_RUN(cpu_call, cuda_call) \
-  do {                                 \
-    if (device == kCpu) {              \
-      const CpuThreads scope(threads); \
-      cpu_call;                        \
-    } else {                           \
-      cuda_call;                       \
-    }                                  \
+#define P2PHD_RUN(cpu_call, cuda_call)       \
+  do {                                       \
+    if (device == kCpu) {                    \
+      const CpuThreads scope(threads.value); \
+      cpu_call;                              \
+    } else {                                 \
+      cuda_call;                             \
+    }                                        \
   } while (0)
 #else
 #define P2PHD_RUN(cpu_call, cuda_call)                                \
@@ -31,7 +35,7 @@ namespace p2phd {
           "p2phd: this build has no CUDA kernels (rebuild with nvcc " \
           "on PATH or -DP2PHD_CUDA=ON)");                             \
     }                                                                 \
-    const CpuThreads scope(threads);                                  \
+    const CpuThreads scope(threads.value);                            \
     cpu_call;                                                         \
   } while (0)
 #endif
@@ -47,3 +51,40 @@ void bind_instance_norm(pybind11::module_& m);
 void bind_output_conv(pybind11::module_& m);
 
 }  // namespace p2phd
+
+// An entry point takes its arrays as Array (or std::optional<Array>, None when absent),
+// converted by to_array from the (pointer, dtype, shape, device) tuples that Python passes,
+// and its thread count as a ThreadCount, checked by require_threads. Both conversions run
+// before the call: a refused argument is a ValueError, and the call's body, run without the
+// GIL (py::call_guard<py::gil_scoped_release>), sees plain C++ values only.
+namespace pybind11::detail {
+
+template <>
+struct type_caster<p2phd::Array> {
+  PYBIND11_TYPE_CASTER(p2phd::Array, const_name("tuple[int, str, list[int], int]"));
+
+  bool load(handle source, bool convert) {
+    make_caster<p2phd::ArrayTuple> tuple;
+    if (!tuple.load(source, convert)) {
+      return false;
+    }
+    value = p2phd::to_array(cast_op<const p2phd::ArrayTuple&>(tuple));
+    return true;
+  }
+};
+
+template <>
+struct type_caster<p2phd::ThreadCount> {
+  PYBIND11_TYPE_CASTER(p2phd::ThreadCount, const_name("int"));
+
+  bool load(handle source, bool convert) {
+    make_caster<int64_t> threads;
+    if (!threads.load(source, convert)) {
+      return false;
+    }
+    value = p2phd::ThreadCount{p2phd::require_threads(cast_op<int64_t>(threads))};
+    return true;
+  }
+};
+
+}  // namespace pybind11::detail

@@ -23,7 +23,7 @@ namespace {
 
 void generator_input(const Array& labels, const std::optional<Array>& instances,
                      const std::optional<Array>& features, int64_t label_nc, const Array& out,
-                     const Array& status, int threads, uintptr_t stream) {
+                     const Array& status, ThreadCount threads, uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
   require(label_nc > 0 && label_nc <= INT32_MAX,
           "label_nc must be in [1, 2^31 - 1], got " + std::to_string(label_nc));
@@ -36,28 +36,18 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
   }
   int64_t feature_channels = 0;
   if (features) {
-    require(features->shape.size() == 4,
-            "features must be N x K x H x W, got shape " + shape_text(features->shape));
-    feature_channels = features->shape[1];
-    require_shape(*features, "features", {shape.n, feature_channels, shape.h, shape.w});
-    require(features->dtype == out.dtype, "features must have the output's dtype");
-    require_same_device(*features, labels, "features");
-    require_pointer(*features, "features");
+    feature_channels = require_features(*features, shape, out, labels);
     channels = checked_add(channels, feature_channels, "the number of channels");
   }
-  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
-  require_same_device(out, labels, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, labels, "labels");
-  require_disjoint(out, instances, "instances");
-  require_disjoint(out, features, "features");
+  require_output(out, {shape.n, channels, shape.h, shape.w}, labels);
+  require_disjoint(out, labels, "labels", instances, "instances", features, "features");
   require_status(status, labels);
   if (shape.total() == 0) {
     return;
   }
-  const void* instance_data = instances ? instances->data() : nullptr;
+  const void* instance_data = optional_data(instances);
   const DType instance_dtype = instances ? instances->dtype : DType::i32;
-  const void* feature_data = features ? features->data() : nullptr;
+  const void* feature_data = optional_data(features);
   const int device = labels.device;
   P2PHD_RUN(generator_input_cpu(labels.data(), labels.dtype, instance_data, instance_dtype,
                                 feature_data, feature_channels, shape, label_nc, out.data(),
@@ -70,18 +60,9 @@ void generator_input(const Array& labels, const std::optional<Array>& instances,
 }  // namespace
 
 void bind_generator_input(py::module_& m) {
-  m.def(
-      "generator_input",
-      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& instances,
-         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& out,
-         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        generator_input(to_array(labels), to_optional_array(instances), to_optional_array(features),
-                        label_nc, to_array(out), to_array(status), require_threads(threads),
-                        stream);
-      },
-      py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
-      py::arg("out"), py::arg("status"), py::arg("threads"), py::arg("stream"));
+  m.def("generator_input", &generator_input, py::call_guard<py::gil_scoped_release>(),
+        py::arg("labels"), py::arg("instances"), py::arg("features"), py::arg("label_nc"),
+        py::arg("out"), py::arg("status"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

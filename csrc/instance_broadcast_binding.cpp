@@ -29,7 +29,7 @@ int64_t broadcast_workspace_bytes(int64_t ids) {
 
 void instance_broadcast(const Array& instances, const Array& ids, const Array& table,
                         const Array& out, const Array& workspace, const Array& status,
-                        int threads, uintptr_t stream) {
+                        ThreadCount threads, uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
   require(ids.shape.size() == 1, "ids must be one-dimensional, got shape " + shape_text(ids.shape));
   const int64_t num_ids = ids.shape[0];
@@ -42,13 +42,9 @@ void instance_broadcast(const Array& instances, const Array& ids, const Array& t
   require_same_device(table, instances, "table");
   require_pointer(ids, "ids");
   require_pointer(table, "table");
-  require_shape(out, "out", {shape.n, channels, shape.h, shape.w});
+  require_output(out, {shape.n, channels, shape.h, shape.w}, instances);
   require(out.dtype == table.dtype, "out must have the table's dtype");
-  require_same_device(out, instances, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, instances, "instances");
-  require_disjoint(out, ids, "ids");
-  require_disjoint(out, table, "table");
+  require_disjoint(out, instances, "instances", ids, "ids", table, "table");
   require_workspace(workspace, instances, instance_broadcast_workspace_bytes(num_ids));
   require_status(status, instances);
   if (shape.total() == 0 || channels == 0) {
@@ -67,18 +63,9 @@ void instance_broadcast(const Array& instances, const Array& ids, const Array& t
 
 void bind_instance_broadcast(py::module_& m) {
   m.def("instance_broadcast_workspace_bytes", &broadcast_workspace_bytes, py::arg("ids"));
-  m.def(
-      "instance_broadcast",
-      [](const ArrayTuple& instances, const ArrayTuple& ids, const ArrayTuple& table,
-         const ArrayTuple& out, const ArrayTuple& workspace, const ArrayTuple& status,
-         int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        instance_broadcast(to_array(instances), to_array(ids), to_array(table), to_array(out),
-                           to_array(workspace), to_array(status), require_threads(threads),
-                           stream);
-      },
-      py::arg("instances"), py::arg("ids"), py::arg("table"), py::arg("out"), py::arg("workspace"),
-      py::arg("status"), py::arg("threads"), py::arg("stream"));
+  m.def("instance_broadcast", &instance_broadcast, py::call_guard<py::gil_scoped_release>(),
+        py::arg("instances"), py::arg("ids"), py::arg("table"), py::arg("out"),
+        py::arg("workspace"), py::arg("status"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

@@ -21,11 +21,10 @@ namespace p2phd {
 
 namespace {
 
-void instance_edges(const Array& instances, const Array& out, int threads, uintptr_t stream) {
+void instance_edges(const Array& instances, const Array& out, ThreadCount threads,
+                    uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
-  require_shape(out, "out", {shape.n, 1, shape.h, shape.w});
-  require_same_device(out, instances, "out");
-  require_pointer(out, "out");
+  require_output(out, {shape.n, 1, shape.h, shape.w}, instances);
   require_disjoint(out, instances, "instances");
   if (shape.total() == 0) {
     return;
@@ -39,13 +38,8 @@ void instance_edges(const Array& instances, const Array& out, int threads, uintp
 }  // namespace
 
 void bind_instance_edges(py::module_& m) {
-  m.def(
-      "instance_edges",
-      [](const ArrayTuple& instances, const ArrayTuple& out, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        instance_edges(to_array(instances), to_array(out), require_threads(threads), stream);
-      },
-      py::arg("instances"), py::arg("out"), py::arg("threads"), py::arg("stream"));
+  m.def("instance_edges", &instance_edges, py::call_guard<py::gil_scoped_release>(),
+        py::arg("instances"), py::arg("out"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

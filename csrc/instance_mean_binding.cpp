@@ -39,7 +39,8 @@ int64_t mean_workspace_bytes(int64_t n, int64_t h, int64_t w, int64_t channels) 
 }
 
 void instance_mean(const Array& features, const Array& instances, const Array& out,
-                   const Array& workspace, const Array& status, int threads, uintptr_t stream) {
+                   const Array& workspace, const Array& status, ThreadCount threads,
+                   uintptr_t stream) {
   const ImageShape shape = image_shape(instances, "instances");
   require(features.shape.size() == 4,
           "features must be N x K x H x W, got shape " + shape_text(features.shape));
@@ -47,12 +48,9 @@ void instance_mean(const Array& features, const Array& instances, const Array& o
   require_shape(features, "features", {shape.n, channels, shape.h, shape.w});
   require_same_device(features, instances, "features");
   require_pointer(features, "features");
-  require_shape(out, "out", features.shape);
+  require_output(out, features.shape, instances);
   require(out.dtype == features.dtype, "out must have the features' dtype");
-  require_same_device(out, instances, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, features, "features");
-  require_disjoint(out, instances, "instances");
+  require_disjoint(out, features, "features", instances, "instances");
   require_mean_sizes(shape.n, shape.h, shape.w, channels);
   require_workspace(workspace, instances, instance_mean_workspace_bytes(shape, channels));
   require_status(status, instances);
@@ -73,17 +71,9 @@ void instance_mean(const Array& features, const Array& instances, const Array& o
 void bind_instance_mean(py::module_& m) {
   m.def("instance_mean_workspace_bytes", &mean_workspace_bytes, py::arg("n"), py::arg("h"),
         py::arg("w"), py::arg("channels"));
-  m.def(
-      "instance_mean",
-      [](const ArrayTuple& features, const ArrayTuple& instances, const ArrayTuple& out,
-         const ArrayTuple& workspace, const ArrayTuple& status, int64_t threads,
-         uintptr_t stream) {
-        py::gil_scoped_release release;
-        instance_mean(to_array(features), to_array(instances), to_array(out), to_array(workspace),
-                      to_array(status), require_threads(threads), stream);
-      },
-      py::arg("features"), py::arg("instances"), py::arg("out"), py::arg("workspace"),
-      py::arg("status"), py::arg("threads"), py::arg("stream"));
+  m.def("instance_mean", &instance_mean, py::call_guard<py::gil_scoped_release>(),
+        py::arg("features"), py::arg("instances"), py::arg("out"), py::arg("workspace"),
+        py::arg("status"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

@@ -45,7 +45,7 @@ int64_t norm_workspace_bytes(const std::vector<int64_t>& x_shape) {
 
 void instance_norm(const Array& x, const std::optional<Array>& residual, const Array& out,
                    int64_t pad, int64_t residual_pad, bool relu, bool channels_last, double eps,
-                   const Array& workspace, int threads, uintptr_t stream) {
+                   const Array& workspace, ThreadCount threads, uintptr_t stream) {
   const InstanceNormShape shape = norm_shape(x.shape, pad, residual_pad, relu, channels_last, eps);
   require_pointer(x, "x");
   const int64_t n = x.shape[0];
@@ -57,17 +57,14 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
     require_same_device(*residual, x, "residual");
     require_pointer(*residual, "residual");
   }
-  require_shape(out, "out", {n, c, shape.output().h, shape.output().w});
+  require_output(out, {n, c, shape.output().h, shape.output().w}, x);
   require(out.dtype == x.dtype, "out must have x's dtype");
-  require_same_device(out, x, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, x, "x");
-  require_disjoint(out, residual, "residual");
+  require_disjoint(out, x, "x", residual, "residual");
   require_workspace(workspace, x, instance_norm_workspace_bytes(shape));
   if (shape.planes() == 0) {
     return;
   }
-  const void* residual_data = residual ? residual->data() : nullptr;
+  const void* residual_data = optional_data(residual);
   const int device = x.device;
   P2PHD_RUN(
       instance_norm_cpu(x.data(), residual_data, shape, out.data(), x.dtype, workspace.data()),
@@ -79,19 +76,10 @@ void instance_norm(const Array& x, const std::optional<Array>& residual, const A
 
 void bind_instance_norm(py::module_& m) {
   m.def("instance_norm_workspace_bytes", &norm_workspace_bytes, py::arg("x_shape"));
-  m.def(
-      "instance_norm",
-      [](const ArrayTuple& x, const std::optional<ArrayTuple>& residual, const ArrayTuple& out,
-         int64_t pad, int64_t residual_pad, bool relu, bool channels_last, double eps,
-         const ArrayTuple& workspace, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        instance_norm(to_array(x), to_optional_array(residual), to_array(out), pad, residual_pad,
-                      relu, channels_last, eps, to_array(workspace), require_threads(threads),
-                      stream);
-      },
-      py::arg("x"), py::arg("residual"), py::arg("out"), py::arg("pad"), py::arg("residual_pad"),
-      py::arg("relu"), py::arg("channels_last"), py::arg("eps"), py::arg("workspace"),
-      py::arg("threads"), py::arg("stream"));
+  m.def("instance_norm", &instance_norm, py::call_guard<py::gil_scoped_release>(), py::arg("x"),
+        py::arg("residual"), py::arg("out"), py::arg("pad"), py::arg("residual_pad"),
+        py::arg("relu"), py::arg("channels_last"), py::arg("eps"), py::arg("workspace"),
+        py::arg("threads"), py::arg("stream"));
   // instance_norm's launch arithmetic, computed on the host as the CUDA launcher computes it,
   // so that tests check its grid on any build: (blocks, threads, channels per block), and the
   // (image, first channel, chunk) a block reduces.

@@ -24,7 +24,7 @@ namespace {
 void label_conv(const Array& labels, const std::optional<Array>& edges,
                 const std::optional<Array>& features, int64_t label_nc, const Array& weight,
                 const Array& bias, const Array& out, bool pooled, bool channels_last,
-                const Array& status, int threads, uintptr_t stream) {
+                const Array& status, ThreadCount threads, uintptr_t stream) {
   const ImageShape label_image = image_shape(labels, "labels");
   // Pooled (3 x 3, stride 2, padding 1), the output has ceil(H / 2) x ceil(W / 2) pixels.
   const ImageShape image =
@@ -41,37 +41,23 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
   LabelConvShape shape{image, label_image.h, label_image.w,   pooled,       label_nc, 0,
                        0,     kernel,        weight.shape[3], channels_last};
   if (edges) {
-    require_shape(*edges, "edges", {image.n, 1, image.h, image.w});
-    require(edges->dtype == out.dtype, "edges must have the output's dtype");
-    require_same_device(*edges, labels, "edges");
-    require_pointer(*edges, "edges");
+    require_extra_channels(*edges, "edges", {image.n, 1, image.h, image.w}, out, labels);
     shape.edge_channels = 1;
   }
   if (features) {
-    require(features->shape.size() == 4,
-            "features must be N x K x H x W, got shape " + shape_text(features->shape));
-    shape.feature_channels = features->shape[1];
-    require_shape(*features, "features", {image.n, shape.feature_channels, image.h, image.w});
-    require(features->dtype == out.dtype, "features must have the output's dtype");
-    require_same_device(*features, labels, "features");
-    require_pointer(*features, "features");
+    shape.feature_channels = require_features(*features, image, out, labels);
   }
   checked_add(checked_add(label_nc, shape.edge_channels, "C_in"), shape.feature_channels, "C_in");
   require_conv_weight(weight, bias, labels, shape.in_channels(), kernel);
-  require_shape(out, "out", {image.n, shape.out_channels, image.h, image.w});
-  require_same_device(out, labels, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, labels, "labels");
-  require_disjoint(out, edges, "edges");
-  require_disjoint(out, features, "features");
-  require_disjoint(out, weight, "weight");
-  require_disjoint(out, bias, "bias");
+  require_output(out, {image.n, shape.out_channels, image.h, image.w}, labels);
+  require_disjoint(out, labels, "labels", edges, "edges", features, "features", weight, "weight",
+                   bias, "bias");
   require_status(status, labels);
   if (image.total() == 0) {
     return;
   }
-  const void* edge_data = edges ? edges->data() : nullptr;
-  const void* feature_data = features ? features->data() : nullptr;
+  const void* edge_data = optional_data(edges);
+  const void* feature_data = optional_data(features);
   const int device = labels.device;
   P2PHD_RUN(
       label_conv_cpu(labels.data(), labels.dtype, edge_data, feature_data, weight.data<float>(),
@@ -84,20 +70,10 @@ void label_conv(const Array& labels, const std::optional<Array>& edges,
 }  // namespace
 
 void bind_label_conv(py::module_& m) {
-  m.def(
-      "label_conv",
-      [](const ArrayTuple& labels, const std::optional<ArrayTuple>& edges,
-         const std::optional<ArrayTuple>& features, int64_t label_nc, const ArrayTuple& weight,
-         const ArrayTuple& bias, const ArrayTuple& out, bool pooled, bool channels_last,
-         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        label_conv(to_array(labels), to_optional_array(edges), to_optional_array(features),
-                   label_nc, to_array(weight), to_array(bias), to_array(out), pooled, channels_last,
-                   to_array(status), require_threads(threads), stream);
-      },
-      py::arg("labels"), py::arg("edges"), py::arg("features"), py::arg("label_nc"),
-      py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("pooled"),
-      py::arg("channels_last"), py::arg("status"), py::arg("threads"), py::arg("stream"));
+  m.def("label_conv", &label_conv, py::call_guard<py::gil_scoped_release>(), py::arg("labels"),
+        py::arg("edges"), py::arg("features"), py::arg("label_nc"), py::arg("weight"),
+        py::arg("bias"), py::arg("out"), py::arg("pooled"), py::arg("channels_last"),
+        py::arg("status"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

@@ -22,13 +22,11 @@ namespace p2phd {
 namespace {
 
 void one_hot(const Array& labels, const Array& out, int64_t num_classes, const Array& status,
-             int threads, uintptr_t stream) {
+             ThreadCount threads, uintptr_t stream) {
   const ImageShape shape = image_shape(labels, "labels");
   require(num_classes > 0 && num_classes <= INT32_MAX,
           "num_classes must be in [1, 2^31 - 1], got " + std::to_string(num_classes));
-  require_shape(out, "out", {shape.n, num_classes, shape.h, shape.w});
-  require_same_device(out, labels, "out");
-  require_pointer(out, "out");
+  require_output(out, {shape.n, num_classes, shape.h, shape.w}, labels);
   require_disjoint(out, labels, "labels");
   require_status(status, labels);
   if (shape.total() == 0) {
@@ -44,16 +42,9 @@ void one_hot(const Array& labels, const Array& out, int64_t num_classes, const A
 }  // namespace
 
 void bind_one_hot(py::module_& m) {
-  m.def(
-      "one_hot",
-      [](const ArrayTuple& labels, const ArrayTuple& out, int64_t num_classes,
-         const ArrayTuple& status, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        one_hot(to_array(labels), to_array(out), num_classes, to_array(status),
-                require_threads(threads), stream);
-      },
-      py::arg("labels"), py::arg("out"), py::arg("num_classes"), py::arg("status"),
-      py::arg("threads"), py::arg("stream"));
+  m.def("one_hot", &one_hot, py::call_guard<py::gil_scoped_release>(), py::arg("labels"),
+        py::arg("out"), py::arg("num_classes"), py::arg("status"), py::arg("threads"),
+        py::arg("stream"));
 }
 
 }  // namespace p2phd

@@ -22,7 +22,7 @@ namespace p2phd {
 namespace {
 
 void output_conv(const Array& x, const Array& weight, const Array& bias, const Array& out,
-                 bool channels_last, int threads, uintptr_t stream) {
+                 bool channels_last, ThreadCount threads, uintptr_t stream) {
   require(x.shape.size() == 4, "x must be N x C x H x W, got shape " + shape_text(x.shape));
   require_pointer(x, "x");
   require(weight.shape.size() == 4 && weight.shape[1] % 2 == 1,
@@ -37,13 +37,9 @@ void output_conv(const Array& x, const Array& weight, const Array& bias, const A
   require(shape.out_channels <= kOutputConvMaxChannels,
           "output_conv writes at most " + std::to_string(kOutputConvMaxChannels) +
               " channels, got " + std::to_string(shape.out_channels));
-  require_shape(out, "out", {shape.image.n, shape.image.h, shape.image.w, shape.out_channels});
+  require_output(out, {shape.image.n, shape.image.h, shape.image.w, shape.out_channels}, x);
   require(out.dtype == DType::u8, "out must be uint8");
-  require_same_device(out, x, "out");
-  require_pointer(out, "out");
-  require_disjoint(out, x, "x");
-  require_disjoint(out, weight, "weight");
-  require_disjoint(out, bias, "bias");
+  require_disjoint(out, x, "x", weight, "weight", bias, "bias");
   if (shape.image.total() == 0) {
     return;
   }
@@ -57,16 +53,9 @@ void output_conv(const Array& x, const Array& weight, const Array& bias, const A
 }  // namespace
 
 void bind_output_conv(py::module_& m) {
-  m.def(
-      "output_conv",
-      [](const ArrayTuple& x, const ArrayTuple& weight, const ArrayTuple& bias,
-         const ArrayTuple& out, bool channels_last, int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        output_conv(to_array(x), to_array(weight), to_array(bias), to_array(out), channels_last,
-                    require_threads(threads), stream);
-      },
-      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("channels_last"),
-      py::arg("threads"), py::arg("stream"));
+  m.def("output_conv", &output_conv, py::call_guard<py::gil_scoped_release>(), py::arg("x"),
+        py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("channels_last"),
+        py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

@@ -21,8 +21,8 @@ namespace p2phd {
 
 namespace {
 
-void to_uint8_image(const Array& y, const Array& out, const std::string& rounding, int threads,
-                    uintptr_t stream) {
+void to_uint8_image(const Array& y, const Array& out, const std::string& rounding,
+                    ThreadCount threads, uintptr_t stream) {
   require(rounding == "nearest" || rounding == "public",
           "rounding must be 'nearest' or 'public', got '" + rounding + "'");
   const Rounding mode = rounding == "nearest" ? Rounding::kNearest : Rounding::kTruncated;
@@ -32,10 +32,8 @@ void to_uint8_image(const Array& y, const Array& out, const std::string& roundin
   require(shape.h > 0 && shape.w > 0 && channels > 0,
           "y must have C, H, W > 0, got shape " + shape_text(y.shape));
   require_pointer(y, "y");
-  require_shape(out, "out", {shape.n, shape.h, shape.w, channels});
+  require_output(out, {shape.n, shape.h, shape.w, channels}, y);
   require(out.dtype == DType::u8, "out must be uint8");
-  require_same_device(out, y, "out");
-  require_pointer(out, "out");
   require_disjoint(out, y, "y");
   if (shape.total() == 0) {
     return;
@@ -50,14 +48,8 @@ void to_uint8_image(const Array& y, const Array& out, const std::string& roundin
 }  // namespace
 
 void bind_to_uint8_image(py::module_& m) {
-  m.def(
-      "to_uint8_image",
-      [](const ArrayTuple& y, const ArrayTuple& out, const std::string& rounding,
-         int64_t threads, uintptr_t stream) {
-        py::gil_scoped_release release;
-        to_uint8_image(to_array(y), to_array(out), rounding, require_threads(threads), stream);
-      },
-      py::arg("y"), py::arg("out"), py::arg("rounding"), py::arg("threads"), py::arg("stream"));
+  m.def("to_uint8_image", &to_uint8_image, py::call_guard<py::gil_scoped_release>(), py::arg("y"),
+        py::arg("out"), py::arg("rounding"), py::arg("threads"), py::arg("stream"));
 }
 
 }  // namespace p2phd

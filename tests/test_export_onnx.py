@@ -222,7 +222,7 @@ def test_simplifier_keeps_the_end_to_end_graph_small(models, tmp_path):
 
 
 def test_default_out_names(tmp_path):
-    default_out = exporter._default_out
+    default_out = exporter.default_out
     out = default_out(tmp_path / "label2city_1024p" / "latest_net_G.pth", "onnx", "fp16", True)
     assert out.name == "label2city_1024p-fp16-preprocess.onnx"
     assert default_out("ckpt/label2city_1024p/", "engine", "fp32", False).name == (

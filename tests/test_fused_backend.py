@@ -145,8 +145,8 @@ def test_forward_compiles_as_one_graph(name, channels_last, tmp_path):
     # fullgraph=True fails on any graph break: the p2phd ops must trace as custom operators
     # whose fake versions give the real outputs' shapes and layouts.
     config = CONFIGS[name]
-    path = _bundle(config, tmp_path / "model")
-    backend = Runtime(path, backend="fused", device="cpu", channels_last=channels_last)._backend
+    model = checkpoint.load(_bundle(config, tmp_path / "model"))
+    backend = FusedBackend(model.generator, config, torch.device("cpu"), "fp32", channels_last)
     labels, instances, features = _inputs(config, seed=2, height=32, width=64)
     inputs = [None if a is None else torch.from_numpy(a)[None] for a in (labels, instances)]
     inputs.append(None if features is None else torch.from_numpy(features)[None])

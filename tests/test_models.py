@@ -219,7 +219,7 @@ def test_local_enhancer_structure() -> None:
 def test_generator_odd_size_pyramid() -> None:
     # count_include_pad=False pooling of a constant keeps it constant, border included.
     x = torch.full((1, 3, 9, 13), 0.5)
-    pooled = LocalEnhancer(3, 3, 4, 1, 0).downsample(x)
+    pooled = LocalEnhancer(3, 3, 4, 1, 0, 1, 0).downsample(x)
     assert pooled.shape == (1, 3, 5, 7)
     torch.testing.assert_close(pooled, torch.full_like(pooled, 0.5))
 
@@ -300,9 +300,9 @@ def test_encoder_config_validation() -> None:
 
 def test_nlayer_discriminator() -> None:
     x = torch.randn(2, 39, 64, 64)
-    plain = NLayerDiscriminator(39, ndf=8, n_layers=3)
+    plain = NLayerDiscriminator(39, ndf=8, n_layers=3, use_sigmoid=False, get_interm_feat=False)
     assert plain(x).shape == (2, 1, 11, 11)  # 64 -> 33 -> 17 -> 9 (stride 2), 10, 11 (stride 1)
-    interm = NLayerDiscriminator(39, ndf=8, n_layers=3, get_interm_feat=True)
+    interm = NLayerDiscriminator(39, ndf=8, n_layers=3, use_sigmoid=False, get_interm_feat=True)
     assert [k for k in interm.state_dict() if k.endswith("weight")] == [
         "model0.0.weight",
         "model1.0.weight",
@@ -336,6 +336,6 @@ def test_multiscale_discriminator_feature_matching() -> None:
 
 
 def test_discriminator_sigmoid() -> None:
-    net = NLayerDiscriminator(6, ndf=4, n_layers=2, use_sigmoid=True)
+    net = NLayerDiscriminator(6, ndf=4, n_layers=2, use_sigmoid=True, get_interm_feat=False)
     y = net(torch.randn(1, 6, 32, 32))
     assert ((y > 0) & (y < 1)).all()

@@ -43,7 +43,7 @@ def vgg_file(tmp_path_factory):
 
 
 def _first_batch(trainer: Trainer) -> dict:
-    return next(iter(trainer._loader(1, 0)))
+    return next(iter(trainer.loader(1)))
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:

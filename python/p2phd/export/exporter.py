@@ -74,7 +74,10 @@ class ExportResult:
         return self.sidecar["format"]
 
 
-def _default_out(source: Any, fmt: str, precision: str, with_preprocess: bool) -> Path:
+def default_out(source: Any, fmt: str, precision: str, with_preprocess: bool) -> Path:
+    """The file name an export writes when no `out` is given: the checkpoint's name (its
+    folder's for a public `*_net_G.pth`, "model" for an object), "-fp16" and "-preprocess"
+    where they apply, and the format's extension."""
     stem = "model"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -445,7 +448,7 @@ def _check_out(
     """`out` (default: named after `source`), or a usage error before any work where it
     cannot be written: a folder, a device or a FIFO where the artifact or its sidecar would
     go, or a file where a folder must be."""
-    out_path = Path(out) if out is not None else _default_out(source, fmt, precision, preprocess)
+    out_path = Path(out) if out is not None else default_out(source, fmt, precision, preprocess)
     for path in (out_path, sidecar_path(out_path)):
         try:
             check_replaceable(path)

@@ -43,15 +43,12 @@ def _stages(input_nc: int, ndf: int, n_layers: int, use_sigmoid: bool) -> list[l
 
 
 class NLayerDiscriminator(nn.Module):
-    """PatchGAN. With `get_interm_feat` it returns every stage's output (for feature matching)."""
+    """PatchGAN. With `get_interm_feat` it returns every stage's output (for feature matching).
+
+    The building block of MultiscaleDiscriminator, which holds the defaults."""
 
     def __init__(
-        self,
-        input_nc: int,
-        ndf: int = 64,
-        n_layers: int = 3,
-        use_sigmoid: bool = False,
-        get_interm_feat: bool = False,
+        self, input_nc: int, ndf: int, n_layers: int, use_sigmoid: bool, get_interm_feat: bool
     ) -> None:
         super().__init__()
         self.get_interm_feat = get_interm_feat

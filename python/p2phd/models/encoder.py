@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .generator import norm_layer
+from .generator import global_generator_layers
 
 
 @dataclass(frozen=True)
@@ -40,39 +40,10 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         self.output_nc = output_nc
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
-            norm_layer(ngf),
-            nn.ReLU(True),
-        ]
-        for i in range(n_downsampling):
-            mult = 2**i
-            layers += [
-                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1),
-                norm_layer(ngf * mult * 2),
-                nn.ReLU(True),
-            ]
-        for i in range(n_downsampling):
-            mult = 2 ** (n_downsampling - i)
-            layers += [
-                nn.ConvTranspose2d(
-                    ngf * mult,
-                    ngf * mult // 2,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    output_padding=1,
-                ),
-                norm_layer(ngf * mult // 2),
-                nn.ReLU(True),
-            ]
-        layers += [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
-            nn.Tanh(),
-        ]
-        self.model = nn.Sequential(*layers)
+        # G1's encoder-decoder without its residual blocks, as in the public code.
+        self.model = nn.Sequential(
+            *global_generator_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks=0)
+        )
 
     @classmethod
     def from_config(cls, config: EncoderConfig) -> Encoder:

@@ -44,10 +44,11 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-def _global_layers(
+def global_generator_layers(
     input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int
 ) -> list[nn.Module]:
-    """c7s1-ngf, d x n_downsampling, R x n_blocks, u x n_downsampling, c7s1-output_nc, tanh."""
+    """c7s1-ngf, d x n_downsampling, R x n_blocks, u x n_downsampling, c7s1-output_nc, tanh:
+    G1's layers, and with n_blocks = 0 those of the feature encoder E (the same indices)."""
     layers: list[nn.Module] = [
         nn.ReflectionPad2d(3),
         nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
@@ -80,33 +81,35 @@ def _global_layers(
     return layers
 
 
+def _global_sizes(config: GeneratorConfig) -> tuple[int, int, int, int, int]:
+    """G1's arguments (input_nc, output_nc, ngf, n_downsampling, n_blocks) from `config`: all
+    of GlobalGenerator's, and the first of LocalEnhancer's."""
+    return (
+        config.input_nc,
+        config.output_nc,
+        config.ngf,
+        config.n_downsample_global,
+        config.n_blocks_global,
+    )
+
+
 class GlobalGenerator(nn.Module):
     """The global generator G1; all layers live in `self.model` (keys `model.<index>.*`)."""
 
+    # No defaults: those of a generator are GeneratorConfig's (from_config).
     def __init__(
-        self,
-        input_nc: int,
-        output_nc: int = 3,
-        ngf: int = 64,
-        n_downsampling: int = 4,
-        n_blocks: int = 9,
+        self, input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int
     ) -> None:
         super().__init__()
         if n_blocks < 0 or n_downsampling < 0:
             raise ValueError("n_blocks and n_downsampling must be >= 0")
         self.model = nn.Sequential(
-            *_global_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks)
+            *global_generator_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks)
         )
 
     @classmethod
     def from_config(cls, config: GeneratorConfig) -> GlobalGenerator:
-        return cls(
-            config.input_nc,
-            config.output_nc,
-            config.ngf,
-            config.n_downsample_global,
-            config.n_blocks_global,
-        )
+        return cls(*_global_sizes(config))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -121,22 +124,23 @@ class LocalEnhancer(nn.Module):
     Only the last enhancer ends in the c7s1-output_nc + tanh layers.
     """
 
+    # No defaults: those of a generator are GeneratorConfig's (from_config).
     def __init__(
         self,
         input_nc: int,
-        output_nc: int = 3,
-        ngf: int = 32,
-        n_downsample_global: int = 4,
-        n_blocks_global: int = 9,
-        n_local_enhancers: int = 1,
-        n_blocks_local: int = 3,
+        output_nc: int,
+        ngf: int,
+        n_downsample_global: int,
+        n_blocks_global: int,
+        n_local_enhancers: int,
+        n_blocks_local: int,
     ) -> None:
         super().__init__()
         if n_local_enhancers < 1:
             raise ValueError(f"LocalEnhancer needs n_local_enhancers >= 1, got {n_local_enhancers}")
         self.n_local_enhancers = n_local_enhancers
         ngf_global = ngf * 2**n_local_enhancers
-        layers = _global_layers(
+        layers = global_generator_layers(
             input_nc, output_nc, ngf_global, n_downsample_global, n_blocks_global
         )
         self.model = nn.Sequential(*layers[:-3])  # drop G1's final pad, conv and tanh
@@ -171,15 +175,7 @@ class LocalEnhancer(nn.Module):
 
     @classmethod
     def from_config(cls, config: GeneratorConfig) -> LocalEnhancer:
-        return cls(
-            config.input_nc,
-            config.output_nc,
-            config.ngf,
-            config.n_downsample_global,
-            config.n_blocks_global,
-            config.n_local_enhancers,
-            config.n_blocks_local,
-        )
+        return cls(*_global_sizes(config), config.n_local_enhancers, config.n_blocks_local)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pyramid = [x]

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """What every op does with its arrays: numpy or torch on one device (Kind), dtype names,
 batching a single image, the checks on `out=` and on integer arguments, the (pointer, dtype,
-shape, device) tuples the native module takes, and the kernels' error codes."""
+shape, device) tuples the native module takes, the call into it, and the kernels' error
+codes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -210,6 +212,13 @@ def as_batch(array: ArrayLike, name: str, single_ndim: int) -> tuple[ArrayLike, 
     )
 
 
+def as_label_batch(labels: ArrayLike, label_nc: int) -> tuple[ArrayLike, bool]:
+    """The checks of every op that reads a label map: `label_nc` (the kernels count channels
+    in int32), then the [N x] H x W labels, returned as as_batch does: (batch, was_single)."""
+    require_positive(label_nc, "label_nc")
+    return as_batch(labels, "labels", 2)
+
+
 class LabelRangeError(ValueError):
     """A label outside [0, label_nc): `label` is the offending value."""
 
@@ -306,3 +315,35 @@ def prepare_output(
     require_writable(out)
     require_disjoint(out, kind.reads)
     return (out[None] if single else out), out
+
+
+NativeArgument: TypeAlias = ArrayLike | NativeArray | int | float | str | bool | None
+
+
+def call_native(
+    op: Callable[..., None], kind: Kind, *args: NativeArgument, threads: int | None
+) -> None:
+    """Runs a `_native` op with `args` in its order, then the CPU thread count and the CUDA
+    stream, as every op takes them. Arrays are passed as their native_array (C order; pass
+    the tuple of native_array(..., channels_last=True) for an NHWC one); numbers, flags,
+    strings and None as they are."""
+    op(
+        *(native_array(arg, kind) if isinstance(arg, ArrayLike) else arg for arg in args),
+        thread_count(threads),
+        kind.stream,
+    )
+
+
+def call_native_checked(
+    op: Callable[..., None],
+    kind: Kind,
+    *args: NativeArgument,
+    threads: int | None,
+    check: bool,
+    label_nc: int | None = None,
+) -> None:
+    """call_native for an op that flags invalid input in a status array (its argument after
+    `args`), then raise_on_error: with `check`, the error the kernels flagged is raised."""
+    status = kind.zeros((2,), "int64")
+    call_native(op, kind, *args, status, threads=threads)
+    raise_on_error(status, check, label_nc)

@@ -8,17 +8,13 @@ from p2phd.ops.arrays import (
     ArrayLike,
     DTypeLike,
     as_batch,
+    as_label_batch,
+    call_native_checked,
     float_output_name,
     kind_of,
-    name_of_dtype,
-    native_array,
-    numpy_dtype_named,
     prepare_output,
-    raise_on_error,
-    require_positive,
-    thread_count,
-    torch_dtype_named,
 )
+from p2phd.ops.layout import cast_to
 
 
 def generator_input(
@@ -35,39 +31,21 @@ def generator_input(
     """The generator's input, written in one pass: one-hot (label_nc channels), then the
     instance-boundary channel when `instances` is given, then the K channels of `features`
     ([N x] K x H x W, cast to `dtype` first if needed)."""
-    require_positive(label_nc, "label_nc")
     kind = kind_of(labels, instances, features)
-    labels, single = as_batch(labels, "labels", 2)
+    labels, single = as_label_batch(labels, label_nc)
     n, h, w = labels.shape
     out_dtype = float_output_name(dtype)
     channels = label_nc
-    native_instances = None
     if instances is not None:
         instances, _ = as_batch(instances, "instances", 2)
-        native_instances = native_array(instances, kind)
         channels += 1
-    native_features = None
     if features is not None:
         features, _ = as_batch(features, "features", 3)
-        if name_of_dtype(features.dtype) != out_dtype:
-            features = (
-                features.to(torch_dtype_named(out_dtype))
-                if kind.is_torch
-                else features.astype(numpy_dtype_named(out_dtype))
-            )
-        native_features = native_array(features, kind)
+        features = cast_to(features, out_dtype, kind)
         channels += features.shape[1]
     out, result = prepare_output(kind, (n, channels, h, w), out_dtype, out, single)
-    status = kind.zeros((2,), "int64")
-    _native.generator_input(
-        native_array(labels, kind),
-        native_instances,
-        native_features,
-        label_nc,
-        native_array(out, kind),
-        native_array(status, kind),
-        thread_count(threads),
-        kind.stream,
-    )
-    raise_on_error(status, check, label_nc)
+    call_native_checked(
+        _native.generator_input, kind, labels, instances, features, label_nc, out,
+        threads=threads, check=check, label_nc=label_nc,
+    )  # fmt: skip
     return result

@@ -10,12 +10,10 @@ from p2phd.ops.arrays import (
     ArrayLike,
     as_batch,
     as_contiguous,
+    call_native_checked,
     kind_of,
     name_of_dtype,
-    native_array,
     prepare_output,
-    raise_on_error,
-    thread_count,
 )
 
 
@@ -43,16 +41,8 @@ def instance_broadcast(
         kind, (n, table.shape[1], h, w), name_of_dtype(table.dtype), out, single
     )
     workspace = kind.empty((_native.instance_broadcast_workspace_bytes(ids.shape[0]),), "uint8")
-    status = kind.zeros((2,), "int64")
-    _native.instance_broadcast(
-        native_array(instances, kind),
-        native_array(ids, kind),
-        native_array(table, kind),
-        native_array(out, kind),
-        native_array(workspace, kind),
-        native_array(status, kind),
-        thread_count(threads),
-        kind.stream,
-    )
-    raise_on_error(status, check)
+    call_native_checked(
+        _native.instance_broadcast, kind, instances, ids, table, out, workspace,
+        threads=threads, check=check,
+    )  # fmt: skip
     return result

@@ -8,11 +8,10 @@ from p2phd.ops.arrays import (
     ArrayLike,
     DTypeLike,
     as_batch,
+    call_native,
     float_output_name,
     kind_of,
-    native_array,
     prepare_output,
-    thread_count,
 )
 
 
@@ -28,7 +27,5 @@ def instance_edges(
     instances, single = as_batch(instances, "instances", 2)
     n, h, w = instances.shape
     out, result = prepare_output(kind, (n, 1, h, w), float_output_name(dtype), out, single)
-    _native.instance_edges(
-        native_array(instances, kind), native_array(out, kind), thread_count(threads), kind.stream
-    )
+    call_native(_native.instance_edges, kind, instances, out, threads=threads)
     return result

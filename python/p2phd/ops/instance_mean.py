@@ -12,12 +12,10 @@ from p2phd import _native
 from p2phd.ops.arrays import (
     ArrayLike,
     as_batch,
+    call_native_checked,
     kind_of,
     name_of_dtype,
-    native_array,
     prepare_output,
-    raise_on_error,
-    thread_count,
 )
 
 
@@ -36,17 +34,10 @@ def _instance_mean_native(
         kind, tuple(features.shape), name_of_dtype(features.dtype), out, single
     )
     workspace = kind.empty((_native.instance_mean_workspace_bytes(n, h, w, k),), "uint8")
-    status = kind.zeros((2,), "int64")
-    _native.instance_mean(
-        native_array(features, kind),
-        native_array(instances, kind),
-        native_array(out, kind),
-        native_array(workspace, kind),
-        native_array(status, kind),
-        thread_count(threads),
-        kind.stream,
-    )
-    raise_on_error(status, check)
+    call_native_checked(
+        _native.instance_mean, kind, features, instances, out, workspace,
+        threads=threads, check=check,
+    )  # fmt: skip
     return result
 
 

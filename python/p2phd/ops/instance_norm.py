@@ -10,11 +10,11 @@ from p2phd.ops.arrays import (
     INT64_MAX,
     ArrayLike,
     as_batch,
+    call_native,
     kind_of,
     name_of_dtype,
     native_array,
     require_int,
-    thread_count,
 )
 from p2phd.ops.layout import in_layout, is_channels_last, prepare_layout_output
 
@@ -55,7 +55,9 @@ def instance_norm(
     shape = (n, c, h + 2 * pad, w + 2 * pad)
     out, result = prepare_layout_output(kind, shape, x_dtype, out, single, channels_last)
     workspace = kind.empty((_native.instance_norm_workspace_bytes(list(x.shape)),), "uint8")
-    _native.instance_norm(
+    call_native(
+        _native.instance_norm,
+        kind,
         native_array(x, kind, channels_last),
         native_residual,
         native_array(out, kind, channels_last),
@@ -64,8 +66,7 @@ def instance_norm(
         relu,
         channels_last,
         eps,
-        native_array(workspace, kind),
-        thread_count(threads),
-        kind.stream,
+        workspace,
+        threads=threads,
     )
     return result

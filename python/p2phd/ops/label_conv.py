@@ -9,13 +9,13 @@ from p2phd import _native
 from p2phd.ops.arrays import (
     ArrayLike,
     DTypeLike,
+    Kind,
     as_batch,
+    as_label_batch,
+    call_native_checked,
     float_output_name,
     kind_of,
     native_array,
-    raise_on_error,
-    require_positive,
-    thread_count,
 )
 from p2phd.ops.layout import cast_to, conv_taps, prepare_layout_output
 
@@ -34,13 +34,24 @@ def _pooled(channels: ArrayLike) -> ArrayLike:
     return pooled if isinstance(channels, torch.Tensor) else pooled.numpy()
 
 
-def _require_like_labels(channels: ArrayLike, name: str, n: int, h: int, w: int) -> None:
-    """N x K x H x W channels of the labels' N, H, W (checked before pooling changes them)."""
+def _extra_channels(
+    channels: ArrayLike,
+    name: str,
+    labels_shape: tuple[int, ...],
+    pool: bool,
+    dtype: str,
+    kind: Kind,
+) -> ArrayLike:
+    """[N x] K x H x W `edges` or `features` batched, checked to have the labels' N, H, W
+    (before pooling changes them), pooled if `pool`, and cast to the output's dtype."""
+    channels, _ = as_batch(channels, name, 3)
+    n, h, w = labels_shape
     if channels.shape[0] != n or tuple(channels.shape[2:]) != (h, w):
         raise ValueError(
             f"{name} must be N x K x H x W with N, H, W = {n}, {h}, {w} as the labels, "
             f"got shape {tuple(channels.shape)}"
         )
+    return cast_to(_pooled(channels) if pool else channels, dtype, kind)
 
 
 def label_conv(
@@ -69,45 +80,24 @@ def label_conv(
     With `pool`, the convolution runs on that input average-pooled as pix2pixHD's pyramid
     does (3 x 3, stride 2, padding 1 not counted): the coarse generator's first layer. The
     result is then [N x] C_out x ceil(H / 2) x ceil(W / 2)."""
-    require_positive(label_nc, "label_nc")
     kind = kind_of(labels, edges, features, weight, bias)
-    labels, single = as_batch(labels, "labels", 2)
+    labels, single = as_label_batch(labels, label_nc)
     n, h, w = labels.shape
     out_dtype = float_output_name(dtype)
     taps, bias = conv_taps(weight, bias, kind)
-    # The converted arrays stay referenced until the kernel has run.
-    native_edges = None
     if edges is not None:
-        edges, _ = as_batch(edges, "edges", 3)
-        _require_like_labels(edges, "edges", n, h, w)
-        edges = cast_to(_pooled(edges) if pool else edges, out_dtype, kind)
-        native_edges = native_array(edges, kind)
-    native_features = None
+        edges = _extra_channels(edges, "edges", labels.shape, pool, out_dtype, kind)
     if features is not None:
-        features, _ = as_batch(features, "features", 3)
-        _require_like_labels(features, "features", n, h, w)
-        features = cast_to(_pooled(features) if pool else features, out_dtype, kind)
-        native_features = native_array(features, kind)
+        features = _extra_channels(features, "features", labels.shape, pool, out_dtype, kind)
     if channels_last and (single or not kind.is_torch):
         raise ValueError("channels_last output needs a batch of torch tensors")
     if pool:
         h, w = (h + 1) // 2, (w + 1) // 2
     shape = (n, taps.shape[-1], h, w)
     out, result = prepare_layout_output(kind, shape, out_dtype, out, single, channels_last)
-    status = kind.zeros((2,), "int64")
-    _native.label_conv(
-        native_array(labels, kind),
-        native_edges,
-        native_features,
-        label_nc,
-        native_array(taps, kind),
-        native_array(bias, kind),
-        native_array(out, kind, channels_last),
-        pool,
-        channels_last,
-        native_array(status, kind),
-        thread_count(threads),
-        kind.stream,
-    )
-    raise_on_error(status, check, label_nc)
+    native_out = native_array(out, kind, channels_last)
+    call_native_checked(
+        _native.label_conv, kind, labels, edges, features, label_nc, taps, bias, native_out,
+        pool, channels_last, threads=threads, check=check, label_nc=label_nc,
+    )  # fmt: skip
     return result

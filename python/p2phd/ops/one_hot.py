@@ -7,14 +7,11 @@ from p2phd import _native
 from p2phd.ops.arrays import (
     ArrayLike,
     DTypeLike,
-    as_batch,
+    as_label_batch,
+    call_native_checked,
     float_output_name,
     kind_of,
-    native_array,
     prepare_output,
-    raise_on_error,
-    require_positive,
-    thread_count,
 )
 
 
@@ -28,19 +25,12 @@ def one_hot(
     threads: int | None = None,
 ) -> ArrayLike:
     """[N x] H x W labels -> [N x] C x H x W, channel c is 1 where labels == c, else 0."""
-    require_positive(label_nc, "label_nc")
     kind = kind_of(labels)
-    labels, single = as_batch(labels, "labels", 2)
+    labels, single = as_label_batch(labels, label_nc)
     n, h, w = labels.shape
     out, result = prepare_output(kind, (n, label_nc, h, w), float_output_name(dtype), out, single)
-    status = kind.zeros((2,), "int64")
-    _native.one_hot(
-        native_array(labels, kind),
-        native_array(out, kind),
-        label_nc,
-        native_array(status, kind),
-        thread_count(threads),
-        kind.stream,
-    )
-    raise_on_error(status, check, label_nc)
+    call_native_checked(
+        _native.one_hot, kind, labels, out, label_nc,
+        threads=threads, check=check, label_nc=label_nc,
+    )  # fmt: skip
     return result

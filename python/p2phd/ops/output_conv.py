@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 from p2phd import _native
-from p2phd.ops.arrays import (
-    ArrayLike,
-    as_batch,
-    kind_of,
-    native_array,
-    prepare_output,
-    thread_count,
-)
+from p2phd.ops.arrays import ArrayLike, as_batch, call_native, kind_of, native_array, prepare_output
 from p2phd.ops.layout import conv_taps, is_channels_last
 
 
@@ -37,13 +30,8 @@ def output_conv(
     if min(shape[1:3]) < 1:
         raise ValueError(f"x of {h} x {w} is smaller than the {k} x {k} kernel")
     out, result = prepare_output(kind, shape, "uint8", out, single)
-    _native.output_conv(
-        native_array(x, kind, channels_last),
-        native_array(taps, kind),
-        native_array(bias, kind),
-        native_array(out, kind),
-        channels_last,
-        thread_count(threads),
-        kind.stream,
+    native_x = native_array(x, kind, channels_last)
+    call_native(
+        _native.output_conv, kind, native_x, taps, bias, out, channels_last, threads=threads
     )
     return result

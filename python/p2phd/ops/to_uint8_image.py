@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 from p2phd import _native
-from p2phd.ops.arrays import (
-    ArrayLike,
-    as_batch,
-    kind_of,
-    native_array,
-    prepare_output,
-    thread_count,
-)
+from p2phd.ops.arrays import ArrayLike, as_batch, call_native, kind_of, prepare_output
 
 
 def to_uint8_image(
@@ -31,7 +24,5 @@ def to_uint8_image(
     y, single = as_batch(y, "y", 3)
     n, c, h, w = y.shape
     out, result = prepare_output(kind, (n, h, w, c), "uint8", out, single)
-    _native.to_uint8_image(
-        native_array(y, kind), native_array(out, kind), rounding, thread_count(threads), kind.stream
-    )
+    call_native(_native.to_uint8_image, kind, y, out, rounding, threads=threads)
     return result

@@ -33,12 +33,17 @@ def onednn_available(precision: str = "fp32") -> bool:
         return False
 
 
-class OneDnnConv2d(nn.Module):
-    """An nn.Conv2d (zero padding) computed by oneDNN; it shares the conv's parameters."""
+class _OneDnnConvolution(nn.Module):
+    """A convolution module computed by oneDNN: it holds the module (so shares its parameters,
+    under `conv.*`) and only replaces its forward."""
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d) -> None:
         super().__init__()
         self.conv = conv
+
+
+class OneDnnConv2d(_OneDnnConvolution):
+    """An nn.Conv2d (zero padding) computed by oneDNN."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
@@ -48,12 +53,8 @@ class OneDnnConv2d(nn.Module):
         )  # fmt: skip
 
 
-class OneDnnConvTranspose2d(nn.Module):
-    """An nn.ConvTranspose2d computed by oneDNN; it shares the conv's parameters."""
-
-    def __init__(self, conv: nn.ConvTranspose2d) -> None:
-        super().__init__()
-        self.conv = conv
+class OneDnnConvTranspose2d(_OneDnnConvolution):
+    """An nn.ConvTranspose2d computed by oneDNN."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv

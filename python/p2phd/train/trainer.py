@@ -279,7 +279,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- the schedule
 
-    def _loader(self, epoch: int, skip: int) -> torch.utils.data.DataLoader:
+    def loader(self, epoch: int, skip: int = 0) -> torch.utils.data.DataLoader:
+        """This rank's batches of `epoch` as the training loop reads them, less the first `skip`
+        images (a resumed run)."""
         return epoch_loader(
             self.dataset,
             self.opts,
@@ -335,7 +337,7 @@ class Trainer:
             epoch = self.epoch
             self._set_lr(self.lr_at(epoch))
             skip = self.epoch_iter  # images of this epoch already seen (a resumed run)
-            for batch in self._loader(epoch, skip):
+            for batch in self.loader(epoch, skip):
                 losses = self.step(batch)
                 n = int(batch["label"].shape[0])
                 self.iteration += 1
