@@ -13,9 +13,7 @@ import torch
 from p2phd import checkpoint
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.models import GeneratorConfig, build_generator
-from p2phd.runtime import RenderMemoryError, Runtime, openvino_backend
-from p2phd.runtime.batches import map_parts
-from p2phd.runtime.map_feeds import Maps
+from p2phd.runtime import RenderMemoryError, Runtime
 
 ov = pytest.importorskip("openvino")
 
@@ -163,25 +161,6 @@ def test_two_threads_share_one_runtime(local_bundle, scene):
     for thread in threads:
         thread.join()
     assert len(results) == 6 and all(np.array_equal(r, expected) for r in results)
-
-
-def test_a_batch_renders_in_one_inference_with_the_bytes_of_each_map_alone(local_bundle):
-    """OpenVINO's instance norm and transposed convolution compute a lone map in another
-    order than a map in a batch (of 3: the transposed convolution); the backend runs them
-    per map, so the Runtime need not split an f32 batch."""
-    loaded = checkpoint.load(local_bundle)
-    generator = loaded.generator.eval()
-    backend = openvino_backend.from_generator("local", generator, loaded.config, "fp32")
-    for count in (3, 5):
-        assert map_parts(count, backend, None) == [slice(0, count)]
-        scenes = [synthetic_scene(seed, 64, 128) for seed in range(count)]
-        labels = torch.from_numpy(np.stack([s.labels for s in scenes]))
-        instances = torch.from_numpy(np.stack([s.instances for s in scenes])).long()
-        batch = backend.render_maps(Maps(labels, instances, None))
-        for index in range(count):
-            one = slice(index, index + 1)
-            alone = backend.render_maps(Maps(labels[one], instances[one], None))
-            assert torch.equal(batch[index], alone[0]), (count, index)
 
 
 def test_the_bytes_do_not_depend_on_the_number_of_threads(local_bundle, scene):

@@ -16,11 +16,10 @@ from p2phd.runtime.opening import Backend
 
 def map_parts(n: int, backend: Backend, fixed_shape: tuple[int, int, int] | None) -> list[slice]:
     """The slices of the batch that go through the generator together: on a CPU one map
-    at a time (PyTorch's and onnxruntime's CPU kernels may pick their algorithm and the
-    order of their sums by batch size), except on a backend whose floats for a map are the
-    same in any batch (`batch_exact`: the torch backend, all in oneDNN, and the openvino
-    backend in f32, its instance norms and transposed convolutions run per map); elsewhere,
-    and for an artifact of fixed batch size, the whole batch."""
+    at a time (PyTorch's, onnxruntime's and OpenVINO's CPU kernels may pick their
+    algorithm and the order of their sums by batch size), except on a backend whose
+    floats for a map are the same in any batch (`batch_exact`: the torch backend, all in
+    oneDNN); elsewhere, and for an artifact of fixed batch size, the whole batch."""
     # getattr: a backend that does not say is taken not to be batch-exact.
     batch_exact = getattr(backend, "batch_exact", False)
     if backend.device.type == "cpu" and fixed_shape is None and not batch_exact:

@@ -7,12 +7,8 @@ conversion inside it, so that OpenVINO fuses them with the first and last layers
 generator (float output, or rounding="public") is converted at its first use. ONNX files and
 OpenVINO IR files (.xml + .bin) run as they are.
 
-In f32 a batch renders in one inference, and each map gets the bytes it gets alone: the ops
-that OpenVINO computes in another order for a map in a batch than alone (the instance norm,
-the transposed convolution) run once per map (ops_map_by_map); the other layers compute a
-map the same in any batch. In bf16 and f16 the Runtime renders a batch map by map (batch_exact
-is False: their kernels split a few batch sizes differently). One model is
-compiled per shape (batch size included), with one infer request, and kept (the last few
+Maps render one at a time (a batch map by map, so that a map's bytes do not depend on the
+batch). One model is compiled per map shape, with one infer request, and kept (the last few
 shapes): the same shape always runs the same compiled code, so a render gives the same bytes
 at every call and in every process, at any number of threads from MIN_THREADS on (one
 thread sums instance norms in another order: a level apart at most). Compiled with
@@ -96,49 +92,6 @@ def brief(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines()]
     told = [line for line in lines if line and not line.startswith("Exception from ")]
     return " ".join(told) or str(error)
-
-
-# The ops that OpenVINO computes a map by in another order in a batch than alone: the
-# instance norm (MVN) sums a lone map split between threads, a map of a batch on one, and
-# the transposed convolution splits some batch sizes' work differently.
-BATCH_DEPENDENT_OPS = ("MVN", "ConvolutionBackpropData")
-
-
-def ops_map_by_map(model: Model) -> None:
-    """Splits each of BATCH_DEPENDENT_OPS in `model`, reshaped to a batch of N > 1, into N
-    copies that take one map each, joined again: each map of a batch goes through them as
-    it does alone, and so gets the bytes it gets alone."""
-    ops = ov_models.import_openvino().opset13
-    for node in model.get_ordered_ops():
-        if node.get_type_name() not in BATCH_DEPENDENT_OPS:
-            continue
-        source, *others = node.input_values()
-        batch = source.get_partial_shape()[0]
-        if not batch.is_static or batch.get_length() < 2:
-            continue
-        maps = ops.split(source, ops.constant(np.int64(0)), batch.get_length())
-        copies = [_copy(ops, node, part, others) for part in maps.outputs()]
-        node.output(0).replace(ops.concat(copies, 0).output(0))
-
-
-def _copy(ops: Any, node: Any, source: Any, others: list[Any]) -> Any:
-    """`node` (one of BATCH_DEPENDENT_OPS) on `source`, with its other inputs."""
-    given = node.get_attributes()
-    if node.get_type_name() == "MVN":
-        return ops.mvn(
-            source, others[0], given["normalize_variance"], given["eps"], given["eps_mode"]
-        )
-    return ops.convolution_backprop_data(
-        source,
-        others[0],
-        given["strides"],
-        others[1] if len(others) > 1 else None,  # the output shape, where it is given
-        given["pads_begin"],
-        given["pads_end"],
-        given["dilations"],
-        given["auto_pad"],
-        given["output_padding"],
-    )
 
 
 class OpenVinoUnavailable(RuntimeError):
@@ -230,10 +183,6 @@ class OpenVinoBackend:
         if self._loaded("plain"):
             if plain_model.inputs[0].get_element_type().get_type_name() == "f16":
                 self.input_dtype = torch.float16
-        # In f32 a map renders to the same bytes alone and in a batch (ops_map_by_map): the
-        # Runtime need not split a batch. bf16 and f16 kernels still split some batch sizes
-        # differently elsewhere (a batch of 6 in bf16): there the Runtime renders map by map.
-        self.batch_exact = precision == "fp32"
         self._compiled: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -261,7 +210,6 @@ class OpenVinoBackend:
         model = self._model(kind).clone()
         try:
             model.reshape(dict(shapes))
-            ops_map_by_map(model)
             compiled = ov_models.core().compile_model(model, "CPU", self.properties)
         except RuntimeError as error:
             described = ", ".join(f"{name} {list(shape)}" for name, shape in shapes)
@@ -273,13 +221,25 @@ class OpenVinoBackend:
         return request
 
     def _infer(self, kind: str, feeds: dict[str, np.ndarray], copy: bool) -> torch.Tensor:
-        """The first output for `feeds`, the whole batch in one inference."""
-        shapes = tuple((name, tuple(array.shape)) for name, array in feeds.items())
+        """The first output for `feeds`, map by map: OpenVINO's kernels split a batch's
+        work differently from one map's, so that a map would render a level apart in a
+        batch; one at a time, its bytes never depend on the batch it came in."""
+        count = next(iter(feeds.values())).shape[0]
         with self._lock:
-            request = self._request(kind, shapes)
-            request.infer(feeds, share_inputs=True)
-            result = request.get_output_tensor(0).data
-            return torch.from_numpy(np.array(result, copy=True) if copy else result)
+            if count == 1:
+                result = self._infer_one(kind, feeds)
+                return torch.from_numpy(np.array(result, copy=True) if copy else result)
+            images = [
+                self._infer_one(kind, {name: a[i : i + 1] for name, a in feeds.items()}).copy()
+                for i in range(count)
+            ]
+            return torch.from_numpy(np.concatenate(images))
+
+    def _infer_one(self, kind: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        shapes = tuple((name, tuple(array.shape)) for name, array in feeds.items())
+        request = self._request(kind, shapes)
+        request.infer(feeds, share_inputs=True)
+        return request.get_output_tensor(0).data
 
     def generate(self, generator_input: torch.Tensor) -> torch.Tensor:
         """N x input_nc x H x W -> N x 3 x H x W in [-1, 1]. The result is the infer
