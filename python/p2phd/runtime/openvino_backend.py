@@ -221,9 +221,11 @@ class OpenVinoBackend:
         return request
 
     def _infer(self, kind: str, feeds: dict[str, np.ndarray], copy: bool) -> torch.Tensor:
-        """The first output for `feeds`, map by map: OpenVINO's kernels split a batch's
-        work differently from one map's, so that a map would render a level apart in a
-        batch; one at a time, its bytes never depend on the batch it came in."""
+        """The first output for `feeds`, map by map: OpenVINO's instance norm (MVN) sums a
+        lone map split between threads but a map of a batch on one thread, and its
+        transposed convolution splits some batch sizes' work differently, so that a map
+        would render a level apart in a batch; one at a time, its bytes never depend on the
+        batch it came in (what that costs: BENCHMARKS.md, tools/batch_overhead.py)."""
         count = next(iter(feeds.values())).shape[0]
         with self._lock:
             if count == 1:
