@@ -37,6 +37,7 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
+from p2phd.atomic import remove_dead_temporaries
 from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
@@ -271,6 +272,9 @@ def render_maps(args: argparse.Namespace) -> int:
     if photo is not None:
         check_style_model(runtime, args.model)
     provenance = runtime.provenance()
+    if source.is_dir():
+        # A killed render's half-written images go; a render still writing here keeps its own.
+        remove_dead_temporaries(out)
     failures: list[tuple[Path, str]] = []
     progress = Progress(len(jobs), "images", "rendered")
     # A folder render records each output it writes (opened at the first one); a one-image

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2phd.atomic import atomic_paths, process_alive
+from p2phd.atomic import atomic_paths, process_alive, remove_dead_temporaries
 from p2phd.cli.common import (
     Parser,
     UsageError,
@@ -112,6 +112,8 @@ def synthesize(args: argparse.Namespace) -> int:
     progress = Progress(args.count, "scenes", "written")
     where = f"of {height}x{width} -> {root}/{args.phase}_{{label,inst,img}}"
     queued: collections.deque[tuple[int, AsyncResult]] = collections.deque()
+    for kind in ("label", "inst", "img"):  # what a killed run (its workers too) left
+        remove_dead_temporaries(root / f"{args.phase}_{kind}")
 
     def collect_oldest() -> None:
         seed, job = queued.popleft()

@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Nothing half-written outlives the next run: a writer of a user's folder killed by SIGKILL
+(a real process, its workers too, killed while one of its temporaries exists) leaves
+temporaries, and the next run of the same command removes them, so that the folder holds
+only finished outputs; a live writer's temporaries stay (test_atomic_writes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from p2phd.map_jobs import MANIFEST_NAME
+from tests.kill_helpers import kill_while_writing, run_p2phd, temporaries
+
+SIZE = "64x128"
+SCENES = 150
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("maps")
+    run_p2phd("synth", str(root), "--size", SIZE, "--count", str(SCENES), "--phase", "test")
+    return root
+
+
+def _pngs(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.suffix == ".png")
+
+
+def test_a_killed_folder_render_leaves_no_temporary_after_the_next_run(
+    dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["demo", str(dataset), "--out", str(out)]
+    left = kill_while_writing("render", args, [out], lambda: bool(_pngs(out)))
+    assert left, "the kill left no temporary: nothing to test"
+    run_p2phd("render", *args)
+    expected = sorted(f"scene_{seed:06d}.png" for seed in range(SCENES))
+    assert sorted(p.name for p in out.iterdir()) == sorted([*expected, MANIFEST_NAME])
+    for name in expected:
+        with Image.open(out / name) as image:
+            image.load()
+
+
+def test_a_killed_synth_leaves_no_temporary_after_the_next_run(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    folders = [root / f"train_{kind}" for kind in ("label", "inst", "img")]
+    args = [str(root), "--size", SIZE, "--count", "200", "--workers", "2"]
+    left = kill_while_writing("synth", args, folders, lambda: bool(_pngs(folders[2])))
+    assert left, "the kill left no temporary: nothing to test"
+    run_p2phd("synth", *args)
+    assert temporaries(folders) == []
+    assert _pngs(folders[0]) == _pngs(folders[1]) == _pngs(folders[2])
