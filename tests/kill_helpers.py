@@ -86,3 +86,36 @@ def _wait_for_group(group: int) -> None:
 
 def _env() -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", P2PHD_TRACEBACK="1")
+
+
+# A writer stopped half-way: it holds its temporaries (files, or a folder filled before it is
+# renamed into place) when it says "ready", and sleeps until it is killed.
+_HALF_WRITER = """
+import sys, time
+from pathlib import Path
+from p2phd.atomic import atomic_paths, temporary_folder
+folder, targets = sys.argv[1] == "folder", [Path(p) for p in sys.argv[2:]]
+if folder:
+    targets[0].parent.mkdir(parents=True, exist_ok=True)
+    (temporary_folder(targets[0]) / "half").write_bytes(b"half")
+    print("ready", flush=True)
+    time.sleep(600)
+with atomic_paths(*targets) as temporaries:
+    for temporary in temporaries:
+        temporary.write_bytes(b"half")
+    print("ready", flush=True)
+    time.sleep(600)
+"""
+
+
+def killed_half_way(*targets: Path, folder: bool = False) -> list[Path]:
+    """A real process that was writing `targets` (or filling a temporary folder for the
+    first, with `folder`), killed by SIGKILL; returns the temporaries it left."""
+    argv = [sys.executable, "-c", _HALF_WRITER, "folder" if folder else "files", *map(str, targets)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=_env())
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    finally:
+        process.kill()
+        process.wait()
+    return temporaries(sorted({target.parent for target in targets}))

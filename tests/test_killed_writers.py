@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from p2phd.map_jobs import MANIFEST_NAME
-from tests.kill_helpers import kill_while_writing, run_p2phd, temporaries
+from tests.kill_helpers import kill_while_writing, killed_half_way, run_p2phd, temporaries
 
 SIZE = "64x128"
 SCENES = 150
@@ -55,3 +55,46 @@ def test_a_killed_synth_leaves_no_temporary_after_the_next_run(tmp_path: Path) -
     run_p2phd("synth", *args)
     assert temporaries(folders) == []
     assert _pngs(folders[0]) == _pngs(folders[1]) == _pngs(folders[2])
+
+
+def test_a_killed_openvino_export_leaves_no_temporary_after_the_next_run(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("openvino")
+    out = tmp_path / "demo.xml"
+    args = ["demo", "--to", "openvino", "--size", SIZE, "--out", str(out), "--no-verify"]
+
+    def converting() -> bool:  # the ONNX file is written in a folder beside the IR
+        return any(path.is_dir() for path in tmp_path.iterdir())
+
+    left = kill_while_writing("export", args, [tmp_path], converting)
+    assert left, "the kill left no temporary: nothing to test"
+    run_p2phd("export", *args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.bin", "demo.xml", "demo.xml.json"]
+
+
+def test_a_killed_triton_export_leaves_no_version_folder_after_the_next_run(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("onnx")
+    repo, model = tmp_path / "repo", tmp_path / "demo.onnx"
+    left = killed_half_way(repo / "demo" / "1", folder=True)
+    assert left
+    args = ["demo", "--to", "onnx", "--size", SIZE, "--out", str(model), "--no-verify"]
+    run_p2phd("export", *args, "--triton-repo", str(repo), "--triton-name", "demo")
+    assert sorted(p.name for p in (repo / "demo").iterdir()) == ["1", "config.pbtxt"]
+
+
+def test_a_killed_checkpoint_save_leaves_no_temporary_after_the_next_training(
+    tmp_path: Path,
+) -> None:
+    from p2phd.train import Trainer
+    from tests.train_helpers import tiny_options, write_scenes
+
+    run_dir = tmp_path / "run"
+    # An epoch's checkpoint is saved once: a resumed run never saves epoch 1 again.
+    left = killed_half_way(*(run_dir / f"1_net_{net}.pth" for net in ("G", "D")))
+    assert len(left) == 2
+    scenes = write_scenes(tmp_path / "data", 2)
+    Trainer(tiny_options(scenes, tmp_path, "run", max_iters=2)).train()
+    assert temporaries([run_dir, run_dir / "samples"]) == []
