@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from p2phd.map_jobs import MANIFEST_NAME
+from tests.dataset_helpers import write_test_dataset
 from tests.kill_helpers import kill_while_writing, killed_half_way, run_p2phd, temporaries
 
 SIZE = "64x128"
@@ -98,3 +99,24 @@ def test_a_killed_checkpoint_save_leaves_no_temporary_after_the_next_training(
     scenes = write_scenes(tmp_path / "data", 2)
     Trainer(tiny_options(scenes, tmp_path, "run", max_iters=2)).train()
     assert temporaries([run_dir, run_dir / "samples"]) == []
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+def test_a_killed_ray_render_leaves_no_temporary_after_the_resumed_run(
+    tmp_path: Path, ray_cluster
+) -> None:
+    from p2phd.cli import render
+
+    maps, out = write_test_dataset(tmp_path / "maps", 4, 64, 128), tmp_path / "out"
+    args = ["demo", str(maps), "--out", str(out), "--ray", "--actors", "1"]
+    assert render.main(args) == 0
+    finished = sorted(p.name for p in out.iterdir())
+    # Killed while writing a lost output: the resumed run renders it and removes the rest.
+    (out / finished[0]).unlink()
+    assert killed_half_way(out / finished[0])
+    assert render.main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == finished
+    # Killed while rewriting an output that exists: nothing to render, the rest removed.
+    assert killed_half_way(out / finished[1])
+    assert render.main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == finished
