@@ -12,7 +12,9 @@
                                                     test_inst/ (the public layout), or a
                                                     folder of label maps; a line of
                                                     OUT_DIR/p2phd-manifest.jsonl says
-                                                    what reproduces each output
+                                                    what reproduces each output; a
+                                                    killed render's half-written images
+                                                    there go when the next one starts
   p2phd-render MODEL DIR --out OUT_DIR --ray        the same on a Ray cluster (p2phd[ray]):
                 [auto|local|ADDRESS] [--actors N]   one Runtime per actor, existing outputs
                 [--batch-size B] [--overwrite]      skipped unless --overwrite

@@ -9,7 +9,7 @@ Seeds first_seed .. first_seed + count - 1, so train and test sets never overlap
 seed ranges do not. Scenes are queued a few per worker at a time, so any --count starts
 writing at once in bounded memory; each scene's three files appear together. Ctrl-C stops
 within moments, keeping the scenes written so far; the workers end with the command, even
-when it is killed.
+when it is killed, and the next run removes the half-written files a killed one left.
 """
 
 from __future__ import annotations
