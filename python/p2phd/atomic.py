@@ -16,7 +16,8 @@ A temporary file's name says who writes it (`.NAME.HOST-PID.RANDOM.tmp`), so tha
 still runs; a run that writes many files into a folder (a folder render, p2phd-synth, a
 Triton version, a training run) removes every killed writer's temporaries there first
 (`remove_dead_temporaries`), since it would not list the folder for each file. A hard kill
-between the renames of a set leaves some new files and some old: sets record digests of their members (`file_sha256`) to be refused as mixed when read.
+between the renames of a set leaves some new files and some old: sets record digests of
+their members (`file_sha256`) to be refused as mixed when read.
 """
 
 from __future__ import annotations
