@@ -153,16 +153,14 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def _dead_writers_temporary(name: str, prefix: str = ".") -> bool:
-    """Whether `name` is a temporary (`.NAME.HOST-PID.RANDOM.tmp`, `NAME` starting with
-    `prefix[1:]`) of a process of this host that no longer runs."""
-    if not (name.startswith(prefix) and name.endswith(".tmp")):
+def _dead_writers_temporary(name: str) -> bool:
+    """Whether `name` is a temporary (`.NAME.HOST-PID.RANDOM.tmp`) of a process of this
+    host that no longer runs."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
         return False
-    owner = name[len(prefix) : -len(".tmp")].rpartition(".")[0]
-    owner_host, _, pid = owner.rpartition("-")
-    owner_host = owner_host.rpartition(".")[2]  # after NAME (prefix "." leaves it in)
-    host = _owner().split("-")[0]
-    return owner_host == host and pid.isdigit() and not process_alive(int(pid))
+    owner = name[: -len(".tmp")].rpartition(".")[0].rpartition(".")[2]
+    host, _, pid = owner.partition("-")
+    return host == _owner().split("-")[0] and pid.isdigit() and not process_alive(int(pid))
 
 
 def _remove(path: Path) -> None:
@@ -179,7 +177,9 @@ def _remove_matching(folder: Path, prefix: str) -> list[Path]:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    removed = [folder / name for name in names if _dead_writers_temporary(name, prefix)]
+    removed = [
+        folder / name for name in names if name.startswith(prefix) and _dead_writers_temporary(name)
+    ]
     for path in removed:
         _remove(path)
     return removed
