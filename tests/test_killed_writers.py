@@ -16,7 +16,7 @@ from tests.dataset_helpers import write_test_dataset
 from tests.kill_helpers import kill_while_writing, killed_half_way, run_p2phd, temporaries
 
 SIZE = "64x128"
-SCENES = 150
+SCENES = 60
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_a_killed_folder_render_leaves_no_temporary_after_the_next_run(
 def test_a_killed_synth_leaves_no_temporary_after_the_next_run(tmp_path: Path) -> None:
     root = tmp_path / "data"
     folders = [root / f"train_{kind}" for kind in ("label", "inst", "img")]
-    args = [str(root), "--size", SIZE, "--count", "200", "--workers", "2"]
+    args = [str(root), "--size", SIZE, "--count", "60", "--workers", "2"]
     left = kill_while_writing("synth", args, folders, lambda: bool(_pngs(folders[2])))
     assert left, "the kill left no temporary: nothing to test"
     run_p2phd("synth", *args)
