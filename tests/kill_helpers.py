@@ -4,13 +4,14 @@ when one of its atomic writer's temporaries exists, as a machine that stops woul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 TIMEOUT_S = 60
@@ -108,14 +109,24 @@ with atomic_paths(*targets) as temporaries:
 """
 
 
-def killed_half_way(*targets: Path, folder: bool = False) -> list[Path]:
-    """A real process that was writing `targets` (or filling a temporary folder for the
-    first, with `folder`), killed by SIGKILL; returns the temporaries it left."""
-    argv = [sys.executable, "-c", _HALF_WRITER, "folder" if folder else "files", *map(str, targets)]
+@contextlib.contextmanager
+def writing_half_way(*targets: Path, folder: bool = False) -> Iterator[subprocess.Popen]:
+    """A real process writing `targets` (or filling a temporary folder for the first, with
+    `folder`) for as long as the block runs; SIGKILL ends it when the block does."""
+    mode = "folder" if folder else "files"
+    argv = [sys.executable, "-c", _HALF_WRITER, mode, *map(str, targets)]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=_env())
     try:
         assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        yield process
     finally:
         process.kill()
         process.wait()
+
+
+def killed_half_way(*targets: Path, folder: bool = False) -> list[Path]:
+    """A real process that was writing `targets` (or filling a temporary folder for the
+    first, with `folder`), killed by SIGKILL; returns the temporaries it left."""
+    with writing_half_way(*targets, folder=folder):
+        pass
     return temporaries(sorted({target.parent for target in targets}))
