@@ -129,3 +129,18 @@ def test_a_killed_ray_render_leaves_no_temporary_after_the_resumed_run(
     assert killed_half_way(out / finished[1])
     assert render.main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == finished
+
+
+@pytest.mark.parametrize("kind", ["one map", "demo"])
+def test_a_killed_one_image_render_leaves_no_temporary_after_the_next_run(
+    dataset: Path, tmp_path: Path, kind: str
+) -> None:
+    out = tmp_path / "out.png"
+    assert killed_half_way(out)
+    if kind == "demo":
+        run_p2phd("render", "--demo", str(out), "--size", SIZE)
+    else:
+        run_p2phd(
+            "render", "demo", str(dataset / "test_label" / "scene_000000.png"), "--out", str(out)
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]

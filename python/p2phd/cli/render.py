@@ -39,7 +39,7 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
-from p2phd.atomic import remove_dead_temporaries
+from p2phd.atomic import remove_dead_temporaries, remove_stale_temporaries
 from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
@@ -167,6 +167,7 @@ def render_demo(args: argparse.Namespace) -> int:
     runtime = Runtime(DEMO_MODEL, **runtime_options(args))
     scene = synthetic_scene(seed, *args.size)
     image = runtime.render(scene.labels, scene.instances, seed=seed)
+    remove_stale_temporaries(out)  # what a killed --demo of this file left
     write_image(out, image)
     elapsed = time.perf_counter() - start
     print(
@@ -274,9 +275,11 @@ def render_maps(args: argparse.Namespace) -> int:
     if photo is not None:
         check_style_model(runtime, args.model)
     provenance = runtime.provenance()
+    # A killed render's half-written images go; a render still writing here keeps its own.
     if source.is_dir():
-        # A killed render's half-written images go; a render still writing here keeps its own.
         remove_dead_temporaries(out)
+    else:
+        remove_stale_temporaries(out)
     failures: list[tuple[Path, str]] = []
     progress = Progress(len(jobs), "images", "rendered")
     # A folder render records each output it writes (opened at the first one); a one-image
