@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from p2phd.atomic import atomic_paths, atomic_write, process_alive
+from p2phd.atomic import atomic_paths, atomic_write, process_alive, remove_dead_temporaries
 from p2phd.image_io import write_png
 
 
@@ -86,3 +86,26 @@ def test_clean_stale_removes_only_what_dead_writers_left(tmp_path: Path) -> None
 def test_process_alive_tells_a_running_process_from_an_ended_one() -> None:
     assert process_alive(os.getpid())
     assert not process_alive(_dead_pid())
+
+
+def test_remove_dead_temporaries_takes_only_dead_writers_files_and_folders(
+    tmp_path: Path,
+) -> None:
+    with atomic_write(tmp_path / "a.png") as handle:  # the name format of this host's
+        handle.write(b"x")
+        ours = next(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
+    host = ours[len(".a.png.") :].split("-")[0]
+    dead_file = tmp_path / f".b.png.{host}-{_dead_pid()}.0123abcd.tmp"
+    dead_folder = tmp_path / f".3.{host}-{_dead_pid()}.4567abcd.tmp"
+    alive = tmp_path / f".c.png.{host}-{os.getpid()}.89abcdef.tmp"
+    elsewhere = tmp_path / f".d.png.0000ffff-{_dead_pid()}.0123abcd.tmp"
+    users = [tmp_path / ".notes.tmp", tmp_path / "e.png", tmp_path / f"f.{host}-1.00.tmp"]
+    for path in (dead_file, alive, elsewhere, *users):
+        path.write_bytes(b"left")
+    dead_folder.mkdir()
+    (dead_folder / "model.onnx").write_bytes(b"half")
+    removed = remove_dead_temporaries(tmp_path)
+    assert sorted(removed) == sorted([dead_file, dead_folder])
+    assert not dead_file.exists() and not dead_folder.exists()
+    assert all(path.exists() for path in (alive, elsewhere, *users))
+    assert remove_dead_temporaries(tmp_path / "missing") == []

@@ -13,8 +13,11 @@ is written (`check_replaceable`), so `--out /dev/null` cannot replace the machin
 
 A temporary file's name says who writes it (`.NAME.HOST-PID.RANDOM.tmp`), so that a save with
 `clean_stale` removes what a killed save of the same file left, and nothing of a writer that
-still runs. A hard kill between the renames of a set leaves some new files and some old:
-sets record digests of their members (`file_sha256`) to be refused as mixed when read.
+still runs; a run that writes many files into a folder (a folder render, p2phd-synth, a
+Triton version, a training run) removes every killed writer's temporaries there first
+(`remove_dead_temporaries`), since it would not list the folder for each file. A hard kill
+between the renames of a set leaves some new files and some old: sets record digests of
+their members (`file_sha256`) to be refused as mixed when read.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import errno
 import hashlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -39,6 +43,7 @@ __all__ = [
     "check_replaceable",
     "file_sha256",
     "process_alive",
+    "remove_dead_temporaries",
     "remove_stale_temporaries",
     "set_rename_hook",
     "temporary_folder",
@@ -148,23 +153,52 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
-    """Removes the temporary files beside `path` that a killed save of `path` left: those
-    of processes of this host that no longer run (another writer's files stay)."""
-    path = Path(path)
-    prefix, host = f".{path.name}.", _owner().split("-")[0]
+def _dead_writers_temporary(name: str) -> bool:
+    """Whether `name` is a temporary (`.NAME.HOST-PID.RANDOM.tmp`) of a process of this
+    host that no longer runs."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    owner = name[: -len(".tmp")].rpartition(".")[0].rpartition(".")[2]
+    host, _, pid = owner.partition("-")
+    return host == _owner().split("-")[0] and pid.isdigit() and not process_alive(int(pid))
+
+
+def _remove(path: Path) -> None:
+    """Removes a temporary file, or a temporary folder (`temporary_folder`) with its files."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _remove_matching(folder: Path, prefix: str) -> list[Path]:
     try:
-        names = os.listdir(path.parent)
+        names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
-        return
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        owner = name[len(prefix) : -len(".tmp")].rpartition(".")[0]
-        owner_host, _, pid = owner.rpartition("-")
-        if owner_host == host and pid.isdigit() and not process_alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path.parent / name)
+        return []
+    removed = [
+        folder / name for name in names if name.startswith(prefix) and _dead_writers_temporary(name)
+    ]
+    for path in removed:
+        _remove(path)
+    return removed
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
+    """Removes the temporary files (and folders) beside `path` that a killed save of `path`
+    left: those of processes of this host that no longer run (another writer's files stay)."""
+    path = Path(path)
+    _remove_matching(path.parent, f".{path.name}.")
+
+
+def remove_dead_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Removes every temporary file or folder in `folder` that a killed writer of this host
+    left, whatever it was writing, and returns their paths: what a run that writes many
+    files into a folder (images, scenes, versions) calls once before it starts, so that a
+    killed run's temporaries do not outlive the next one. A live writer's temporaries, and
+    another host's, stay."""
+    return _remove_matching(Path(folder), ".")
 
 
 def _create_temporary(path: Path, created: list[Path]) -> None:

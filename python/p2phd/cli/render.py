@@ -12,7 +12,9 @@
                                                     test_inst/ (the public layout), or a
                                                     folder of label maps; a line of
                                                     OUT_DIR/p2phd-manifest.jsonl says
-                                                    what reproduces each output
+                                                    what reproduces each output; a
+                                                    killed render's half-written images
+                                                    there go when the next one starts
   p2phd-render MODEL DIR --out OUT_DIR --ray        the same on a Ray cluster (p2phd[ray]):
                 [auto|local|ADDRESS] [--actors N]   one Runtime per actor, existing outputs
                 [--batch-size B] [--overwrite]      skipped unless --overwrite
@@ -37,6 +39,7 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
+from p2phd.atomic import remove_dead_temporaries, remove_stale_temporaries
 from p2phd.cli.common import (
     MAX_SIDE,
     Parser,
@@ -164,6 +167,7 @@ def render_demo(args: argparse.Namespace) -> int:
     runtime = Runtime(DEMO_MODEL, **runtime_options(args))
     scene = synthetic_scene(seed, *args.size)
     image = runtime.render(scene.labels, scene.instances, seed=seed)
+    remove_stale_temporaries(out)  # what a killed --demo of this file left
     write_image(out, image)
     elapsed = time.perf_counter() - start
     print(
@@ -271,6 +275,11 @@ def render_maps(args: argparse.Namespace) -> int:
     if photo is not None:
         check_style_model(runtime, args.model)
     provenance = runtime.provenance()
+    # A killed render's half-written images go; a render still writing here keeps its own.
+    if source.is_dir():
+        remove_dead_temporaries(out)
+    else:
+        remove_stale_temporaries(out)
     failures: list[tuple[Path, str]] = []
     progress = Progress(len(jobs), "images", "rendered")
     # A folder render records each output it writes (opened at the first one); a one-image

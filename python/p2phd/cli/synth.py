@@ -9,7 +9,7 @@ Seeds first_seed .. first_seed + count - 1, so train and test sets never overlap
 seed ranges do not. Scenes are queued a few per worker at a time, so any --count starts
 writing at once in bounded memory; each scene's three files appear together. Ctrl-C stops
 within moments, keeping the scenes written so far; the workers end with the command, even
-when it is killed.
+when it is killed, and the next run removes the half-written files a killed one left.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2phd.atomic import atomic_paths, process_alive
+from p2phd.atomic import atomic_paths, process_alive, remove_dead_temporaries
 from p2phd.cli.common import (
     Parser,
     UsageError,
@@ -112,6 +112,8 @@ def synthesize(args: argparse.Namespace) -> int:
     progress = Progress(args.count, "scenes", "written")
     where = f"of {height}x{width} -> {root}/{args.phase}_{{label,inst,img}}"
     queued: collections.deque[tuple[int, AsyncResult]] = collections.deque()
+    for kind in ("label", "inst", "img"):  # what a killed run (its workers too) left
+        remove_dead_temporaries(root / f"{args.phase}_{kind}")
 
     def collect_oldest() -> None:
         seed, job = queued.popleft()

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from p2phd.atomic import remove_dead_temporaries
 from p2phd.checkpoint import resolve_model
 from p2phd.distributed.jobs import MapPaths, pending, plan_maps
 from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
@@ -179,6 +180,9 @@ def render_jobs(
     # A model name ("demo": the model shipped with p2phd) or a path, as Runtime takes it;
     # absolute, since Ray's workers do not run in the driver's working directory.
     model = resolve_model(model).resolve()
+    # A killed render's half-written images (of this host) go before outputs are counted.
+    for folder in {job.out.parent for job in jobs}:
+        remove_dead_temporaries(folder)
     todo = pending(jobs, overwrite)
     summary = RenderSummary(maps=len(jobs), skipped=len(jobs) - len(todo), rendered=0)
     if not todo:

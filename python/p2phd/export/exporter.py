@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,13 @@ import numpy as np
 import torch
 
 from p2phd.artifact_io import Shapes, TensorSpec, io_tensors
-from p2phd.atomic import atomic_paths, atomic_write, check_replaceable, file_sha256
+from p2phd.atomic import (
+    atomic_paths,
+    atomic_write,
+    check_replaceable,
+    file_sha256,
+    temporary_folder,
+)
 from p2phd.checkpoint import LoadedModel, load
 from p2phd.checkpoint.digest import weights_sha256
 from p2phd.export import engine, triton
@@ -350,9 +357,13 @@ def _write(job: _Job) -> tuple[Path | None, bytes | None]:
         else:
             onnx_path = artifact_tmp
             if job.to != "onnx":
-                # Beside the artifact: the IR's files are renamed from there into place.
-                where = out_path.parent if job.to == "openvino" else None
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=where)))
+                if job.to == "openvino":
+                    # Beside the artifact, named as its temporaries: the IR's files are
+                    # renamed from there, and the next export removes a killed one's.
+                    workdir = temporary_folder(out_path)
+                    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+                else:
+                    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 onnx_path = workdir / "model.onnx"
             _write_onnx(job, onnx_path)
             if weights_tmps:

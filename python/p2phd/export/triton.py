@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from p2phd.atomic import atomic_write, temporary_folder
+from p2phd.atomic import atomic_write, remove_dead_temporaries, temporary_folder
 from p2phd.export.common import ExportUsageError
 from p2phd.sidecar import sidecar_path
 
@@ -127,6 +127,7 @@ def write_triton(
     }[fmt]
     model_dir = repo / name
     model_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(model_dir)  # a killed export's half-filled version folder
     version_dir = model_dir / str(next_version(model_dir))
     # The version directory appears complete or not at all: filled under a temporary name,
     # then renamed (which fails rather than replace a version that appeared meanwhile).

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from p2phd.atomic import remove_dead_temporaries
 from p2phd.checkpoint import LoadedModel, save_clusters
 
 from .checkpoints import (
@@ -330,6 +331,9 @@ class Trainer:
         if self.rank == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "opt.txt").write_text(format_options(opts))
+            # What a killed run left half-saved (an epoch's checkpoint is not saved again).
+            for folder in (self.dir, self.dir / "samples"):
+                remove_dead_temporaries(folder)
         stopped = False
         tick = start = time.perf_counter()
         iterations_at_start = self.iteration
