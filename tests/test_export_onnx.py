@@ -11,7 +11,7 @@ import torch
 
 from p2phd import export as ex
 from p2phd import ops
-from p2phd.export import common, exporter
+from p2phd.export import arguments, common
 from p2phd.models import graph
 from p2phd.models.config import GeneratorConfig
 from tests.export_helpers import (
@@ -222,7 +222,7 @@ def test_simplifier_keeps_the_end_to_end_graph_small(models, tmp_path):
 
 
 def test_default_out_names(tmp_path):
-    default_out = exporter.default_out
+    default_out = arguments.default_out
     out = default_out(tmp_path / "label2city_1024p" / "latest_net_G.pth", "onnx", "fp16", True)
     assert out.name == "label2city_1024p-fp16-preprocess.onnx"
     assert default_out("ckpt/label2city_1024p/", "engine", "fp32", False).name == (
