@@ -23,11 +23,16 @@ void instance_broadcast_cpu(const void* instances, DType instance_dtype, ImageSh
     using T = decltype(table_tag);
     dispatch_instance_type(instance_dtype, [&](auto instance_tag) {
       const auto* instance_data = static_cast<const decltype(instance_tag)*>(instances);
-      // The table is only read from here on: pixels split across threads.
+      // The table is only read from here on: pixels split across threads. Instance maps are
+      // runs of one id, so an id is looked up once per run of it.
       parallel_for(shape.total(), 1 << 14, [&](int64_t begin, int64_t end) {
+        int64_t row = -1;
         for (int64_t i = begin; i < end; ++i) {
-          instance_broadcast_pixel(instance_data, ws, shape, static_cast<const T*>(table),
-                                   channels, i, static_cast<T*>(out), status);
+          if (i == begin || instance_data[i] != instance_data[i - 1]) {
+            row = instance_broadcast_row(instance_data, ws, i, status);
+          }
+          instance_broadcast_write(row, shape, static_cast<const T*>(table), channels, i,
+                                   static_cast<T*>(out));
         }
       });
     });

@@ -57,22 +57,37 @@ P2PHD_HD void instance_broadcast_insert_id(const Id* ids, int64_t j,
   ws.rows[result.slot] = static_cast<int32_t>(j);
 }
 
-// Pass 2 for pixel `index` of the batch (b * H * W + p).
-template <typename Id, typename T>
-P2PHD_HD void instance_broadcast_pixel(const Id* instances, const InstanceBroadcastWorkspace& ws,
-                                       ImageShape shape, const T* table, int64_t channels,
-                                       int64_t index, T* out, int64_t* status) {
+// Pass 2, the lookup: the row of the table for pixel `index`'s id, -1 where the id is not
+// listed (or not valid, which is reported).
+template <typename Id>
+P2PHD_HD int64_t instance_broadcast_row(const Id* instances, const InstanceBroadcastWorkspace& ws,
+                                        int64_t index, int64_t* status) {
   const Id id = instances[index];
-  int64_t row = -1;
-  if (instance_id_valid(id, status, kInstanceIdOutOfRange)) {
-    const int64_t slot = instance_table_find(ws.keys, ws.capacity, static_cast<int32_t>(id));
-    row = slot < 0 ? -1 : ws.rows[slot];
+  if (!instance_id_valid(id, status, kInstanceIdOutOfRange)) {
+    return -1;
   }
+  const int64_t slot = instance_table_find(ws.keys, ws.capacity, static_cast<int32_t>(id));
+  return slot < 0 ? -1 : ws.rows[slot];
+}
+
+// Pass 2, the copy: row `row` of the table (zeros for -1) to pixel `index` of the output.
+template <typename T>
+P2PHD_HD void instance_broadcast_write(int64_t row, ImageShape shape, const T* table,
+                                       int64_t channels, int64_t index, T* out) {
   const PixelIndex at = pixel_index(shape, index);
   const T zero = from_float<T>(0.0f);
   for (int64_t k = 0; k < channels; ++k) {
     out[(at.b * channels + k) * shape.pixels() + at.p] = row < 0 ? zero : table[row * channels + k];
   }
+}
+
+// Pass 2 for pixel `index` of the batch (b * H * W + p).
+template <typename Id, typename T>
+P2PHD_HD void instance_broadcast_pixel(const Id* instances, const InstanceBroadcastWorkspace& ws,
+                                       ImageShape shape, const T* table, int64_t channels,
+                                       int64_t index, T* out, int64_t* status) {
+  const int64_t row = instance_broadcast_row(instances, ws, index, status);
+  instance_broadcast_write(row, shape, table, channels, index, out);
 }
 
 // instances: [N, H, W]; ids: [M] (an instance dtype); table: [M, K]; out: [N, K, H, W] of

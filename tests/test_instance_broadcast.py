@@ -49,6 +49,26 @@ def test_single_thin_images_and_no_ids(device, shape):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_runs_of_ids_across_thread_chunks(device, threads):
+    # The CPU loop looks an id up once per run: runs that cross the threads' chunks (2**14
+    # pixels), an unlisted id inside a run of listed ones, and an invalid id in a long run.
+    generator = torch.Generator().manual_seed(5)
+    lengths = torch.randint(1, 9000, (40,), generator=generator)
+    ids = torch.randint(0, 6, (40,), generator=generator)
+    instances = torch.repeat_interleave(ids, lengths)[: 3 * 2**14].reshape(3, -1, 128)
+    listed = torch.tensor([0, 2, 3, 5])
+    table = torch.randn(4, 3, generator=generator)
+    result = ops.instance_broadcast(
+        instances.to(device), listed.to(device), table.to(device), threads=threads
+    )
+    assert torch.equal(result.cpu(), reference.instance_broadcast(instances, listed, table))
+    instances[1, 30:40] = 2**33
+    with pytest.raises(ValueError, match="instance id 8589934592 is outside"):
+        ops.instance_broadcast(instances.to(device), listed.to(device), table.to(device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_duplicate_and_out_of_range_ids_raise(device):
     instances = torch.zeros(4, 4, dtype=torch.int64, device=device)
     table = torch.zeros(2, 3, device=device)

@@ -74,8 +74,10 @@ def cluster_features(
     style: Mapping[int, int] | None = None,
     seed: int | Sequence[int] = DEFAULT_SEED,
     threads: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """N x H x W instance map -> N x feat_num x H x W float32 feature map on its device.
+    """N x H x W instance map -> N x feat_num x H x W float32 feature map on its device
+    (written into `out`, a contiguous tensor of that shape, where given).
 
     Every instance whose class has clusters gets one of its class's centres: `style[id]` when
     given, else the one draw_styles draws for its map with that map's seed (`seed`: one for
@@ -103,23 +105,24 @@ def cluster_features(
             raise ValueError(
                 f"style for instance {instance_id}: cluster {choice} is outside [0, {len(centres)})"
             )
-    maps = []
-    for image, ids, map_seed in zip(instances, present, seeds, strict=True):
+    n, h, w = instances.shape
+    if out is None:
+        out = torch.empty(n, feat_num, h, w, dtype=torch.float32, device=instances.device)
+    for image, ids, map_seed, map_out in zip(instances, present, seeds, out, strict=True):
         chosen_ids, rows = [], []
         for instance_id, drawn in draw_styles(ids, clusters, map_seed).items():
             centres = clusters[ops.instance_class(instance_id)]
             chosen_ids.append(instance_id)
             rows.append(np.asarray(centres[style.get(instance_id, drawn)], dtype=np.float32))
         table = np.stack(rows) if rows else np.zeros((0, feat_num), np.float32)
-        maps.append(
-            ops.instance_broadcast(
-                image,
-                torch.tensor(chosen_ids, dtype=torch.int64, device=image.device),
-                torch.from_numpy(table).to(image.device),
-                threads=threads,
-            )
+        ops.instance_broadcast(
+            image,
+            torch.tensor(chosen_ids, dtype=torch.int64, device=image.device),
+            torch.from_numpy(table).to(image.device),
+            out=map_out,
+            threads=threads,
         )
-    return torch.stack(maps)
+    return out
 
 
 def check_features(features: torch.Tensor, shape: tuple[int, int, int], feat_num: int) -> None:

@@ -134,6 +134,7 @@ class Runtime:
         self.memory_limit = memory_limit
         self._lock = threading.Lock()
         self._input_buffers: dict[tuple[int, ...], torch.Tensor] = {}
+        self._feature_buffers: dict[tuple[int, ...], torch.Tensor] = {}
         openvino_options = (threads, openvino_config)
         if path.suffix in artifacts.SUFFIXES:
             opened = open_artifact(path, backend, device, precision, openvino_options, config)
@@ -464,4 +465,13 @@ class Runtime:
                 f"{self.source.name} is a feature model without clusters: pass features=, "
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
-        return cluster_features(instances, self.clusters, config.feat_num, style=style, seed=seeds)
+        # Into a buffer kept per shape: a new one each render costs its page faults.
+        n, h, w = shape
+        buffer = self._feature_buffers.get(shape)
+        if buffer is None:
+            self._feature_buffers.clear()  # keep one shape: a new size frees the old buffer
+            buffer = torch.empty(n, config.feat_num, h, w, device=instances.device)
+            self._feature_buffers[shape] = buffer
+        return cluster_features(
+            instances, self.clusters, config.feat_num, style=style, seed=seeds, out=buffer
+        )
