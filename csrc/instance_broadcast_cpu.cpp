@@ -24,15 +24,26 @@ void instance_broadcast_cpu(const void* instances, DType instance_dtype, ImageSh
     dispatch_instance_type(instance_dtype, [&](auto instance_tag) {
       const auto* instance_data = static_cast<const decltype(instance_tag)*>(instances);
       // The table is only read from here on: pixels split across threads. Instance maps are
-      // runs of one id, so an id is looked up once per run of it.
+      // runs of one id, so each run (within one image) is looked up once and its pixels of
+      // every channel are filled at once.
+      const int64_t pixels = shape.pixels();
+      const auto* rows = static_cast<const T*>(table);
+      auto* out_data = static_cast<T*>(out);
       parallel_for(shape.total(), 1 << 14, [&](int64_t begin, int64_t end) {
-        int64_t row = -1;
-        for (int64_t i = begin; i < end; ++i) {
-          if (i == begin || instance_data[i] != instance_data[i - 1]) {
-            row = instance_broadcast_row(instance_data, ws, i, status);
+        int64_t i = begin;
+        while (i < end) {
+          const PixelIndex at = pixel_index(shape, i);
+          const int64_t image_end = std::min(end, i + (pixels - at.p));
+          int64_t run_end = i + 1;
+          while (run_end < image_end && instance_data[run_end] == instance_data[i]) {
+            ++run_end;
           }
-          instance_broadcast_write(row, shape, static_cast<const T*>(table), channels, i,
-                                   static_cast<T*>(out));
+          const int64_t row = instance_broadcast_row(instance_data, ws, i, status);
+          for (int64_t k = 0; k < channels; ++k) {
+            const T value = row < 0 ? from_float<T>(0.0f) : rows[row * channels + k];
+            std::fill_n(out_data + (at.b * channels + k) * pixels + at.p, run_end - i, value);
+          }
+          i = run_end;
         }
       });
     });

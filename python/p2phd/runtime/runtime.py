@@ -39,6 +39,8 @@ BACKENDS = ("auto", "torch", "fused", "openvino", "onnxruntime", "tensorrt", "to
 MAX_SIDE = 8192
 
 ROUNDINGS = ("nearest", "public")
+# Instance map dtypes whose every id an int32 holds.
+_INT32_IDS = (torch.uint8, torch.int8, torch.int16, torch.uint16, torch.int32)
 # Backends that compute on a CPU with a thread pool of their own. Their renders prepare the
 # maps on one torch thread: torch's OpenMP workers, which keep spinning a while after each
 # parallel region, would otherwise take the cores from the backend's threads (on 2 cores
@@ -300,7 +302,7 @@ class Runtime:
             n, height, width = self._fixed_shape
         else:
             height, width = network_size(height, stride), network_size(width, stride)
-        element = torch.tensor([], dtype=self._backend.input_dtype).element_size()
+        element = self._backend.input_dtype.itemsize
         return render_bytes(self.config, n, height, width, element)
 
     def _check_memory(self, n: int, height: int, width: int) -> None:
@@ -351,8 +353,12 @@ class Runtime:
                         f"labels are {tuple(label_maps.shape)} but instances are "
                         f"{tuple(instance_maps.shape)}"
                     )
-                # int32 at least: uint16 tensors cannot be indexed for padding.
-                instance_maps = instance_maps.to(self.device, torch.int64)
+                # int32 at least (uint16 tensors cannot be indexed for padding), and int64
+                # where int32 cannot hold every id: one pass over the map fewer on a CPU.
+                narrow = instance_maps.dtype in _INT32_IDS
+                instance_maps = instance_maps.to(
+                    self.device, torch.int32 if narrow else torch.int64
+                )
             elif instances is not None:
                 raise ValueError("this model takes no instance map (it was trained without one)")
             feature_map = self._feature_map(instance_maps, style, features, features_from, seeds)
