@@ -61,12 +61,18 @@ def _dead_pid() -> int:
     return int(child.stdout)
 
 
+def _temporaries_host(target: Path) -> str:
+    """The host part of this process's temporaries' names (`.NAME.HOST-PID.RANDOM.tmp`), read
+    from one that atomic_write makes for `target`."""
+    with atomic_write(target) as handle:
+        handle.write(b"x")
+        ours = next(p.name for p in target.parent.iterdir() if p.name.endswith(".tmp"))
+    return ours[len(f".{target.name}.") :].split("-")[0]
+
+
 def test_clean_stale_removes_only_what_dead_writers_left(tmp_path: Path) -> None:
     target = tmp_path / "model.onnx"
-    with atomic_write(target) as handle:  # the name format of this host's temporaries
-        handle.write(b"x")
-        ours = next(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
-    host = ours[len(".model.onnx.") :].split("-")[0]
+    host = _temporaries_host(target)
     dead = tmp_path / f".model.onnx.{host}-{_dead_pid()}.0123abcd.tmp"
     alive = tmp_path / f".model.onnx.{host}-{os.getpid()}.4567abcd.tmp"
     elsewhere = tmp_path / f".model.onnx.0000ffff-{_dead_pid()}.89abcdef.tmp"
@@ -91,10 +97,7 @@ def test_process_alive_tells_a_running_process_from_an_ended_one() -> None:
 def test_remove_dead_temporaries_takes_only_dead_writers_files_and_folders(
     tmp_path: Path,
 ) -> None:
-    with atomic_write(tmp_path / "a.png") as handle:  # the name format of this host's
-        handle.write(b"x")
-        ours = next(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
-    host = ours[len(".a.png.") :].split("-")[0]
+    host = _temporaries_host(tmp_path / "a.png")
     dead_file = tmp_path / f".b.png.{host}-{_dead_pid()}.0123abcd.tmp"
     dead_folder = tmp_path / f".3.{host}-{_dead_pid()}.4567abcd.tmp"
     alive = tmp_path / f".c.png.{host}-{os.getpid()}.89abcdef.tmp"

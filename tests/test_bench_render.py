@@ -32,13 +32,20 @@ def test_render_bench_rows_sizes_and_progress(tmp_path, capsys):
     assert "load average " in captured.err  # the load the interleaved rounds ran under
 
 
-def test_cpu_rows_per_backend_and_precision_beside_bare_openvino_and_onnxruntime(tmp_path):
+def _cpu_table(tmp_path, arch: str, size: str, precisions: str) -> list[dict]:
+    """The JSON rows of one quick CPU run of p2phd-bench render."""
     pytest.importorskip("onnxruntime")
     out = tmp_path / "render.json"
-    argv = ["render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40", "--runs", "1"]
-    argv += ["--warmup", "1", "--precisions", "fp32,bf16", "--json", str(out)]
+    argv = ["render", "--arch", arch, "--device", "cpu", "--sizes", size, "--runs", "1"]
+    argv += ["--warmup", "1", "--precisions", precisions, "--json", str(out)]
     assert bench.main(argv) == 0
-    rows = {row["case"]: row for row in json.loads(out.read_text())["timings"]}
+    record = json.loads(out.read_text())
+    assert record["arguments"]["arch"] == arch
+    return record["timings"]
+
+
+def test_cpu_rows_per_backend_and_precision_beside_bare_openvino_and_onnxruntime(tmp_path):
+    rows = {row["case"]: row for row in _cpu_table(tmp_path, "tiny", "16x40", "fp32,bf16")}
     for backend in ("openvino", "torch", "fused"):
         for precision in ("fp32", "bf16"):
             assert f"p2phd {backend} ({precision})" in rows
@@ -81,14 +88,7 @@ def test_stage_rows_add_up_to_the_profiled_render_and_cpu_rows_report_peak_rss(t
 def test_the_bundled_demo_model_is_timed_with_its_features(tmp_path):
     # A feature model: the public pipeline and the bare rows take the feature map that
     # Runtime draws by default, so every fp32 row renders the torch reference's image.
-    pytest.importorskip("onnxruntime")
-    out = tmp_path / "render.json"
-    argv = ["render", "--arch", "demo", "--device", "cpu", "--sizes", "32x64", "--runs", "1"]
-    argv += ["--warmup", "1", "--precisions", "fp32", "--json", str(out)]
-    assert bench.main(argv) == 0
-    record = json.loads(out.read_text())
-    assert record["arguments"]["arch"] == "demo"
-    rows = {row["case"]: row for row in record["timings"]}
+    rows = {row["case"]: row for row in _cpu_table(tmp_path, "demo", "32x64", "fp32")}
     assert rows["public pipeline, FP32 eager"]["max_abs_diff"] <= 1
     for name in ("bare OpenVINO f32 (export)", "bare onnxruntime (export)"):
         assert rows[name]["mean_abs_diff"] <= 0.1 and rows[name]["max_abs_diff"] <= 4, name
