@@ -144,3 +144,22 @@ def test_a_killed_one_image_render_leaves_no_temporary_after_the_next_run(
             "render", "demo", str(dataset / "test_label" / "scene_000000.png"), "--out", str(out)
         )
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_a_killed_preview_leaves_no_temporary_after_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "preview.png"
+    assert killed_half_way(out)
+    run_p2phd("preview", "--out", str(out))
+    assert [p.name for p in tmp_path.iterdir()] == ["preview.png"]
+
+
+def test_a_killed_bench_leaves_no_temporary_beside_its_json_after_the_next_run(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "render.json"
+    assert killed_half_way(out)
+    run_p2phd(
+        "bench", "render", "--arch", "tiny", "--device", "cpu", "--sizes", "16x40",
+        "--precisions", "fp32", "--runs", "1", "--warmup", "1", "--json", str(out),
+    )  # fmt: skip
+    assert [p.name for p in tmp_path.iterdir()] == ["render.json"]

@@ -267,7 +267,8 @@ def write_json(path: str, device: str, command: str, args: argparse.Namespace, r
         },
         "timings": [dataclasses.asdict(row) for row in rows],
     }
-    with atomic_write(path) as handle:  # whole or not at all, and only a regular file
+    # Whole or not at all, only a regular file, and no temporary a killed run left beside it.
+    with atomic_write(path, clean_stale=True) as handle:
         handle.write(json.dumps(record, indent=2).encode())
 
 

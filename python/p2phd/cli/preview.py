@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from p2phd import ops
+from p2phd.atomic import remove_stale_temporaries
 from p2phd.cli.common import (
     Parser,
     check_not_an_input,
@@ -78,6 +79,7 @@ def preview(args: argparse.Namespace) -> int:
             f"labels are {labels.shape[0]}x{labels.shape[1]} but instances are "
             f"{instances.shape[0]}x{instances.shape[1]}"
         )
+    remove_stale_temporaries(out)  # what a killed preview of this file left
     write_image(out, preview_image(labels, instances, args.label_nc))
     elapsed = time.perf_counter() - start
     print(f"{out}: one-hot and instance edges of {source}, {elapsed:.2f} s")
