@@ -416,6 +416,21 @@ class Runtime:
                 raise ValueError(refusal)
         return [m if m is None else pad_for_network(m, stride) for m in maps]
 
+    def _kept_buffer(
+        self,
+        buffers: dict[tuple[int, ...], torch.Tensor],
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """A tensor of `shape` on the device kept in `buffers` from render to render (a new one
+        each render pays its page faults); only one shape is kept: a new size frees the old."""
+        buffer = buffers.get(shape)
+        if buffer is None:
+            buffers.clear()
+            buffer = torch.empty(shape, dtype=dtype, device=self.device)
+            buffers[shape] = buffer
+        return buffer
+
     def _generator_input(
         self,
         labels: torch.Tensor,
@@ -423,15 +438,9 @@ class Runtime:
         features: torch.Tensor | None,
     ) -> torch.Tensor:
         """The one-hot + edges + features input, written into a buffer kept per shape."""
-        key = (*labels.shape, self.config.input_nc)
-        buffer = self._input_buffers.get(key)
-        if buffer is None:
-            self._input_buffers.clear()  # keep one shape: a new size frees the old buffer
-            n, h, w = labels.shape
-            buffer = torch.empty(
-                n, self.config.input_nc, h, w, dtype=self._backend.input_dtype, device=self.device
-            )
-            self._input_buffers[key] = buffer
+        n, h, w = labels.shape
+        shape = (n, self.config.input_nc, h, w)
+        buffer = self._kept_buffer(self._input_buffers, shape, self._backend.input_dtype)
         if features is not None:
             features = features.to(buffer.dtype)
         return ops.generator_input(
@@ -471,13 +480,8 @@ class Runtime:
                 f"{self.source.name} is a feature model without clusters: pass features=, "
                 "features_from=, or a checkpoint with features_clustered_*.npy"
             )
-        # Into a buffer kept per shape: a new one each render costs its page faults.
         n, h, w = shape
-        buffer = self._feature_buffers.get(shape)
-        if buffer is None:
-            self._feature_buffers.clear()  # keep one shape: a new size frees the old buffer
-            buffer = torch.empty(n, config.feat_num, h, w, device=instances.device)
-            self._feature_buffers[shape] = buffer
+        buffer = self._kept_buffer(self._feature_buffers, (n, config.feat_num, h, w), torch.float32)
         return cluster_features(
             instances, self.clusters, config.feat_num, style=style, seed=seeds, out=buffer
         )
