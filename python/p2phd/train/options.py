@@ -9,18 +9,17 @@ from the same defaults and refuses names the parser does not know.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from p2phd import __version__
 from p2phd.models import EncoderConfig, GeneratorConfig
 
 RESIZE_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
-# Public options that only steered the public code's visualisation or its data-parallel
-# wrapper; accepted so that existing scripts run, and otherwise ignored.
-_IGNORED = ("display_winsize", "tf_log", "no_html", "verbose", "local_rank", "model", "isTrain")
+_Config = TypeVar("_Config")
 
 
 class TrainOptions(argparse.Namespace):
@@ -35,27 +34,18 @@ class TrainOptions(argparse.Namespace):
         return bool(self.instance_feat or self.label_feat)
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(
-            label_nc=self.label_nc,
-            use_instance=self.use_instance,
-            feat_num=self.feat_num,
-            instance_feat=self.use_features,
-            netG=self.netG,
-            ngf=self.ngf,
-            n_downsample_global=self.n_downsample_global,
-            n_blocks_global=self.n_blocks_global,
-            n_local_enhancers=self.n_local_enhancers,
-            n_blocks_local=self.n_blocks_local,
-            output_nc=self.output_nc,
-        )
+        return self._config(GeneratorConfig, instance_feat=self.use_features)
 
     def encoder_config(self) -> EncoderConfig:
-        return EncoderConfig(
-            input_nc=self.output_nc,
-            feat_num=self.feat_num,
-            nef=self.nef,
-            n_downsample=self.n_downsample_E,
+        return self._config(
+            EncoderConfig, input_nc=self.output_nc, n_downsample=self.n_downsample_E
         )
+
+    def _config(self, config_class: type[_Config], **not_options: Any) -> _Config:
+        """A config_class (a dataclass) from the options named as its fields, but for those
+        given."""
+        named = [f.name for f in dataclasses.fields(config_class) if f.name not in not_options]
+        return config_class(**{name: getattr(self, name) for name in named}, **not_options)
 
     @property
     def stride(self) -> int:
@@ -83,193 +73,196 @@ def build_parser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"p2phd {__version__}")
-    _add_experiment_options(parser)
-    _add_data_options(parser)
-    _add_generator_options(parser)
-    _add_feature_options(parser)
-    _add_loss_options(parser)
-    _add_schedule_options(parser)
-    _add_output_options(parser)
-    _add_ignored_options(parser)
+    for title, options in _OPTION_GROUPS:
+        group = parser.add_argument_group(title)
+        for option in options:
+            _add_option(group, *option)
     return parser
 
 
 class _Group(Protocol):
-    """What the option helpers below need of an argument group."""
+    """What _add_option needs of an argument group."""
 
     def add_argument(self, *names: str, **settings: Any) -> argparse.Action: ...
 
 
-def _text(group: _Group, name: str, default: str | None, help_text: str) -> None:
-    """A text option."""
-    group.add_argument(name, default=default, help=help_text)
+def _add_option(
+    group: _Group,
+    name: str,
+    default: object,
+    meaning: str,
+    choices: Sequence[object] | None = None,
+) -> None:
+    """One option, of the kind its default says: False an on/off flag, an int or a float a
+    number of that type, a string or None a text."""
+    if default is False:
+        group.add_argument(name, action="store_true", help=meaning)
+    elif isinstance(default, (int, float)):
+        group.add_argument(name, type=type(default), default=default, choices=choices, help=meaning)
+    else:
+        group.add_argument(name, default=default, choices=choices, help=meaning)
 
 
-def _flag(group: _Group, name: str, help_text: str) -> None:
-    """An on/off option, off by default."""
-    group.add_argument(name, action="store_true", help=help_text)
-
-
-def _number(group: _Group, name: str, default: float, help_text: str, **extra: Any) -> None:
-    """A number option; its type is that of its default (int or float)."""
-    group.add_argument(name, type=type(default), default=default, help=help_text, **extra)
-
-
-def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
-    """Name, device, seed and precision."""
-    g = parser.add_argument_group("experiment")
-    _text(g, "--name", "label2city", "experiment name: checkpoints go to CHECKPOINTS_DIR/NAME")
-    _text(g, "--checkpoints_dir", "./checkpoints", "where models are saved")
-    _text(g, "--gpu_ids", "0", "GPU ids, e.g. 0 or 0,1; -1 for CPU (with --device auto)")
-    g.add_argument(
-        "--device",
-        choices=["auto", "cpu", "cuda"],
-        default="auto",
-        help="auto: CUDA when available and --gpu_ids is not -1",
-    )
-    _number(g, "--seed", 0, "seed of the weights, the data order and the augmentation")
-    _number(
-        g,
-        "--num_threads",
-        0,
-        "torch CPU threads (0: torch's default); 1 is often fastest on a busy small machine",
-    )
-    _flag(g, "--fp16", "float16 autocast with loss scaling (CUDA only)")
-    _flag(g, "--bf16", "bfloat16 autocast (CPU or CUDA)")
-    _number(g, "--data_type", 32, "public option; 16 means --fp16", choices=[8, 16, 32])
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    """Where the data set is and how it is loaded."""
-    g = parser.add_argument_group("data")
-    _text(
-        g,
-        "--dataroot",
-        "./datasets/cityscapes/",
-        "dataset root with {phase}_label/, {phase}_inst/, {phase}_img/",
-    )
-    _text(g, "--phase", "train", "prefix of the data folders")
-    _number(g, "--label_nc", 35, "number of input label classes")
-    _number(
-        g, "--input_nc", 3, "public option; only used with --label_nc 0, which p2phd does not train"
-    )
-    _number(g, "--output_nc", 3, "output image channels")
-    _flag(g, "--no_instance", "no instance maps as input")
-    _number(g, "--batchSize", 1, "images per iteration (per process)")
-    _number(g, "--loadSize", 1024, "scale images to this size")
-    _number(g, "--fineSize", 512, "then crop to this size")
-    g.add_argument(
-        "--resize_or_crop",
-        default="scale_width",
-        choices=RESIZE_MODES,
-        help="preprocessing of the images at load time",
-    )
-    _flag(g, "--no_flip", "no random horizontal flips")
-    _flag(g, "--serial_batches", "take images in order, else shuffled each epoch")
-    _number(g, "--nThreads", 2, "data loader worker processes")
-    _number(g, "--max_dataset_size", float("inf"), "use at most this many images")
-    _flag(
-        g,
-        "--load_features",
-        "read precomputed feature maps from {phase}_feat/ instead of encoding them",
-    )
-    _flag(g, "--no_check", "skip reading every file of the data set before training")
-
-
-def _add_generator_options(parser: argparse.ArgumentParser) -> None:
-    """The generator's architecture."""
-    g = parser.add_argument_group("generator")
-    g.add_argument(
-        "--netG",
-        default="global",
-        choices=["global", "local"],
-        help="global generator or local enhancer",
-    )
-    _number(g, "--ngf", 64, "generator filters in the first conv layer")
-    _number(g, "--n_downsample_global", 4, "downsamplings in the global generator")
-    _number(g, "--n_blocks_global", 9, "residual blocks in the global generator")
-    _number(g, "--n_blocks_local", 3, "residual blocks in each local enhancer")
-    _number(g, "--n_local_enhancers", 1, "local enhancers")
-    _number(g, "--niter_fix_global", 0, "epochs of training only the outermost local enhancer")
-    g.add_argument(
-        "--norm", default="instance", choices=["instance"], help="normalisation (instance only)"
-    )
-    _flag(g, "--use_dropout", "public option; not supported")
-
-
-def _add_feature_options(parser: argparse.ArgumentParser) -> None:
-    """The instance feature encoder and its clustering."""
-    g = parser.add_argument_group("features")
-    _flag(
-        g,
-        "--instance_feat",
-        "train a feature encoder on instances; cluster its features afterwards",
-    )
-    _flag(g, "--label_feat", "public option; not supported")
-    _number(g, "--feat_num", 3, "instance feature channels")
-    _number(g, "--nef", 16, "encoder filters in the first conv layer")
-    _number(g, "--n_downsample_E", 4, "downsamplings in the encoder")
-    _number(g, "--n_clusters", 10, "k-means clusters per class")
-    _flag(g, "--no_cluster", "do not encode and cluster features at the end")
-
-
-def _add_loss_options(parser: argparse.ArgumentParser) -> None:
-    """The discriminator and the loss terms."""
-    g = parser.add_argument_group("discriminator and losses")
-    _number(g, "--num_D", 2, "discriminator scales")
-    _number(g, "--n_layers_D", 3, "layers of each discriminator")
-    _number(g, "--ndf", 64, "discriminator filters in the first conv layer")
-    _number(g, "--lambda_feat", 10.0, "weight of the feature matching and VGG losses")
-    _flag(g, "--no_ganFeat_loss", "no discriminator feature matching loss")
-    _flag(g, "--no_vgg_loss", "no VGG perceptual loss")
-    _text(
-        g,
-        "--vgg_weights",
-        None,
-        "VGG19 weights file (a torchvision vgg19 state dict); needed unless --no_vgg_loss",
-    )
-    _flag(g, "--no_lsgan", "vanilla GAN loss instead of least squares")
-    _number(g, "--pool_size", 0, "image pool of generated images (0 only)")
-
-
-def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
-    """Epochs, learning rate and resuming."""
-    g = parser.add_argument_group("schedule")
-    _number(g, "--niter", 100, "epochs at the starting learning rate")
-    _number(g, "--niter_decay", 100, "epochs of linear decay to zero")
-    _number(g, "--lr", 0.0002, "Adam learning rate")
-    _number(g, "--beta1", 0.5, "Adam beta1")
-    _number(g, "--max_iters", 0, "stop (and save) after this many iterations in total; 0: no limit")
-    _flag(g, "--continue_train", "resume from CHECKPOINTS_DIR/NAME/WHICH_EPOCH_*")
-    _text(g, "--which_epoch", "latest", "checkpoint to resume from")
-    _text(g, "--load_pretrain", "", "directory of a (global) checkpoint to start from")
-
-
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    """Logging, samples and checkpoints."""
-    g = parser.add_argument_group("output")
-    _number(g, "--display_freq", 100, "samples (in images) between sample grids")
-    _number(g, "--print_freq", 100, "samples (in images) between loss lines")
-    _number(g, "--save_latest_freq", 1000, "samples (in images) between latest checkpoints")
-    _number(g, "--save_epoch_freq", 10, "epochs between numbered checkpoints")
-    _flag(
-        g, "--debug", "one epoch over at most 10 images, printing and drawing samples every image"
-    )
-    _flag(
-        g, "--quiet", "no progress or loss lines (progress: on stderr from the first iteration on)"
-    )
-
-
-def _add_ignored_options(parser: argparse.ArgumentParser) -> None:
-    """Public options accepted and ignored."""
-    g = parser.add_argument_group(
-        "accepted for the public scripts and ignored (visualisation, DataParallel, model choice)"
-    )
-    for name in _IGNORED:
-        if name in ("no_html", "tf_log", "verbose", "isTrain"):
-            g.add_argument(f"--{name}", action="store_true", help="ignored")
-        else:
-            g.add_argument(f"--{name}", default=None, help="ignored")
+# The option groups in --help order, each with its options: (name, default, meaning) and for
+# a few the choices. Public options that only steered the public code's visualisation or its
+# data-parallel wrapper are accepted (the last group) so that existing scripts run, and
+# otherwise ignored.
+_OPTION_GROUPS: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...] = (
+    (
+        "experiment",
+        (
+            ("--name", "label2city", "experiment name: checkpoints go to CHECKPOINTS_DIR/NAME"),
+            ("--checkpoints_dir", "./checkpoints", "where models are saved"),
+            ("--gpu_ids", "0", "GPU ids, e.g. 0 or 0,1; -1 for CPU (with --device auto)"),
+            (
+                "--device",
+                "auto",
+                "auto: CUDA when available and --gpu_ids is not -1",
+                ["auto", "cpu", "cuda"],
+            ),
+            ("--seed", 0, "seed of the weights, the data order and the augmentation"),
+            (
+                "--num_threads",
+                0,
+                "torch CPU threads (0: torch's default); 1 is often fastest on a busy small "
+                "machine",
+            ),
+            ("--fp16", False, "float16 autocast with loss scaling (CUDA only)"),
+            ("--bf16", False, "bfloat16 autocast (CPU or CUDA)"),
+            ("--data_type", 32, "public option; 16 means --fp16", [8, 16, 32]),
+        ),
+    ),
+    (
+        "data",
+        (
+            (
+                "--dataroot",
+                "./datasets/cityscapes/",
+                "dataset root with {phase}_label/, {phase}_inst/, {phase}_img/",
+            ),
+            ("--phase", "train", "prefix of the data folders"),
+            ("--label_nc", 35, "number of input label classes"),
+            (
+                "--input_nc",
+                3,
+                "public option; only used with --label_nc 0, which p2phd does not train",
+            ),
+            ("--output_nc", 3, "output image channels"),
+            ("--no_instance", False, "no instance maps as input"),
+            ("--batchSize", 1, "images per iteration (per process)"),
+            ("--loadSize", 1024, "scale images to this size"),
+            ("--fineSize", 512, "then crop to this size"),
+            (
+                "--resize_or_crop",
+                "scale_width",
+                "preprocessing of the images at load time",
+                RESIZE_MODES,
+            ),
+            ("--no_flip", False, "no random horizontal flips"),
+            ("--serial_batches", False, "take images in order, else shuffled each epoch"),
+            ("--nThreads", 2, "data loader worker processes"),
+            ("--max_dataset_size", float("inf"), "use at most this many images"),
+            (
+                "--load_features",
+                False,
+                "read precomputed feature maps from {phase}_feat/ instead of encoding them",
+            ),
+            ("--no_check", False, "skip reading every file of the data set before training"),
+        ),
+    ),
+    (
+        "generator",
+        (
+            ("--netG", "global", "global generator or local enhancer", ["global", "local"]),
+            ("--ngf", 64, "generator filters in the first conv layer"),
+            ("--n_downsample_global", 4, "downsamplings in the global generator"),
+            ("--n_blocks_global", 9, "residual blocks in the global generator"),
+            ("--n_blocks_local", 3, "residual blocks in each local enhancer"),
+            ("--n_local_enhancers", 1, "local enhancers"),
+            ("--niter_fix_global", 0, "epochs of training only the outermost local enhancer"),
+            ("--norm", "instance", "normalisation (instance only)", ["instance"]),
+            ("--use_dropout", False, "public option; not supported"),
+        ),
+    ),
+    (
+        "features",
+        (
+            (
+                "--instance_feat",
+                False,
+                "train a feature encoder on instances; cluster its features afterwards",
+            ),
+            ("--label_feat", False, "public option; not supported"),
+            ("--feat_num", 3, "instance feature channels"),
+            ("--nef", 16, "encoder filters in the first conv layer"),
+            ("--n_downsample_E", 4, "downsamplings in the encoder"),
+            ("--n_clusters", 10, "k-means clusters per class"),
+            ("--no_cluster", False, "do not encode and cluster features at the end"),
+        ),
+    ),
+    (
+        "discriminator and losses",
+        (
+            ("--num_D", 2, "discriminator scales"),
+            ("--n_layers_D", 3, "layers of each discriminator"),
+            ("--ndf", 64, "discriminator filters in the first conv layer"),
+            ("--lambda_feat", 10.0, "weight of the feature matching and VGG losses"),
+            ("--no_ganFeat_loss", False, "no discriminator feature matching loss"),
+            ("--no_vgg_loss", False, "no VGG perceptual loss"),
+            (
+                "--vgg_weights",
+                None,
+                "VGG19 weights file (a torchvision vgg19 state dict); needed unless --no_vgg_loss",
+            ),
+            ("--no_lsgan", False, "vanilla GAN loss instead of least squares"),
+            ("--pool_size", 0, "image pool of generated images (0 only)"),
+        ),
+    ),
+    (
+        "schedule",
+        (
+            ("--niter", 100, "epochs at the starting learning rate"),
+            ("--niter_decay", 100, "epochs of linear decay to zero"),
+            ("--lr", 0.0002, "Adam learning rate"),
+            ("--beta1", 0.5, "Adam beta1"),
+            ("--max_iters", 0, "stop (and save) after this many iterations in total; 0: no limit"),
+            ("--continue_train", False, "resume from CHECKPOINTS_DIR/NAME/WHICH_EPOCH_*"),
+            ("--which_epoch", "latest", "checkpoint to resume from"),
+            ("--load_pretrain", "", "directory of a (global) checkpoint to start from"),
+        ),
+    ),
+    (
+        "output",
+        (
+            ("--display_freq", 100, "samples (in images) between sample grids"),
+            ("--print_freq", 100, "samples (in images) between loss lines"),
+            ("--save_latest_freq", 1000, "samples (in images) between latest checkpoints"),
+            ("--save_epoch_freq", 10, "epochs between numbered checkpoints"),
+            (
+                "--debug",
+                False,
+                "one epoch over at most 10 images, printing and drawing samples every image",
+            ),
+            (
+                "--quiet",
+                False,
+                "no progress or loss lines (progress: on stderr from the first iteration on)",
+            ),
+        ),
+    ),
+    (
+        "accepted for the public scripts and ignored (visualisation, DataParallel, model choice)",
+        (
+            ("--display_winsize", None, "ignored"),
+            ("--tf_log", False, "ignored"),
+            ("--no_html", False, "ignored"),
+            ("--verbose", False, "ignored"),
+            ("--local_rank", None, "ignored"),
+            ("--model", None, "ignored"),
+            ("--isTrain", False, "ignored"),
+        ),
+    ),
+)
 
 
 # The smallest value of each numeric option (0 for the *_freq options means never).
