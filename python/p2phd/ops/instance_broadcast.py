@@ -18,14 +18,9 @@ from p2phd.ops.arrays import (
 
 
 def instance_broadcast(
-    instances: ArrayLike,
-    ids: ArrayLike,
-    table: ArrayLike,
-    *,
-    out: ArrayLike | None = None,
-    check: bool = True,
-    threads: int | None = None,
-) -> ArrayLike:
+    instances: ArrayLike, ids: ArrayLike, table: ArrayLike,
+    *, out: ArrayLike | None = None, check: bool = True, threads: int | None = None,
+) -> ArrayLike:  # fmt: skip
     """[N x] H x W ids, M ids, M x K table -> [N x] K x H x W: the pixels of instance ids[j] get
     table[j], pixels of ids not listed get zeros. The output has the table's dtype."""
     kind = kind_of(instances, ids, table)

@@ -59,13 +59,9 @@ class _InstanceMean(torch.autograd.Function):
 
 
 def instance_mean(
-    features: ArrayLike,
-    instances: ArrayLike,
-    *,
-    out: ArrayLike | None = None,
-    check: bool = True,
-    threads: int | None = None,
-) -> ArrayLike:
+    features: ArrayLike, instances: ArrayLike,
+    *, out: ArrayLike | None = None, check: bool = True, threads: int | None = None,
+) -> ArrayLike:  # fmt: skip
     """Instance-wise average pooling: [N x] K x H x W features, [N x] H x W ids -> every pixel
     gets the mean over its instance (in its own image) of each channel, accumulated in float64.
 
