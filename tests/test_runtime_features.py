@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""runtime.features.instance_ids: the ids of an instance map, read from its runs."""
+"""runtime.features: the ids of an instance map (read from its runs) and the styles drawn."""
 
 from pathlib import Path
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from p2phd.image_io import read_instance_map
-from p2phd.runtime.features import instance_ids
+from p2phd.ops import instance_class
+from p2phd.runtime.features import draw_styles, instance_ids
 from tests.conftest import CITYSCAPES
 
 SAMPLES = CITYSCAPES / "test_inst"
@@ -38,3 +39,18 @@ def test_instance_ids_of_an_empty_map():
 def test_instance_ids_of_cityscapes_maps(path):
     image = torch.from_numpy(np.asarray(read_instance_map(path), dtype=np.int64))
     assert instance_ids(image) == image.unique().tolist()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_draw_styles_draws_one_index_per_instance_in_turn(seed):
+    # The contract of the drawn styles: a generator seeded with the map's seed draws one
+    # index per instance whose class has clusters, in ascending id order, one call each.
+    rng = np.random.default_rng(1000 + seed)
+    clusters = {c: np.zeros((int(rng.integers(1, 12)), 3)) for c in range(5, 40, 2)}
+    ids = sorted({int(i) for i in rng.integers(0, 40_000, size=int(rng.integers(0, 90)))})
+    reference, draw = {}, np.random.default_rng(seed)
+    for instance_id in ids:
+        centres = clusters.get(instance_class(instance_id))
+        if centres is not None:
+            reference[instance_id] = int(draw.integers(len(centres)))
+    assert draw_styles(reversed(ids), clusters, seed) == reference

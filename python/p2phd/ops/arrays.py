@@ -281,6 +281,11 @@ def require_writable(out: ArrayLike) -> None:
             raise ValueError(f"out must be in native byte order, got {out.dtype.str}")
         pointer, size = out.ctypes.data, out.nbytes
     elif out.device.type == "cpu":
+        if out.untyped_storage().resizable():
+            # torch's own allocation (heap or shared memory), always writable: reading
+            # /proc/self/maps costs more than many ops. Memory torch did not allocate (numpy's,
+            # a file mapping) is not resizable and is asked about.
+            return
         pointer, size = out.data_ptr(), out.numel() * out.element_size()
     else:
         return
