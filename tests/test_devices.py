@@ -88,6 +88,23 @@ def test_torch_threads_is_the_calling_threads_and_scoped():
         assert torch.get_num_threads() == 2
 
 
+def test_a_thread_started_inside_torch_threads_gets_the_process_count():
+    # A server's thread pool may start a thread while a render prepares its maps on one
+    # torch thread: the new thread must get the process's count, not the render's, for good.
+    torch.set_num_threads(2)
+    seen = []
+
+    def first_torch_use() -> None:
+        (torch.ones(1 << 16) * 2).sum()  # torch sets a thread's count at its first use
+        seen.append(torch.get_num_threads())
+
+    with torch_threads(1):
+        started = threading.Thread(target=first_torch_use)
+        started.start()
+        started.join()
+    assert seen == [2]
+
+
 @pytest.mark.parametrize("bad_labels", [False, True])
 def test_openvino_render_leaves_torch_threads_as_they_were(bundle, bad_labels):
     # The openvino backend prepares maps on one torch thread; the caller's count comes back.

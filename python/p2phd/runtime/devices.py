@@ -10,7 +10,11 @@ written by two streams at once; the caller's stream waits for the result, and no
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -36,20 +40,56 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def _reaches_torch(set_count: Callable[[int], None]) -> bool:
+    """Whether `set_count` changes torch's count in the calling thread (tried in a thread
+    of its own, so that no thread of the caller's keeps the change)."""
+    changed = []
+
+    def probe() -> None:
+        before = torch.get_num_threads()
+        set_count(2 if before == 1 else 1)
+        changed.append(torch.get_num_threads() != before)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return changed == [True]
+
+
+@functools.cache
+def _calling_thread_setter() -> Callable[[int], None] | None:
+    """omp_set_num_threads of the OpenMP runtime torch ships (its Linux wheels' libgomp),
+    which sets the calling thread's count only: torch.set_num_threads also sets the count
+    that every thread takes at its first torch op, for good. None where there is none to
+    reach, or where it does not set torch's count."""
+    for path in sorted((Path(torch.__file__).parent / "lib").glob("lib*omp*.so*")):
+        try:
+            set_count = ctypes.CDLL(str(path)).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        set_count.argtypes, set_count.restype = [ctypes.c_int], None
+        if _reaches_torch(set_count):
+            return set_count
+    return None
+
+
 @contextlib.contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
-    """torch's intra-op thread count set to `count` for the block, then restored (None:
-    left as it is). OpenMP keeps the count per thread: threads already running keep theirs
-    (a thread started inside the block starts with `count`)."""
+    """torch's intra-op thread count in the calling thread set to `count` for the block,
+    then restored (None: left as it is). Other threads keep theirs, and a thread started
+    inside the block gets the process's count, where torch's OpenMP runtime can be reached
+    (Linux wheels); elsewhere torch.set_num_threads sets it, and a thread whose first torch
+    op falls inside the block keeps `count`."""
     if count is None:
         yield
         return
+    set_count = _calling_thread_setter() or torch.set_num_threads
     previous = torch.get_num_threads()
-    torch.set_num_threads(count)
+    set_count(count)
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        set_count(previous)
 
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
