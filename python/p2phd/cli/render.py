@@ -34,7 +34,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -60,11 +60,11 @@ from p2phd.cli.ray_render import add_ray_arguments, check_ray_arguments, run_on_
 from p2phd.data.synthetic import synthetic_scene
 from p2phd.image_io import read_instance_map, read_label_map, read_photo
 from p2phd.map_jobs import (
-    MANIFEST_NAME,
     Job,
     OutputCollision,
     append_manifest,
     manifest_record,
+    open_manifest,
     plan_jobs,
 )
 from p2phd.runtime import Runtime
@@ -284,7 +284,7 @@ def render_maps(args: argparse.Namespace) -> int:
     progress = Progress(len(jobs), "images", "rendered")
     # A folder render records each output it writes (opened at the first one); a one-image
     # render writes only the image.
-    manifest: TextIO | None = None
+    manifest: BinaryIO | None = None
     try:
         for job in jobs:
             ok = True
@@ -295,7 +295,7 @@ def render_maps(args: argparse.Namespace) -> int:
                 )
                 write_image(job.out, image)
                 if source.is_dir():
-                    manifest = manifest or (out / MANIFEST_NAME).open("a")
+                    manifest = manifest or open_manifest(out)
                     record = manifest_record(job, provenance, args.seed, style, args.resize)
                     append_manifest(manifest, record)
             except (ValueError, RuntimeError, OSError) as error:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from p2phd.atomic import remove_dead_temporaries
 from p2phd.checkpoint import resolve_model
@@ -24,7 +24,7 @@ from p2phd.distributed.jobs import MapPaths, pending, plan_maps
 from p2phd.distributed.pool import PoolPlan, io_stage_arguments, plan_pool, render_stage_arguments
 from p2phd.distributed.stages import RenderActor, read_maps, write_images
 from p2phd.extras import require
-from p2phd.map_jobs import MANIFEST_NAME, Job, append_manifest, manifest_record
+from p2phd.map_jobs import Job, append_manifest, manifest_record, open_manifest
 
 DEFAULT_BATCH_SIZE = 4
 
@@ -118,7 +118,7 @@ class _Manifests:
     """The manifest of each output folder, opened at its first output, closed at the end."""
 
     def __init__(self) -> None:
-        self.files: dict[Path, TextIO] = {}
+        self.files: dict[Path, BinaryIO] = {}
 
     def __enter__(self) -> _Manifests:
         return self
@@ -131,7 +131,7 @@ class _Manifests:
         out = Path(row["out"])
         job = Job(Path(row["labels"]), Path(row["instances"]) if row["instances"] else None, out)
         if out.parent not in self.files:
-            self.files[out.parent] = (out.parent / MANIFEST_NAME).open("a")
+            self.files[out.parent] = open_manifest(out.parent)
         provenance = json.loads(row["provenance"])
         append_manifest(
             self.files[out.parent], manifest_record(job, provenance, int(row["seed"]), style)
