@@ -343,24 +343,7 @@ class Runtime:
             # 16-bit label PNGs read as uint16, which torch cannot pad or take the min of.
             wide = label_maps.dtype == torch.uint16
             label_maps = label_maps.to(self.device, torch.int32 if wide else None)
-            instance_maps = None
-            if config.use_instance:
-                if instances is None:
-                    raise ValueError("this model needs an instance map (it takes instance edges)")
-                instance_maps, _ = batched_maps(as_tensor(instances, "instances"), "instances")
-                if instance_maps.shape != label_maps.shape:
-                    raise ValueError(
-                        f"labels are {tuple(label_maps.shape)} but instances are "
-                        f"{tuple(instance_maps.shape)}"
-                    )
-                # int32 at least (uint16 tensors cannot be indexed for padding), and int64
-                # where int32 cannot hold every id: one pass over the map fewer on a CPU.
-                narrow = instance_maps.dtype in _INT32_IDS
-                instance_maps = instance_maps.to(
-                    self.device, torch.int32 if narrow else torch.int64
-                )
-            elif instances is not None:
-                raise ValueError("this model takes no instance map (it was trained without one)")
+            instance_maps = self._instance_maps(instances, tuple(label_maps.shape))
             feature_map = self._feature_map(instance_maps, style, features, features_from, seeds)
             label_maps, instance_maps, feature_map = self._pad(
                 label_maps, instance_maps, feature_map
@@ -399,6 +382,25 @@ class Runtime:
             stage,
         )
         return deliver(result, single, returns_numpy, home)
+
+    def _instance_maps(
+        self, instances: ArrayLike | None, shape: tuple[int, ...]
+    ) -> torch.Tensor | None:
+        """The instance maps on the device (None for a model without instances), checked
+        against the labels' N x H x W `shape`."""
+        if not self.config.use_instance:
+            if instances is not None:
+                raise ValueError("this model takes no instance map (it was trained without one)")
+            return None
+        if instances is None:
+            raise ValueError("this model needs an instance map (it takes instance edges)")
+        instance_maps, _ = batched_maps(as_tensor(instances, "instances"), "instances")
+        if tuple(instance_maps.shape) != shape:
+            raise ValueError(f"labels are {shape} but instances are {tuple(instance_maps.shape)}")
+        # int32 at least (uint16 tensors cannot be indexed for padding), and int64 where
+        # int32 cannot hold every id: one pass over the map fewer on a CPU.
+        narrow = instance_maps.dtype in _INT32_IDS
+        return instance_maps.to(self.device, torch.int32 if narrow else torch.int64)
 
     def _map_parts(self, n: int) -> list[slice]:
         return map_parts(n, self._backend, self._fixed_shape)
