@@ -10,9 +10,12 @@ from p2phd.sidecar import sidecar_path
 
 
 def artifact_digest(path: Path) -> str:
-    """ "sha256:<hex>" of the bytes of an exported file and of its sidecar (where it has one)."""
+    """ "sha256:<hex>" of the bytes of an exported file, of an OpenVINO IR's weights (the .bin
+    beside its .xml: IRs of one graph with other weights have equal .xml files) and of its
+    sidecar (where it has one)."""
     digest = hashlib.sha256()
-    for file_path in (path, sidecar_path(path)):
+    weights = [path.with_suffix(".bin")] if path.suffix == ".xml" else []
+    for file_path in (path, *weights, sidecar_path(path)):
         if file_path.is_file():
             with file_path.open("rb") as file:
                 digest.update(hashlib.file_digest(file, "sha256").digest())

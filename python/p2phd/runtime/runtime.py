@@ -186,7 +186,8 @@ class Runtime:
     def model_digest(self) -> str:
         """The digest, "sha256:<hex>", of the model this Runtime renders with: for a
         checkpoint or bundle its configuration and tensors (checkpoint.model_digest), for an
-        ONNX file, TorchScript file or engine the bytes of the file and of its sidecar."""
+        ONNX file, OpenVINO IR, TorchScript file or engine the bytes of the file (an IR's
+        .bin too) and of its sidecar."""
         if self._model_digest is None:
             self._model_digest = artifact_digest(self.source)
         return self._model_digest
