@@ -4,8 +4,9 @@ with N actors, on one machine, in one run (the runs interleaved so that they sha
 machine's load; bench.timing). `p2phd-bench ray MODEL DATASET` runs it.
 
 DATASET is a root in the public layout; `size` renders a copy scaled with NEAREST, as the
-public code scales maps. The local cluster has every core of the machine; each number is
-the whole job, model loading and actor start included, median of `runs`."""
+public code scales maps. Ray runs on the cluster this process has joined, else on a local one
+with every core of the machine; each number is the whole job, model loading and actor start
+included, median of `runs`."""
 
 from __future__ import annotations
 
@@ -87,12 +88,17 @@ def run(
             cases[f"Ray, {n} actor{'s' * (n > 1)}"] = lambda n=n: render_ray(
                 model, dataset, new_out(), n, batch_size
             )
-        cpus = os.cpu_count() or 1
-        ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+        # A cluster this process already joined (a caller's, a test session's) is used as it
+        # is; otherwise a local one with every core, for this run only.
+        started = not ray.is_initialized()
+        if started:
+            cpus = os.cpu_count() or 1
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
         try:
             measurement = timing.measure(list(cases.values()), runs, warmup=0)
         finally:
-            ray.shutdown()
+            if started:
+                ray.shutdown()
     return [
         RayBenchRow(case, maps, [ms / 1e3 for ms in samples.wall_ms])
         for case, samples in zip(cases, measurement.samples, strict=True)
