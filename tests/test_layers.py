@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "p2phd"
 # Bottom to top; a module may import its own layer and those below. The package root
 # (__init__.py) re-exports the public API and is above everything it names.
 LAYERS: list[set[str]] = [
-    {"_native", "atomic", "durations", "extras", "image_io", "reference", "map_jobs"},
+    {"_native", "atomic", "durations", "extras", "image_io", "line_log", "map_jobs", "reference"},
     {"ops"},
     {"models"},
     {"checkpoint", "data"},

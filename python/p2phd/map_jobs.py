@@ -6,13 +6,14 @@ outputs, that records what reproduces each of them."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from p2phd.line_log import append_line, open_line_log
 
 LABEL_SUFFIX = "_labelIds"  # Cityscapes: <city>_<seq>_<frame>_gtFine_labelIds.png
 # One JSON object a line, one line per output written, appended as outputs are written.
@@ -121,48 +122,13 @@ def manifest_record(
 
 
 def open_manifest(folder: Path) -> BinaryIO:
-    """The manifest of `folder`, opened for appending (created where there is none). A last
-    line without its end, which a machine stopped while writing it leaves, is cut off first:
-    every line of the manifest is a whole record."""
-    manifest = (folder / MANIFEST_NAME).open("a+b", buffering=0)
-    try:
-        _cut_torn_line(manifest)
-    except BaseException:
-        manifest.close()
-        raise
-    return manifest
-
-
-def _cut_torn_line(manifest: BinaryIO) -> None:
-    size = os.fstat(manifest.fileno()).st_size
-    end = size
-    while end > 0:  # back from the end, a block at a time, to the last line end
-        start = max(0, end - 4096)
-        manifest.seek(start)
-        block = manifest.read(end - start)
-        if end == size and block.endswith(b"\n"):
-            return
-        found = block.rfind(b"\n")
-        if found >= 0:
-            end = start + found + 1
-            break
-        end = start
-    os.ftruncate(manifest.fileno(), end)
+    """The manifest of `folder`, opened for appending (created where there is none): every
+    line of it is a whole record, even after a run stopped while writing one (line_log)."""
+    return open_line_log(folder / MANIFEST_NAME)
 
 
 def append_manifest(manifest: BinaryIO, record: Mapping[str, Any]) -> None:
-    """Appends one record as a line, straight to the file (open_manifest's is unbuffered), so
-    that a run stopped at any point leaves a manifest of exactly the outputs it wrote. A
-    record that cannot be written whole (a full disk) is taken back and the OSError raised:
-    the next record starts on a line of its own."""
-    line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    descriptor = manifest.fileno()
-    size = os.fstat(descriptor).st_size
-    try:
-        written = 0
-        while written < len(line):
-            written += os.write(descriptor, line[written:])
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.ftruncate(descriptor, size)
-        raise
+    """Appends one record as a line, straight to the file, so that a run stopped at any point
+    leaves a manifest of exactly the outputs it wrote; a record that cannot be written whole
+    (a full disk) is taken back and the OSError raised."""
+    append_line(manifest, json.dumps(record, sort_keys=True))

@@ -5,6 +5,8 @@ label | generated | real."""
 from __future__ import annotations
 
 import csv
+import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import torch
 from p2phd import ops
 from p2phd.data.synthetic import CITYSCAPES_PALETTE
 from p2phd.image_io import write_png
+from p2phd.line_log import append_line, open_line_log
 
 from .step import LOSS_NAMES
 
@@ -30,13 +33,15 @@ CSV_FIELDS = (
 
 
 def append_csv_row(path: Path, row: dict[str, float]) -> None:
-    """One row of CSV_FIELDS, with the header when the file is new."""
-    new = not path.is_file()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        if new:
+    """One row of CSV_FIELDS, with the header when the file is new (or holds no whole line),
+    written whole or not at all (line_log): a stopped run leaves whole rows only."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, lineterminator="\n")
+    with open_line_log(path) as log:
+        if os.fstat(log.fileno()).st_size == 0:
             writer.writeheader()
         writer.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
+        append_line(log, text.getvalue().removesuffix("\n"))
 
 
 def loss_line(epoch: int, epoch_iter: int, iteration: int, seconds: float, losses: dict) -> str:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The manifest beside a folder render's outputs (map_jobs): whole lines only, even after a
-run stopped while writing one, or a write that failed half way (a full disk)."""
+"""line_log and the logs written with it: the manifest beside a folder render's outputs
+(map_jobs) and a training run's loss log hold whole lines only, even after a run stopped
+while writing one, or a write that failed half way (a full disk)."""
 
 import json
 import subprocess
@@ -71,3 +72,21 @@ def test_records_name_the_job(tmp_path):
     job = Job(tmp_path / "l.png", None, tmp_path / "out" / "l.png")
     record = manifest_record(job, {"backend": "openvino"}, 3, {7: 1})
     assert record["output"] == "l.png" and record["seed"] == 3 and record["style"] == {"7": 1}
+
+
+def test_the_loss_log_cuts_a_torn_row_and_keeps_its_header(tmp_path):
+    import csv
+
+    from p2phd.train.records import CSV_FIELDS, append_csv_row
+
+    path = tmp_path / "loss_log.csv"
+    row = dict.fromkeys(CSV_FIELDS, 1.5)
+    append_csv_row(path, row)
+    with path.open("a") as log:
+        log.write("2,3,4")  # a row a stopped machine left half written
+    append_csv_row(path, {**row, "epoch": 7})
+    rows = list(csv.DictReader(path.open()))
+    assert [r["epoch"] for r in rows] == ["1.5", "7"]
+    path.write_text("epoch,epoch_i")  # a header cut short: the file starts again
+    append_csv_row(path, row)
+    assert [r["epoch"] for r in csv.DictReader(path.open())] == ["1.5"]
