@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from p2phd import checkpoint
 from p2phd.bench import distributed as ray_bench
 from p2phd.cli import bench
-from p2phd.models import GeneratorConfig, build_generator
+from p2phd.models import GeneratorConfig
 from tests.dataset_helpers import write_test_dataset
+from tests.model_helpers import save_random_bundle
 
 pytest.importorskip("ray", reason="needs the p2phd[ray] extra")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -23,12 +22,7 @@ TINY = GeneratorConfig(ngf=2, n_downsample_global=1, n_blocks_global=1)
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    checkpoint.save_bundle(
-        checkpoint.LoadedModel(config=TINY, generator=build_generator(TINY)), path
-    )
-    return path
+    return save_random_bundle(tmp_path_factory.mktemp("model") / "tiny", TINY)
 
 
 def test_one_row_per_case_on_the_joined_cluster(ray_cluster, tiny_bundle, tmp_path, capsys):

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from p2phd import checkpoint
 from p2phd.atomic import file_sha256
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.models import GeneratorConfig, build_generator
+from p2phd.models import GeneratorConfig
 from p2phd.runtime import Runtime
 from p2phd.sidecar import ARTIFACT_DIGEST
+from tests.model_helpers import save_random_bundle
 
 ov = pytest.importorskip("openvino")
 pytest.importorskip("onnx")
@@ -25,12 +24,7 @@ CAPABILITIES = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    torch.manual_seed(2)
-    path = tmp_path_factory.mktemp("artifacts") / "tiny"
-    checkpoint.save_bundle(
-        checkpoint.LoadedModel(config=TINY, generator=build_generator(TINY)), path
-    )
-    return path
+    return save_random_bundle(tmp_path_factory.mktemp("artifacts") / "tiny", TINY, seed=2)
 
 
 @pytest.fixture(scope="module")

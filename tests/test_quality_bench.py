@@ -6,15 +6,15 @@ import json
 import pytest
 import torch
 
-from p2phd import checkpoint
 from p2phd.bench import quality as quality_bench
 from p2phd.cli import bench
 from p2phd.data.synthetic import synthetic_scene
-from p2phd.models import GeneratorConfig, build_generator
+from p2phd.models import GeneratorConfig
 from p2phd.models.segmenter import Segmenter, SegmenterConfig
 from p2phd.quality import judge
 from p2phd.runtime import Runtime
 from p2phd.runtime.devices import BF16_FLAGS, cpu_flags
+from tests.model_helpers import save_random_bundle
 
 # Instance features without clusters: the untrained and L1 rows of the demo model get zeros.
 TINY = GeneratorConfig(
@@ -24,12 +24,7 @@ TINY = GeneratorConfig(
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("model") / "model"
-    checkpoint.save_bundle(
-        checkpoint.LoadedModel(config=TINY, generator=build_generator(TINY)), path
-    )
-    return str(path)
+    return str(save_random_bundle(tmp_path_factory.mktemp("model") / "model", TINY, seed=1))
 
 
 def test_rows_table_and_json_with_the_shipped_segmenter(model, tmp_path, capsys):

@@ -3,28 +3,22 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import p2phd
-from p2phd import checkpoint
 from p2phd.cli import render
 from p2phd.map_jobs import MANIFEST_NAME
-from p2phd.models import GeneratorConfig, build_generator
+from p2phd.models import GeneratorConfig
 from p2phd.runtime import Runtime
 from tests.dataset_helpers import write_test_dataset
+from tests.model_helpers import save_random_bundle
 
 TINY = GeneratorConfig(ngf=4, n_downsample_global=2, n_blocks_global=1)
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    checkpoint.save_bundle(
-        checkpoint.LoadedModel(config=TINY, generator=build_generator(TINY)), path
-    )
-    return path
+    return save_random_bundle(tmp_path_factory.mktemp("model") / "tiny", TINY)
 
 
 @pytest.fixture
