@@ -56,15 +56,26 @@ def _reaches_torch(set_count: Callable[[int], None]) -> bool:
     return changed == [True]
 
 
+def _loaded_openmp_runtimes(maps: str = "/proc/self/maps") -> list[str]:
+    """The OpenMP runtimes this process has loaded (Linux), by path: torch's own (its wheels
+    ship libgomp) or the system's. Only loaded ones: loading another would add a runtime."""
+    try:
+        with open(maps) as lines:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in lines if "omp" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if Path(p).name.startswith(("libgomp", "libomp", "libiomp")))
+
+
 @functools.cache
 def _calling_thread_setter() -> Callable[[int], None] | None:
-    """omp_set_num_threads of the OpenMP runtime torch ships (its Linux wheels' libgomp),
-    which sets the calling thread's count only: torch.set_num_threads also sets the count
-    that every thread takes at its first torch op, for good. None where there is none to
-    reach, or where it does not set torch's count."""
-    for path in sorted((Path(torch.__file__).parent / "lib").glob("lib*omp*.so*")):
+    """omp_set_num_threads of the OpenMP runtime torch runs on, which sets the calling
+    thread's count only: torch.set_num_threads also sets the count that every thread takes at
+    its first torch op, for good. None where none is loaded, or where it does not set
+    torch's count (checked)."""
+    for path in _loaded_openmp_runtimes():
         try:
-            set_count = ctypes.CDLL(str(path)).omp_set_num_threads
+            set_count = ctypes.CDLL(path).omp_set_num_threads
         except (OSError, AttributeError):
             continue
         set_count.argtypes, set_count.restype = [ctypes.c_int], None
@@ -78,7 +89,7 @@ def torch_threads(count: int | None) -> Iterator[None]:
     """torch's intra-op thread count in the calling thread set to `count` for the block,
     then restored (None: left as it is). Other threads keep theirs, and a thread started
     inside the block gets the process's count, where torch's OpenMP runtime can be reached
-    (Linux wheels); elsewhere torch.set_num_threads sets it, and a thread whose first torch
+    (Linux); elsewhere torch.set_num_threads sets it, and a thread whose first torch
     op falls inside the block keeps `count`."""
     if count is None:
         yield
