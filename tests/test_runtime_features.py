@@ -9,7 +9,7 @@ import torch
 
 from p2phd.image_io import read_instance_map
 from p2phd.ops import instance_class
-from p2phd.runtime.features import draw_styles, instance_ids
+from p2phd.runtime.features import cluster_features, draw_styles, instance_ids
 from tests.conftest import CITYSCAPES
 
 SAMPLES = CITYSCAPES / "test_inst"
@@ -54,3 +54,33 @@ def test_draw_styles_draws_one_index_per_instance_in_turn(seed):
         if centres is not None:
             reference[instance_id] = int(draw.integers(len(centres)))
     assert draw_styles(reversed(ids), clusters, seed) == reference
+
+
+def _reference_feature_map(instances, clusters, feat_num, style, seed):
+    """Every pixel of an instance whose class has clusters: the centre draw_styles draws for
+    it (or style's), element by element."""
+    out = np.zeros((feat_num, *instances.shape), np.float32)
+    ids = sorted({int(i) for i in np.unique(instances)})
+    chosen = {**draw_styles(ids, clusters, seed), **style}
+    for instance_id, index in chosen.items():
+        centre = np.asarray(clusters[instance_class(instance_id)][index], np.float32)
+        out[:, instances == instance_id] = centre[:, None]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cluster_features_are_the_drawn_centres(seed):
+    rng = np.random.default_rng(seed)
+    feat_num = 3
+    clusters = {c: rng.standard_normal((int(rng.integers(1, 6)), feat_num)) for c in (7, 24, 26)}
+    ids = np.array([0, 7, 11, 24, 7001, 24000, 24005, 26003, 33001, 2**31 - 1])
+    maps = rng.choice(ids, size=(2, 9, 13)).astype(np.int64)
+    present = sorted({int(i) for i in np.unique(maps[1])} & {7001, 24000, 24005, 26003, 7, 24})
+    style = {present[0]: 0} if present else {}
+    got = cluster_features(
+        torch.from_numpy(maps), clusters, feat_num, style=style, seed=[seed, seed + 1]
+    )
+    for k, map_seed in enumerate((seed, seed + 1)):
+        map_style = {i: c for i, c in style.items() if i in np.unique(maps[k])}
+        expected = _reference_feature_map(maps[k], clusters, feat_num, map_style, map_seed)
+        assert np.array_equal(got[k].numpy(), expected)

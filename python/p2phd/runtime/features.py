@@ -36,6 +36,15 @@ def check_seeds(seed: object, count: int) -> list[int]:
     return [check_seed(seed)] * count
 
 
+def _draw(counts: np.ndarray, seed: int) -> np.ndarray:
+    """One index in [0, counts[i]) for each i, drawn in turn by a generator seeded with `seed`.
+    One call with an array of bounds draws, element by element, the numbers that one call per
+    instance would draw in turn (tests/test_runtime_features.py holds numpy to it)."""
+    if len(counts) == 0:
+        return np.zeros(0, np.int64)
+    return np.random.default_rng(seed).integers(0, counts)
+
+
 def draw_styles(
     instance_ids: Iterable[int], clusters: Mapping[int, Sized], seed: int
 ) -> dict[int, int]:
@@ -48,12 +57,36 @@ def draw_styles(
         if centres is not None:
             drawn.append(instance_id)
             counts.append(len(centres))
-    if not drawn:
-        return {}
-    # One call with an array of bounds draws, element by element, the numbers that one call
-    # per instance would draw in turn (tests/test_runtime_features.py holds numpy to it).
-    choices = np.random.default_rng(seed).integers(0, np.array(counts, dtype=np.int64))
+    choices = _draw(np.array(counts, dtype=np.int64), seed)
     return dict(zip(drawn, choices.tolist(), strict=True))
+
+
+class CentreTable:
+    """The cluster centres of every class in one float32 array, class after class, with each
+    class's first row and count: a map's styles are drawn and gathered with a few numpy calls,
+    not a few per instance (what a render on a CPU spends most of its preparation on)."""
+
+    def __init__(self, clusters: Clusters, feat_num: int) -> None:
+        self.clusters = clusters
+        classes = sorted(int(c) for c in clusters)
+        size = max(classes, default=-1) + 1
+        self.counts = np.zeros(size, np.int64)
+        self.firsts = np.zeros(size, np.int64)
+        rows = [np.zeros((0, feat_num), np.float32)]
+        for c in classes:
+            centres = np.asarray(clusters[c], dtype=np.float32).reshape(-1, feat_num)
+            if len(centres) == 0:
+                raise ValueError(f"class {c} has no cluster centres")
+            self.counts[c], self.firsts[c] = len(centres), sum(len(r) for r in rows)
+            rows.append(centres)
+        self.centres = np.concatenate(rows)
+
+    def counts_of(self, classes: np.ndarray) -> np.ndarray:
+        """The number of centres of each class (0: none)."""
+        counts = np.zeros(len(classes), np.int64)
+        known = (classes >= 0) & (classes < len(self.counts))
+        counts[known] = self.counts[classes[known]]
+        return counts
 
 
 def instance_ids(image: torch.Tensor) -> list[int]:
@@ -73,7 +106,7 @@ def instance_ids(image: torch.Tensor) -> list[int]:
 
 def cluster_features(
     instances: torch.Tensor,
-    clusters: Clusters,
+    clusters: Clusters | CentreTable,
     feat_num: int,
     *,
     style: Mapping[int, int] | None = None,
@@ -87,11 +120,40 @@ def cluster_features(
     Every instance whose class has clusters gets one of its class's centres: `style[id]` when
     given, else the one draw_styles draws for its map with that map's seed (`seed`: one for
     every map, or one per map). Instances of classes without clusters get zeros, as in the
-    public code. `threads` is instance_broadcast's (CPU maps only)."""
+    public code. `clusters` may be a CentreTable of them, built once for many calls.
+    `threads` is instance_broadcast's (CPU maps only)."""
+    table = clusters if isinstance(clusters, CentreTable) else CentreTable(clusters, feat_num)
     style = dict(style or {})
     seeds = check_seeds(seed, len(instances))
-    present = [instance_ids(image) for image in instances]
-    known = {instance_id for ids in present for instance_id in ids}
+    present = [np.array(instance_ids(image), dtype=np.int64) for image in instances]
+    _check_style(style, present, table.clusters)
+    n, h, w = instances.shape
+    if out is None:
+        out = torch.empty(n, feat_num, h, w, dtype=torch.float32, device=instances.device)
+    for image, ids, map_seed, map_out in zip(instances, present, seeds, out, strict=True):
+        classes = ops.instance_class(ids)
+        counts = table.counts_of(classes)
+        drawn = counts > 0
+        ids, classes = ids[drawn], classes[drawn]
+        choices = _draw(counts[drawn], map_seed)
+        for instance_id, choice in style.items():
+            position = int(np.searchsorted(ids, instance_id))
+            if position < len(ids) and ids[position] == instance_id:
+                choices[position] = choice
+        ops.instance_broadcast(
+            image,
+            torch.from_numpy(ids).to(image.device),
+            torch.from_numpy(table.centres[table.firsts[classes] + choices]).to(image.device),
+            out=map_out,
+            threads=threads,
+        )
+    return out
+
+
+def _check_style(style: Mapping[int, int], present: list[np.ndarray], clusters: Clusters) -> None:
+    """ValueError unless every entry of `style` names an instance of the maps, of a class with
+    clusters, and one of its class's centres."""
+    known = {int(instance_id) for ids in present for instance_id in ids} if style else set()
     for instance_id, choice in style.items():
         for what, value in (("instance id", instance_id), ("cluster index", choice)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -110,24 +172,6 @@ def cluster_features(
             raise ValueError(
                 f"style for instance {instance_id}: cluster {choice} is outside [0, {len(centres)})"
             )
-    n, h, w = instances.shape
-    if out is None:
-        out = torch.empty(n, feat_num, h, w, dtype=torch.float32, device=instances.device)
-    for image, ids, map_seed, map_out in zip(instances, present, seeds, out, strict=True):
-        chosen_ids, rows = [], []
-        for instance_id, drawn in draw_styles(ids, clusters, map_seed).items():
-            centres = clusters[ops.instance_class(instance_id)]
-            chosen_ids.append(instance_id)
-            rows.append(np.asarray(centres[style.get(instance_id, drawn)], dtype=np.float32))
-        table = np.stack(rows) if rows else np.zeros((0, feat_num), np.float32)
-        ops.instance_broadcast(
-            image,
-            torch.tensor(chosen_ids, dtype=torch.int64, device=image.device),
-            torch.from_numpy(table).to(image.device),
-            out=map_out,
-            threads=threads,
-        )
-    return out
 
 
 def check_features(features: torch.Tensor, shape: tuple[int, int, int], feat_num: int) -> None:

@@ -16,7 +16,12 @@ from p2phd import checkpoint, ops
 from p2phd.runtime import artifacts
 from p2phd.runtime.batches import deliver, generate_in_parts, map_parts, render_maps_in_parts
 from p2phd.runtime.devices import DeviceStream, torch_threads
-from p2phd.runtime.features import check_features, check_seeds, cluster_features
+from p2phd.runtime.features import (
+    CentreTable,
+    check_features,
+    check_seeds,
+    cluster_features,
+)
 from p2phd.runtime.fused_backend import FusedBackend
 from p2phd.runtime.inputs import (
     ArrayLike,
@@ -148,6 +153,7 @@ class Runtime:
         self._backend = opened.backend
         self.config = opened.config
         self.clusters = opened.clusters
+        self._centres: CentreTable | None = None  # self.clusters as one table, at first use
         self.encoder = opened.encoder
         self._encoder_stride = opened.encoder_stride
         # (N, H, W) an artifact exported at a fixed size takes; None where any size goes.
@@ -485,6 +491,8 @@ class Runtime:
             )
         n, h, w = shape
         buffer = self._kept_buffer(self._feature_buffers, (n, config.feat_num, h, w), torch.float32)
+        if self._centres is None or self._centres.clusters is not self.clusters:
+            self._centres = CentreTable(self.clusters, config.feat_num)
         return cluster_features(
-            instances, self.clusters, config.feat_num, style=style, seed=seeds, out=buffer
+            instances, self._centres, config.feat_num, style=style, seed=seeds, out=buffer
         )
