@@ -271,3 +271,26 @@ def test_no_cache_or_an_unwritable_one_still_renders(tmp_path_factory, monkeypat
     monkeypatch.setenv("P2PHD_CACHE_DIR", str(blocked))
     bundle = save(tmp_path_factory, LOCAL, 9)
     assert Runtime(bundle).render(scene.labels, scene.instances).shape == (64, 128, 3)
+
+
+@pytest.mark.parametrize("label_nc", [35, 300])
+def test_label_maps_go_in_as_bytes_where_every_label_fits_one(tmp_path_factory, label_nc):
+    # The converted graph reads uint8 labels where label_nc <= 256 (a conversion fewer on
+    # our side, a quarter of the bytes on OpenVINO's); any integer dtype renders the same.
+    from p2phd.runtime import openvino_backend
+
+    config = GeneratorConfig(ngf=4, n_downsample_global=1, n_blocks_global=1, label_nc=label_nc)
+    path = save(tmp_path_factory, config, 0)
+    model = checkpoint.load(path)
+    backend = openvino_backend.from_generator("m", model.generator, config, "fp32")
+    assert backend.label_dtype == (torch.uint8 if label_nc <= 256 else torch.int32)
+    runtime = Runtime(path, backend="openvino")
+    scene = synthetic_scene(0, 32, 64)
+    labels = scene.labels.astype(np.int64) * (label_nc // 35)
+    images = [runtime.render(labels.astype(dtype), scene.instances) for dtype in (np.int64,)]
+    if label_nc <= 256:
+        images.append(runtime.render(labels.astype(np.uint8), scene.instances))
+    images.append(runtime.render(labels.astype(np.int32), scene.instances))
+    assert all(np.array_equal(image, images[0]) for image in images)
+    torch_image = Runtime(path, backend="torch").render(labels, scene.instances)
+    assert_rounding_close(images[0], torch_image)

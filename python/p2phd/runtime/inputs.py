@@ -70,7 +70,7 @@ def photo_tensor(image: ArrayLike, shape: tuple[int, int, int]) -> torch.Tensor:
 
 def check_label_range(labels: torch.Tensor, label_nc: int) -> None:
     """ops.LabelRangeError unless every label lies in [0, label_nc)."""
-    low, high = int(labels.min()), int(labels.max())
+    low, high = (int(value) for value in torch.aminmax(labels))
     if low < 0 or high >= label_nc:
         bad = low if low < 0 else high
         raise ops.LabelRangeError(f"labels must lie in [0, {label_nc}): got {bad}", bad)

@@ -18,10 +18,13 @@ class Maps(NamedTuple):
     features: torch.Tensor | None
 
 
-def map_feeds(input_names: list[str], maps: Maps) -> dict[str, torch.Tensor]:
+def map_feeds(
+    input_names: list[str], maps: Maps, label_dtype: torch.dtype = torch.int32
+) -> dict[str, torch.Tensor]:
     """labels (+ instances, + features, where the artifact takes them) by input name, in the
-    dtypes the exporter declares: int32 maps, float32 features."""
-    feeds = {"labels": maps.labels.to(torch.int32)}
+    dtypes the exporter declares: int32 maps (labels in `label_dtype` where a graph takes
+    them so), float32 features."""
+    feeds = {"labels": maps.labels.to(label_dtype)}
     if "instances" in input_names:
         feeds["instances"] = maps.instances.to(torch.int32)
     if "features" in input_names:

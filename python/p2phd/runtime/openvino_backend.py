@@ -20,6 +20,7 @@ OpenVINO's own names (e.g. {"NUM_STREAMS": 2}, {"CACHE_DIR": "..."}).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -250,10 +251,23 @@ class OpenVinoBackend:
         (name,) = input_names(self._model("plain"))
         return self._infer("plain", {name: array}, copy=False)
 
+    @functools.cached_property
+    def _maps_inputs(self) -> tuple[list[str], torch.dtype]:
+        model = self._model("maps")
+        names = input_names(model)
+        labels = model.inputs[names.index("labels")].get_element_type().get_type_name()
+        return names, torch.uint8 if labels == "u8" else torch.int32
+
+    @property
+    def label_dtype(self) -> torch.dtype:
+        """What the maps graph reads labels as: uint8 where it was converted so (from a
+        checkpoint whose label_nc <= 256), else int32, as exported."""
+        return self._maps_inputs[1]
+
     def render_maps(self, maps: Maps) -> torch.Tensor:
         """labels (+ instances, + features) -> N x H x W x 3 uint8, all inside the graph."""
-        names = input_names(self._model("maps"))
-        feeds = map_feeds(names, maps)
+        names, label_dtype = self._maps_inputs
+        feeds = map_feeds(names, maps, label_dtype)
         arrays = {name: feeds[name].contiguous().numpy() for name in names}
         return self._infer("maps", arrays, copy=True)
 
@@ -271,6 +285,8 @@ def from_generator(
     try:
         check_precision(precision)
         maps_model = ov_models.convert_generator(generator, config, with_preprocess=True)
+        if config.label_nc <= 256:
+            maps_model = ov_models.with_uint8_labels(maps_model)
     except ImportError as error:
         raise OpenVinoUnavailable(str(error)) from error
     except OpenVinoUnavailable:
