@@ -304,3 +304,21 @@ def test_the_channels_last_flag_must_match_the_memory():
     with pytest.raises(ValueError, match="contiguous"):
         native_array(nhwc, kind_of(nhwc))
     assert native_array(nhwc, kind_of(nhwc), channels_last=True)[2] == [2, 3, 4, 5]
+
+
+def test_the_memory_probe_runs_once_per_storage(monkeypatch):
+    # Reading /proc/self/maps costs more than many ops: a storage found writable is not
+    # probed again while it lives, even once numpy has seen it (which makes it fixed-size).
+    from p2phd import _native
+
+    out = torch.empty(3, 4, 5)
+    out.numpy()  # a tensor numpy has viewed can no longer be resized
+    assert not out.untyped_storage().resizable()
+    probes = []
+    probe = _native.writable_memory
+    monkeypatch.setattr(_native, "writable_memory", lambda *a: probes.append(a) or probe(*a))
+    for _ in range(3):
+        ops.one_hot(np.zeros((4, 5), np.int32), 3, out=out.numpy())  # numpy: probed each time
+        ops.one_hot(torch.zeros(4, 5, dtype=torch.int32), 3, out=out)
+        ops.one_hot(torch.zeros(4, 5, dtype=torch.int32), 3, out=out[None][0])  # a view
+    assert len(probes) == 3 + 1

@@ -6,6 +6,7 @@ codes."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -271,6 +272,10 @@ def thread_count(threads: int | None) -> int:
     return int(threads)
 
 
+# CPU storages found writable, whole (require_writable): gone with the storage.
+_WRITABLE_STORAGES: weakref.WeakSet[torch.UntypedStorage] = weakref.WeakSet()
+
+
 def require_writable(out: ArrayLike) -> None:
     """Refuses an `out` the op may not write: a read-only numpy array, one in foreign byte
     order, or CPU memory that is mapped read-only (a tensor over a read-only file mapping)."""
@@ -281,12 +286,17 @@ def require_writable(out: ArrayLike) -> None:
             raise ValueError(f"out must be in native byte order, got {out.dtype.str}")
         pointer, size = out.ctypes.data, out.nbytes
     elif out.device.type == "cpu":
-        if out.untyped_storage().resizable():
-            # torch's own allocation (heap or shared memory), always writable: reading
-            # /proc/self/maps costs more than many ops. Memory torch did not allocate (numpy's,
-            # a file mapping) is not resizable and is asked about.
+        # Reading /proc/self/maps costs more than many ops, so a storage is asked about once:
+        # torch's own resizable allocations (heap or shared memory) never, others (numpy's, a
+        # file mapping, or torch's once numpy has viewed them) the first time, whole. A live
+        # storage's memory stays mapped as it was.
+        storage = out.untyped_storage()
+        if storage.resizable() or storage in _WRITABLE_STORAGES:
             return
-        pointer, size = out.data_ptr(), out.numel() * out.element_size()
+        if not _native.writable_memory(storage.data_ptr(), storage.nbytes()):
+            raise ValueError("out is read-only memory")
+        _WRITABLE_STORAGES.add(storage)
+        return
     else:
         return
     if not _native.writable_memory(pointer, size):
