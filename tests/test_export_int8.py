@@ -26,10 +26,14 @@ pytest.importorskip("nncf")
 SIZE = "64x128"
 
 
-def test_the_int8_ir_is_quantized_scored_and_renders(tmp_path, capsys):
+@pytest.mark.parametrize("with_preprocess", [False, True])
+def test_the_int8_ir_is_quantized_scored_and_renders(tmp_path, capsys, with_preprocess):
+    # With its preprocessing (the faster INT8 IR: the one-hot is not made on the host), the
+    # IR takes the maps themselves.
     out = tmp_path / "demo.xml"
     argv = ["demo", "--to", "openvino", "--int8", "--size", SIZE, "--out", str(out), "--quiet"]
-    assert export_cli.main(argv) == 0
+    assert export_cli.main(argv + (["--with-preprocess"] if with_preprocess else [])) == 0
+    assert ('name="labels"' in out.read_text()) == with_preprocess
     printed = capsys.readouterr().out
     score_lines = [line for line in printed.splitlines() if line.startswith("verify int8")]
     assert len(score_lines) == 1 and score_lines[0].endswith(": ok"), printed
