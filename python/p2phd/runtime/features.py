@@ -36,13 +36,33 @@ def check_seeds(seed: object, count: int) -> list[int]:
     return [check_seed(seed)] * count
 
 
-def _draw(counts: np.ndarray, seed: int) -> np.ndarray:
-    """One index in [0, counts[i]) for each i, drawn in turn by a generator seeded with `seed`.
-    One call with an array of bounds draws, element by element, the numbers that one call per
-    instance would draw in turn (tests/test_runtime_features.py holds numpy to it)."""
-    if len(counts) == 0:
-        return np.zeros(0, np.int64)
-    return np.random.default_rng(seed).integers(0, counts)
+def class_counts(clusters: Mapping[int, Sized]) -> np.ndarray:
+    """The number of cluster centres of each class, indexed by class (0: no clusters)."""
+    classes = [int(c) for c in clusters]
+    if any(c < 0 for c in classes):
+        raise ValueError(f"cluster classes must be >= 0, got {min(classes)}")
+    counts = np.zeros(max(classes, default=-1) + 1, np.int64)
+    for c, centres in clusters.items():
+        counts[int(c)] = len(centres)
+    return counts
+
+
+def draw_indices(
+    ids: np.ndarray, counts: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, their classes, the drawn cluster indices) of the ascending `ids` of one map whose
+    class has clusters (`counts`: class_counts): a generator seeded with `seed` draws one index
+    per such instance, in turn. One call with an array of bounds draws, element by element,
+    the numbers that one call per instance would (tests/test_runtime_features.py holds numpy
+    to it)."""
+    classes = ops.instance_class(ids)
+    per_id = np.zeros(len(ids), np.int64)
+    known = (classes >= 0) & (classes < len(counts))
+    per_id[known] = counts[classes[known]]
+    drawn = per_id > 0
+    if not drawn.any():
+        return ids[drawn], classes[drawn], np.zeros(0, np.int64)
+    return ids[drawn], classes[drawn], np.random.default_rng(seed).integers(0, per_id[drawn])
 
 
 def draw_styles(
@@ -51,42 +71,29 @@ def draw_styles(
     """The cluster drawn for each instance of one map whose class has clusters: a generator
     seeded with `seed` draws one index per such instance, in ascending id order. The map's
     draw depends on its ids and its seed only, never on other maps rendered with it."""
-    drawn, counts = [], []
-    for instance_id in sorted(int(i) for i in instance_ids):
-        centres = clusters.get(ops.instance_class(instance_id))
-        if centres is not None:
-            drawn.append(instance_id)
-            counts.append(len(centres))
-    choices = _draw(np.array(counts, dtype=np.int64), seed)
-    return dict(zip(drawn, choices.tolist(), strict=True))
+    ids = np.array(sorted({int(i) for i in instance_ids}), dtype=np.int64)
+    drawn, _, choices = draw_indices(ids, class_counts(clusters), seed)
+    return dict(zip(drawn.tolist(), choices.tolist(), strict=True))
 
 
 class CentreTable:
     """The cluster centres of every class in one float32 array, class after class, with each
-    class's first row and count: a map's styles are drawn and gathered with a few numpy calls,
+    class's count and first row: a map's styles are drawn and gathered with a few numpy calls,
     not a few per instance (what a render on a CPU spends most of its preparation on)."""
 
     def __init__(self, clusters: Clusters, feat_num: int) -> None:
         self.clusters = clusters
-        classes = sorted(int(c) for c in clusters)
-        size = max(classes, default=-1) + 1
-        self.counts = np.zeros(size, np.int64)
-        self.firsts = np.zeros(size, np.int64)
+        self.counts = class_counts(clusters)
+        if (self.counts[[int(c) for c in clusters]] == 0).any():
+            raise ValueError("every class of the clusters needs at least one centre")
+        # Each class's rows follow those of the classes below it.
+        self.firsts = np.cumsum(self.counts) - self.counts
         rows = [np.zeros((0, feat_num), np.float32)]
-        for c in classes:
-            centres = np.asarray(clusters[c], dtype=np.float32).reshape(-1, feat_num)
-            if len(centres) == 0:
-                raise ValueError(f"class {c} has no cluster centres")
-            self.counts[c], self.firsts[c] = len(centres), sum(len(r) for r in rows)
-            rows.append(centres)
+        rows += [
+            np.asarray(clusters[c], dtype=np.float32).reshape(-1, feat_num)
+            for c in sorted(clusters, key=int)
+        ]
         self.centres = np.concatenate(rows)
-
-    def counts_of(self, classes: np.ndarray) -> np.ndarray:
-        """The number of centres of each class (0: none)."""
-        counts = np.zeros(len(classes), np.int64)
-        known = (classes >= 0) & (classes < len(self.counts))
-        counts[known] = self.counts[classes[known]]
-        return counts
 
 
 def instance_ids(image: torch.Tensor) -> list[int]:
@@ -131,11 +138,7 @@ def cluster_features(
     if out is None:
         out = torch.empty(n, feat_num, h, w, dtype=torch.float32, device=instances.device)
     for image, ids, map_seed, map_out in zip(instances, present, seeds, out, strict=True):
-        classes = ops.instance_class(ids)
-        counts = table.counts_of(classes)
-        drawn = counts > 0
-        ids, classes = ids[drawn], classes[drawn]
-        choices = _draw(counts[drawn], map_seed)
+        ids, classes, choices = draw_indices(ids, table.counts, map_seed)
         for instance_id, choice in style.items():
             position = int(np.searchsorted(ids, instance_id))
             if position < len(ids) and ids[position] == instance_id:
