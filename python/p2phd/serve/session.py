@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from p2phd.ops import THING_ID_BASE, instance_class
-from p2phd.runtime.features import cluster_features, draw_styles
+from p2phd.runtime.features import cluster_features, draw_styles, instance_ids
 from p2phd.serve import edits
 from p2phd.serve.classes import LabelSet
 from p2phd.serve.edits import Box
@@ -133,7 +133,7 @@ class Session:
         self.instances = np.array(instances, np.int32)
         self.seed = seed
         self._rng = random.Random(seed)
-        self.style = draw_styles(np.unique(self.instances).tolist(), self.model.clusters, seed)
+        self.style = draw_styles(self._present_ids(), self.model.clusters, seed)
         self._original = (self.labels.copy(), self.instances.copy(), dict(self.style))
         self.undo_stack.clear()
         self.redo_stack.clear()
@@ -190,7 +190,7 @@ class Session:
             return None
         # Every instance of a class with clusters has a style (load and edits choose one);
         # styles of instances no longer in the map stay for undo, but are not the map's.
-        present = set(np.unique(self.instances).tolist())
+        present = set(self._present_ids())
         style = {i: cluster for i, cluster in self.style.items() if i in present}
         clusters = {i: c for i, c in style.items() if isinstance(c, int)}
         # One thread: on the event loop's thread, a second OpenMP team would compete with the
@@ -310,13 +310,18 @@ class Session:
         if not 0 <= label < self.model.label_nc:
             raise ClientError(422, f"label {label} is outside [0, {self.model.label_nc})")
 
+    def _present_ids(self) -> list[int]:
+        """The ids of the session's instance map, ascending, read from its runs (a tenth of
+        sorting every pixel, at every edit's feature map)."""
+        return instance_ids(torch.from_numpy(self.instances))
+
     def _new_id(self, label: int) -> int:
         """A fresh instance id for a thing class (label * 1000 + k), the label for stuff."""
         if not self.model.labels.is_thing(label):
             return label
         used = [
             i % THING_ID_BASE
-            for i in (*np.unique(self.instances).tolist(), *self.style)
+            for i in (*self._present_ids(), *self.style)
             if i >= THING_ID_BASE and instance_class(i) == label
         ]
         k = max(used, default=-1) + 1
